@@ -1,0 +1,130 @@
+"""Waveform augmentations of training windows: noise, gain, time shift, pitch shift, time stretch.
+
+Each augmentation is a pure function of a waveform and its size. The
+``augment`` stage applies every enabled one, each with a size drawn from its
+configured range, to every copy of every training window, then recomputes the
+log-mel spectrogram, so the model sees the same call at other levels, times
+and pitches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from rainforest.config import AugmentSettings
+from rainforest.features import log_mel_spectrogram, window_frames
+from rainforest.split import window_rows
+from rainforest.storage import WindowWriter, read_feature_settings, read_window_attrs, read_windows
+
+log = logging.getLogger(__name__)
+
+_CHUNK_WINDOWS = 64
+_LABEL_FIELDS = ("targets", "masks", "recording_ids", "start_times", "end_times", "event_species", "event_present")
+
+
+def add_noise(waveform: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Add white Gaussian noise at ``snr_db`` below the waveform's power."""
+    power = float(np.mean(waveform.astype(np.float64) ** 2)) or 1e-10
+    noise = rng.standard_normal(len(waveform)) * np.sqrt(power / 10 ** (snr_db / 10))
+    return (waveform + noise).astype(np.float32)
+
+
+def apply_gain(waveform: np.ndarray, gain_db: float) -> np.ndarray:
+    """Scale the waveform by ``gain_db`` decibels."""
+    return (waveform * 10 ** (gain_db / 20)).astype(np.float32)
+
+
+def shift_time(waveform: np.ndarray, shift_samples: int) -> np.ndarray:
+    """Shift the waveform circularly by ``shift_samples`` (positive: later)."""
+    return np.roll(waveform, shift_samples)
+
+
+def shift_pitch(waveform: np.ndarray, sample_rate: int, semitones: float) -> np.ndarray:
+    """Shift the pitch by ``semitones`` keeping the duration."""
+    return librosa.effects.pitch_shift(waveform, sr=sample_rate, n_steps=semitones, res_type="soxr_hq")
+
+
+def stretch_time(waveform: np.ndarray, rate: float) -> np.ndarray:
+    """Play the waveform ``rate`` times faster keeping the pitch, then crop or
+    pad (centred) back to its original length."""
+    stretched = librosa.effects.time_stretch(waveform, rate=rate)
+    excess = len(stretched) - len(waveform)
+    if excess >= 0:
+        return stretched[excess // 2 : excess // 2 + len(waveform)]
+    return np.pad(stretched, (-excess // 2, -excess - (-excess // 2)))
+
+
+def augment_waveform(
+    waveform: np.ndarray, sample_rate: int, settings: AugmentSettings, rng: np.random.Generator
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Apply every enabled augmentation with a size drawn from its range.
+
+    Returns
+    -------
+    waveform : np.ndarray
+        The augmented waveform, the same length as the input.
+    applied : dict
+        The size each augmentation was applied with.
+    """
+    applied: dict[str, float] = {}
+    if settings.time_stretch.enabled:
+        applied["time_stretch_rate"] = rng.uniform(*settings.time_stretch.rate)
+        waveform = stretch_time(waveform, applied["time_stretch_rate"])
+    if settings.pitch_shift.enabled:
+        applied["pitch_shift_semitones"] = rng.uniform(*settings.pitch_shift.semitones)
+        waveform = shift_pitch(waveform, sample_rate, applied["pitch_shift_semitones"])
+    if settings.time_shift.enabled:
+        limit = int(settings.time_shift.max_seconds * sample_rate)
+        applied["time_shift_samples"] = int(rng.integers(-limit, limit + 1))
+        waveform = shift_time(waveform, applied["time_shift_samples"])
+    if settings.gain.enabled:
+        applied["gain_db"] = rng.uniform(*settings.gain.db)
+        waveform = apply_gain(waveform, applied["gain_db"])
+    if settings.noise.enabled:
+        applied["noise_snr_db"] = rng.uniform(*settings.noise.snr_db)
+        waveform = add_noise(waveform, applied["noise_snr_db"], rng)
+    return waveform.astype(np.float32), applied
+
+
+def build_augmented_set(
+    windows_path: str | Path, split: pd.DataFrame, out_path: str | Path, settings: AugmentSettings
+) -> int:
+    """Write ``settings.copies`` augmented copies of every training window.
+
+    Only windows of recordings in the training subset of ``split`` are used,
+    so validation stays untouched. Spectrograms are computed with the settings
+    the window set was made with. Copy ``c`` of window ``i`` draws its
+    augmentation sizes from a generator seeded by ``(seed, i, c)``, so the
+    output does not depend on processing order.
+
+    Returns
+    -------
+    int
+        The number of augmented windows written.
+    """
+    sample_rate, features = read_feature_settings(windows_path)
+    n_frames = window_frames(features, sample_rate)
+    attrs = read_window_attrs(windows_path) | {"augment": json.dumps(settings.model_dump(), sort_keys=True)}
+    ids = read_windows(windows_path, ("recording_ids",))["recording_ids"]
+    rows = window_rows(ids, split, "train")
+    log.info("augmenting %d training windows x %d copies", len(rows), settings.copies)
+    writer = WindowWriter(out_path, features.n_mels, n_frames, len(attrs["species"]), None, attrs)
+    with writer, tqdm(total=len(rows), desc="augment", unit="window", disable=None) as progress:
+        for chunk in np.array_split(rows, max(1, len(rows) // _CHUNK_WINDOWS)) if settings.copies else []:
+            source = read_windows(windows_path, ("waveforms", *_LABEL_FIELDS), chunk)
+            for copy in range(settings.copies):
+                spectrograms = []
+                for row, waveform in zip(chunk, source["waveforms"]):
+                    rng = np.random.default_rng([settings.seed, int(row), copy])
+                    augmented, _ = augment_waveform(waveform, sample_rate, settings, rng)
+                    spectrograms.append(log_mel_spectrogram(augmented, sample_rate, features))
+                writer.append(spectrograms=np.stack(spectrograms), **{name: source[name] for name in _LABEL_FIELDS})
+            progress.update(len(chunk))
+    return writer.n_windows

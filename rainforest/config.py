@@ -1,0 +1,249 @@
+"""The pipeline's settings: one typed, validated object read from ``params.yaml``.
+
+Every stage calls :func:`load_settings` before doing any work, so a wrong value
+stops the pipeline with a message naming the key, what is wrong and what is
+allowed, before anything is read or written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from rainforest.errors import ConfigError
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+Seed = Annotated[int, Field(ge=0)]
+
+
+class _Section(BaseModel):
+    # Unknown keys are typos until proven otherwise: refuse them.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+def _ordered_range(name: str, low: float, high: float) -> None:
+    if low > high:
+        raise ValueError(f"{name} must be [low, high] with low <= high, got [{low}, {high}]")
+
+
+def _check_ordered(value: tuple[float, float], info: ValidationInfo) -> tuple[float, float]:
+    # A field validator, not a model validator, so the error's location (and
+    # the message) is the range's own dotted key, e.g. augment.gain.db.
+    _ordered_range(info.field_name, *value)
+    return value
+
+
+class DataSettings(_Section):
+    dataset_dir: Path
+
+
+class DemoSettings(_Section):
+    seed: Seed
+    n_train_recordings: Annotated[int, Field(ge=2)]
+    n_test_recordings: PositiveInt
+    duration_seconds: Annotated[float, Field(ge=5)]
+    sample_rate: Annotated[int, Field(ge=32000)]
+    snr_db: tuple[float, float]
+    lookalikes_per_recording: Annotated[float, Field(ge=0)]
+    max_species_per_test_recording: PositiveInt
+
+    _check_snr_db = field_validator("snr_db")(_check_ordered)
+
+
+class AudioSettings(_Section):
+    sample_rate: Annotated[int, Field(ge=1000, le=384000)]
+
+
+class FeatureSettings(_Section):
+    n_fft: Annotated[int, Field(ge=64, le=16384)]
+    hop_length: PositiveInt
+    n_mels: Annotated[int, Field(ge=8, le=512)]
+    fmin: Annotated[float, Field(ge=0)]
+    fmax: PositiveFloat
+    window_seconds: PositiveFloat
+
+    # Field validators (fields are validated in declaration order, so n_fft and
+    # fmin are in info.data) so that errors name features.hop_length / features.fmax.
+    @field_validator("hop_length")
+    @classmethod
+    def _check_hop_length(cls, hop_length: int, info: ValidationInfo) -> int:
+        n_fft = info.data.get("n_fft")
+        if n_fft is not None and hop_length > n_fft:
+            raise ValueError(
+                f"hop_length ({hop_length}) must not exceed n_fft ({n_fft}): frames would skip audio"
+            )
+        return hop_length
+
+    @field_validator("fmax")
+    @classmethod
+    def _check_fmax(cls, fmax: float, info: ValidationInfo) -> float:
+        fmin = info.data.get("fmin")
+        if fmin is not None and fmin >= fmax:
+            raise ValueError(f"fmin ({fmin}) must be below fmax ({fmax})")
+        return fmax
+
+
+class EtlSettings(_Section):
+    workers: Annotated[int, Field(ge=1, le=64)]
+
+
+class SplitSettings(_Section):
+    seed: Seed
+    validation_fraction: Annotated[float, Field(gt=0, lt=0.5)]
+
+
+class NoiseSettings(_Section):
+    enabled: bool
+    snr_db: tuple[float, float]
+
+    _check_snr_db = field_validator("snr_db")(_check_ordered)
+
+
+class GainSettings(_Section):
+    enabled: bool
+    db: tuple[float, float]
+
+    _check_db = field_validator("db")(_check_ordered)
+
+
+class TimeShiftSettings(_Section):
+    enabled: bool
+    max_seconds: PositiveFloat
+
+
+class PitchShiftSettings(_Section):
+    enabled: bool
+    semitones: tuple[float, float]
+
+    @field_validator("semitones")
+    @classmethod
+    def _check_semitones(cls, semitones: tuple[float, float], info: ValidationInfo) -> tuple[float, float]:
+        _check_ordered(semitones, info)
+        if max(abs(s) for s in semitones) > 12:
+            raise ValueError("semitones must lie within [-12, 12]")
+        return semitones
+
+
+class TimeStretchSettings(_Section):
+    enabled: bool
+    rate: tuple[PositiveFloat, PositiveFloat]
+
+    @field_validator("rate")
+    @classmethod
+    def _check_rate(cls, rate: tuple[float, float], info: ValidationInfo) -> tuple[float, float]:
+        _check_ordered(rate, info)
+        if not (0.5 <= rate[0] and rate[1] <= 2.0):
+            raise ValueError("rate must lie within [0.5, 2.0]")
+        return rate
+
+
+class AugmentSettings(_Section):
+    seed: Seed
+    copies: Annotated[int, Field(ge=0, le=20)]
+    noise: NoiseSettings
+    gain: GainSettings
+    time_shift: TimeShiftSettings
+    pitch_shift: PitchShiftSettings
+    time_stretch: TimeStretchSettings
+
+
+class ModelSettings(_Section):
+    architecture: Literal["cnn"]
+    filters: Annotated[list[PositiveInt], Field(min_length=1, max_length=6)]
+    dense_units: PositiveInt
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+
+
+class TrainSettings(_Section):
+    seed: Seed
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: Annotated[float, Field(gt=0, le=1)]
+    unknown_label_weight: Annotated[float, Field(ge=0, le=1)]
+
+
+class SubmitSettings(_Section):
+    hop_seconds: PositiveFloat
+    batch_size: PositiveInt
+
+
+class Settings(_Section):
+    data: DataSettings
+    demo: DemoSettings
+    audio: AudioSettings
+    features: FeatureSettings
+    etl: EtlSettings
+    split: SplitSettings
+    augment: AugmentSettings
+    model: ModelSettings
+    train: TrainSettings
+    submit: SubmitSettings
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        nyquist = self.audio.sample_rate / 2
+        if self.features.fmax > nyquist:
+            raise ValueError(
+                f"features.fmax ({self.features.fmax}) must be at most half of "
+                f"audio.sample_rate ({nyquist})"
+            )
+        window_samples = self.features.window_seconds * self.audio.sample_rate
+        if window_samples < self.features.n_fft:
+            raise ValueError(
+                f"features.window_seconds ({self.features.window_seconds}) must hold at "
+                f"least one FFT frame (n_fft / sample_rate = "
+                f"{self.features.n_fft / self.audio.sample_rate:.4f} s)"
+            )
+        if self.submit.hop_seconds > self.features.window_seconds:
+            raise ValueError(
+                f"submit.hop_seconds ({self.submit.hop_seconds}) must not exceed "
+                f"features.window_seconds ({self.features.window_seconds}): "
+                "windows would skip audio"
+            )
+        return self
+
+
+def _format_errors(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: {error.error_count()} invalid setting(s):"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key; check its spelling against params.yaml in the project"
+        elif item["type"] == "missing":
+            message = "missing; add it (see params.yaml in the project for its default)"
+        lines.append(f"  {key}: {message} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def settings_from_dict(values: dict, source: str = "params.yaml") -> Settings:
+    """Validate a nested mapping of settings, as read from ``params.yaml``."""
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error, source)) from None
+
+
+def load_settings(path: str | Path = "params.yaml") -> Settings:
+    """Read and validate the settings file.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not YAML, or any value is invalid. The
+        message names every offending key.
+    """
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: settings file not found; run from the project root") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(values).__name__}")
+    return settings_from_dict(values, source=str(path))

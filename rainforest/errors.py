@@ -1,0 +1,23 @@
+"""The project's own error types.
+
+Every problem a user can fix (a bad setting, a broken recording, a malformed
+label file) is raised as a :class:`PipelineError` whose message names the file,
+row or setting, what is wrong and what to do. Stage scripts print the message
+and exit non-zero instead of showing a traceback.
+"""
+
+
+class PipelineError(Exception):
+    """Base class of errors caused by the user's data or settings."""
+
+
+class ConfigError(PipelineError):
+    """A value in ``params.yaml`` is missing or invalid."""
+
+
+class AudioError(PipelineError):
+    """A recording cannot be found, read or decoded."""
+
+
+class LabelError(PipelineError):
+    """A label or submission CSV is malformed."""

@@ -1,0 +1,61 @@
+"""Turning scores into the reports that ``evaluate`` and ``submit`` write."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from rainforest import metrics
+
+
+def _finite_or_none(value: float) -> float | None:
+    # JSON has no NaN: a species without positives gets null.
+    return None if math.isnan(value) else round(float(value), 6)
+
+
+def score_summary(truth: np.ndarray, scores: np.ndarray, species: list[str]) -> dict:
+    """LWLRAP, macro and per-species average precision, and top-1 accuracy.
+
+    Parameters
+    ----------
+    truth
+        (n, n_species) 0/1 presence.
+    scores
+        (n, n_species) model scores.
+    """
+    per_species = metrics.average_precision_per_species(truth, scores)
+    return {
+        "lwlrap": _finite_or_none(metrics.lwlrap(truth, scores)),
+        "macro_average_precision": _finite_or_none(metrics.macro_average_precision(truth, scores)),
+        "top1_accuracy": _finite_or_none(metrics.top1_accuracy(truth, scores)),
+        "average_precision": {name: _finite_or_none(ap) for name, ap in zip(species, per_species)},
+        "n_samples": int(len(truth)),
+        "n_positive_labels": int(truth.sum()),
+    }
+
+
+def confusion_rows(truth: np.ndarray, scores: np.ndarray, species: list[str]) -> pd.DataFrame:
+    """One row per sample with exactly one present species: its species and
+    the top-scoring one, the layout ``dvc plots``' confusion template counts."""
+    single = truth.sum(axis=1) == 1
+    return pd.DataFrame(
+        {
+            "actual": np.asarray(species)[truth[single].argmax(axis=1)],
+            "predicted": np.asarray(species)[scores[single].argmax(axis=1)],
+        }
+    )
+
+
+def precision_recall_table(truth: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """The micro-averaged precision-recall curve as a table."""
+    points = metrics.precision_recall_curve_points(truth, scores)
+    return pd.DataFrame(points).round(6)
+
+
+def submission_table(recording_ids: list[str], species: list[str], scores: np.ndarray) -> pd.DataFrame:
+    """The competition's submission: one row per recording, one column per species."""
+    table = pd.DataFrame(scores, columns=species)
+    table.insert(0, "recording_id", recording_ids)
+    return table

@@ -1,0 +1,54 @@
+"""Splitting windows into training and validation sets by recording."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+SUBSETS = ("train", "validation")
+
+
+def split_recordings(
+    recording_ids: np.ndarray, strata: np.ndarray, validation_fraction: float, seed: int
+) -> pd.DataFrame:
+    """Assign each recording to training or validation.
+
+    Windows of one recording always land on the same side, so no recording
+    leaks from training into validation. Within that constraint the species
+    (``strata``, one label per window) are spread evenly over both sides.
+
+    Parameters
+    ----------
+    recording_ids
+        The recording of each window.
+    strata
+        One class per window to balance, e.g. the species of its event.
+    validation_fraction
+        Share of the data to hold out, in (0, 0.5).
+    seed
+        Seed of the shuffle; the same seed gives the same split.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``recording_id`` and ``subset`` (``train`` or ``validation``),
+        one row per recording, sorted by recording id.
+    """
+    n_splits = max(2, round(1 / validation_fraction))
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    _, validation_rows = next(folds.split(np.zeros(len(strata)), strata, groups=recording_ids))
+    validation = set(np.asarray(recording_ids)[validation_rows])
+    recordings = sorted(set(recording_ids))
+    return pd.DataFrame(
+        {
+            "recording_id": recordings,
+            "subset": ["validation" if r in validation else "train" for r in recordings],
+        }
+    )
+
+
+def window_rows(recording_ids: np.ndarray, split: pd.DataFrame, subset: str) -> np.ndarray:
+    """Indices (ascending) of the windows whose recording is in ``subset``."""
+    chosen = set(split.loc[split["subset"] == subset, "recording_id"])
+    return np.flatnonzero([r in chosen for r in recording_ids])

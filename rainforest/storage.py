@@ -1,0 +1,169 @@
+"""Files the pipeline writes: HDF5 window sets, JSON and CSV, all written atomically.
+
+Every output goes to a temporary file beside its destination and is renamed
+into place only once complete, so a stage that fails or is killed leaves the
+previous output intact (or none), never a half-written file.
+
+A *window set* is an HDF5 file with one row per window:
+
+``spectrograms``  float32 (n, n_mels, n_frames), log-mel dB
+``waveforms``     float32 (n, n_samples), the audio the spectrogram was made from (optional)
+``targets``       uint8 (n, n_species), 1 present, 0 absent
+``masks``         uint8 (n, n_species), 1 where the target is known
+``recording_ids`` str (n,)
+``start_times``, ``end_times``  float64 (n,), seconds into the recording
+``event_species`` int16 (n,), the species of the event the window was cut around
+``event_present`` uint8 (n,), whether that event is a true (1) or false (0) positive
+
+and the settings that made it as file attributes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from rainforest.config import FeatureSettings
+
+WINDOW_FIELDS = (
+    "spectrograms",
+    "waveforms",
+    "targets",
+    "masks",
+    "recording_ids",
+    "start_times",
+    "end_times",
+    "event_species",
+    "event_present",
+)
+_CHUNK_WINDOWS = 32
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write; on success rename it to ``path``.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """Write ``data`` as indented JSON with sorted keys, atomically."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` atomically."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+
+
+class WindowWriter:
+    """Stream windows into a new window set, atomically.
+
+    Use as a context manager; the file appears at ``path`` only when the
+    block completes without error.
+
+    Parameters
+    ----------
+    path
+        Destination of the HDF5 file.
+    n_mels, n_frames, n_species
+        Shape of one window's spectrogram and label vectors.
+    n_samples
+        Length of one window's waveform, or ``None`` to store no waveforms.
+    attrs
+        Settings to record as file attributes.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        n_mels: int,
+        n_frames: int,
+        n_species: int,
+        n_samples: int | None,
+        attrs: dict,
+    ):
+        self.path = Path(path)
+        self._shapes = {
+            "spectrograms": ((n_mels, n_frames), np.float32),
+            "targets": ((n_species,), np.uint8),
+            "masks": ((n_species,), np.uint8),
+            "recording_ids": ((), h5py.string_dtype()),
+            "start_times": ((), np.float64),
+            "end_times": ((), np.float64),
+            "event_species": ((), np.int16),
+            "event_present": ((), np.uint8),
+        }
+        if n_samples is not None:
+            self._shapes["waveforms"] = ((n_samples,), np.float32)
+        self._attrs = attrs
+        self._stack = contextlib.ExitStack()
+        self._file: h5py.File | None = None
+        self.n_windows = 0
+
+    def __enter__(self) -> WindowWriter:
+        temporary = self._stack.enter_context(atomic_path(self.path))
+        self._file = self._stack.enter_context(h5py.File(temporary, "w"))
+        for name, (shape, dtype) in self._shapes.items():
+            self._file.create_dataset(
+                name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=(_CHUNK_WINDOWS, *shape)
+            )
+        for key, value in self._attrs.items():
+            self._file.attrs[key] = value
+        return self
+
+    def append(self, **fields: np.ndarray) -> None:
+        """Append a batch of windows; every field of the set must be given."""
+        if set(fields) != set(self._shapes):
+            raise ValueError(f"expected fields {sorted(self._shapes)}, got {sorted(fields)}")
+        count = len(fields["targets"])
+        for name, values in fields.items():
+            dataset = self._file[name]
+            dataset.resize(self.n_windows + count, axis=0)
+            dataset[self.n_windows :] = values
+        self.n_windows += count
+
+    def __exit__(self, *exc_info) -> bool:
+        self._file.attrs["n_windows"] = self.n_windows
+        return self._stack.__exit__(*exc_info)
+
+
+def read_window_attrs(path: str | Path) -> dict:
+    """The file attributes of a window set."""
+    with h5py.File(path, "r") as file:
+        return dict(file.attrs)
+
+
+def read_feature_settings(path: str | Path) -> tuple[int, FeatureSettings]:
+    """The sample rate and feature settings a window set was made with."""
+    attrs = read_window_attrs(path)
+    features = FeatureSettings(**{name: attrs[name] for name in FeatureSettings.model_fields})
+    return int(attrs["sample_rate"]), features
+
+
+def read_windows(path: str | Path, fields: tuple[str, ...], rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Read ``fields`` of a window set: all rows, or the given rows (ascending)."""
+    out = {}
+    with h5py.File(path, "r") as file:
+        for name in fields:
+            dataset = file[name].asstr() if name == "recording_ids" else file[name]
+            values = dataset[()] if rows is None else dataset[np.asarray(rows)]
+            out[name] = np.asarray(values, dtype=object) if name == "recording_ids" else values
+    return out

@@ -1,0 +1,17 @@
+"""Stage demo: write the built-in demo dataset in the competition's layout.
+
+Usage: python stages/demo.py OUT_DIR
+"""
+
+from pathlib import Path
+
+from rainforest.demo import load_species_profiles, make_demo_dataset
+from rainforest.runner import run_stage
+
+
+def main(settings, out_dir):
+    make_demo_dataset(Path(out_dir), settings.demo, load_species_profiles())
+
+
+if __name__ == "__main__":
+    run_stage("demo", main)

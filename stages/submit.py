@@ -1,0 +1,44 @@
+"""Stage submit: score every test recording and write the competition's submission.
+
+Usage: python stages/submit.py MODEL_KERAS SUBMISSION_CSV TEST_METRICS_JSON
+
+Where the dataset has test ground truth (``test_ground_truth.csv``, as the demo
+data does), the submission's LWLRAP and the other scores are written to
+TEST_METRICS_JSON; otherwise that file says there was nothing to score against.
+"""
+
+from rainforest.errors import LabelError
+from rainforest.evaluation import score_summary, submission_table
+from rainforest.inference import score_recordings
+from rainforest.labels import presence_matrix, read_events, read_species
+from rainforest.model import load_card, load_model
+from rainforest.runner import run_stage
+from rainforest.storage import write_json, write_text
+
+GROUND_TRUTH = "test_ground_truth.csv"
+
+
+def main(settings, model_path, submission_path, metrics_path):
+    dataset = settings.data.dataset_dir
+    species, recording_ids = read_species(dataset / "sample_submission.csv")
+    model, card = load_model(model_path), load_card(model_path)
+    if species != card.species:
+        raise LabelError(
+            f"{dataset / 'sample_submission.csv'}: its {len(species)} species columns differ from the "
+            f"{len(card.species)} species the model was trained on; retrain on this dataset"
+        )
+    scores = score_recordings(
+        model, dataset / "test", recording_ids, card.sample_rate, card.features,
+        settings.submit.hop_seconds, settings.submit.batch_size,
+    )
+    write_text(submission_path, submission_table(recording_ids, species, scores).to_csv(index=False, float_format="%.6f"))
+
+    if (dataset / GROUND_TRUTH).exists():
+        truth = presence_matrix(read_events(dataset / GROUND_TRUTH, len(species)), recording_ids, len(species))
+        write_json(metrics_path, score_summary(truth, scores, species))
+    else:
+        write_json(metrics_path, {"lwlrap": None, "note": f"no {GROUND_TRUTH} in {dataset}"})
+
+
+if __name__ == "__main__":
+    run_stage("submit", main)

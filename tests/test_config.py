@@ -1,0 +1,225 @@
+"""Tests of rainforest.config: params.yaml loads, and every bad value is refused
+with a ConfigError naming the dotted key (or the file)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rainforest.config import FeatureSettings, Settings, load_settings, settings_from_dict
+from rainforest.errors import ConfigError
+
+PROJECT = Path(__file__).resolve().parents[1]
+PARAMS = PROJECT / "params.yaml"
+
+
+@pytest.fixture(scope="module")
+def base() -> dict:
+    return yaml.safe_load(PARAMS.read_text())
+
+
+def _with(base: dict, dotted: str, value) -> dict:
+    values = copy.deepcopy(base)
+    *parents, last = dotted.split(".")
+    node = values
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return values
+
+
+def _without(base: dict, dotted: str) -> dict:
+    values = copy.deepcopy(base)
+    *parents, last = dotted.split(".")
+    node = values
+    for part in parents:
+        node = node[part]
+    del node[last]
+    return values
+
+
+def test_project_params_load():
+    settings = load_settings(PARAMS)
+    assert isinstance(settings, Settings)
+    assert settings.audio.sample_rate == 48000
+    assert settings.features.n_mels == 64
+    assert settings.model.architecture == "cnn"
+    assert settings.features.fmax <= settings.audio.sample_rate / 2
+
+
+def test_settings_from_dict_matches_file(base):
+    assert settings_from_dict(base) == load_settings(PARAMS)
+
+
+def test_settings_are_frozen(base):
+    settings = settings_from_dict(base)
+    with pytest.raises(Exception):
+        settings.features.n_mels = 10
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("features.n_mel", 64),  # typo next to the real key
+        ("train.epoch", 3),
+        ("extra_section", {}),
+    ],
+)
+def test_unknown_key_is_named(base, key, value):
+    with pytest.raises(ConfigError, match=r"unknown key") as error:
+        settings_from_dict(_with(base, key, value))
+    assert key in str(error.value)
+
+
+@pytest.mark.parametrize("key", ["features.n_fft", "train.epochs", "augment.noise.snr_db", "submit"])
+def test_missing_key_is_named(base, key):
+    with pytest.raises(ConfigError, match=r"missing") as error:
+        settings_from_dict(_without(base, key))
+    assert key in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("features.n_mels", "many"),
+        ("train.batch_size", 12.5),
+        ("augment.noise.enabled", "perhaps"),
+        ("model.filters", "16,32"),
+        ("split.validation_fraction", 0.7),
+        ("train.epochs", 0),
+    ],
+)
+def test_wrong_type_or_value_is_named(base, key, value):
+    with pytest.raises(ConfigError) as error:
+        settings_from_dict(_with(base, key, value))
+    assert key in str(error.value)
+
+
+def test_fmax_above_nyquist(base):
+    values = _with(base, "features.fmax", 30000.0)
+    with pytest.raises(ConfigError) as error:
+        settings_from_dict(values)
+    assert "features.fmax" in str(error.value)
+    # Exactly half the sample rate is allowed.
+    settings_from_dict(_with(base, "features.fmax", 24000.0))
+
+
+def test_fmax_checked_against_audio_sample_rate(base):
+    # 15 kHz is fine at 48 kHz but above half of 22.05 kHz.
+    with pytest.raises(ConfigError) as error:
+        settings_from_dict(_with(base, "audio.sample_rate", 22050))
+    assert "features.fmax" in str(error.value)
+
+
+def test_hop_length_above_n_fft(base):
+    with pytest.raises(ConfigError, match="must not exceed n_fft") as error:
+        settings_from_dict(_with(base, "features.hop_length", 4096))
+    assert "features.hop_length" in str(error.value)
+    # Equal to n_fft is allowed (frames touch, none skipped).
+    settings_from_dict(_with(base, "features.hop_length", 2048))
+
+
+@pytest.mark.parametrize("fmin", [15000.0, 20000.0])
+def test_fmin_not_below_fmax(base, fmin):
+    with pytest.raises(ConfigError, match="must be below fmax") as error:
+        settings_from_dict(_with(base, "features.fmin", fmin))
+    # The pair is reported at features.fmax, the second of the two keys.
+    assert "features.fmax" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("augment.noise.snr_db", [20.0, 3.0]),
+        ("augment.gain.db", [6.0, -6.0]),
+        ("augment.pitch_shift.semitones", [0.5, -0.5]),
+        ("augment.time_stretch.rate", [1.1, 0.9]),
+        ("demo.snr_db", [6.0, -12.0]),
+    ],
+)
+def test_unordered_range(base, key, value):
+    with pytest.raises(ConfigError, match="low <= high") as error:
+        settings_from_dict(_with(base, key, value))
+    assert key in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("augment.pitch_shift.semitones", [-13.0, 0.0]), ("augment.time_stretch.rate", [0.4, 1.0])],
+)
+def test_range_outside_limits(base, key, value):
+    with pytest.raises(ConfigError, match="must lie within") as error:
+        settings_from_dict(_with(base, key, value))
+    assert key in str(error.value)
+
+
+def test_feature_settings_direct_construction_validates():
+    kwargs = dict(n_fft=512, hop_length=256, n_mels=32, fmin=0.0, fmax=8000.0, window_seconds=1.0)
+    FeatureSettings(**kwargs)
+    with pytest.raises(ValueError):
+        FeatureSettings(**{**kwargs, "hop_length": 1024})
+    with pytest.raises(ValueError):
+        FeatureSettings(**{**kwargs, "fmin": 8000.0})
+
+
+def test_range_needs_two_values(base):
+    with pytest.raises(ConfigError) as error:
+        settings_from_dict(_with(base, "augment.gain.db", [1.0, 2.0, 3.0]))
+    assert "augment.gain.db" in str(error.value)
+
+
+def test_submit_hop_longer_than_window(base):
+    with pytest.raises(ConfigError) as error:
+        settings_from_dict(_with(base, "submit.hop_seconds", 3.0))
+    assert "submit.hop_seconds" in str(error.value)
+    settings_from_dict(_with(base, "submit.hop_seconds", 2.0))
+
+
+def test_unknown_architecture(base):
+    with pytest.raises(ConfigError) as error:
+        settings_from_dict(_with(base, "model.architecture", "transformer"))
+    assert "model.architecture" in str(error.value)
+
+
+def test_every_error_is_reported(base):
+    values = _with(_with(base, "train.epochs", -1), "etl.workers", 0)
+    with pytest.raises(ConfigError) as error:
+        settings_from_dict(values)
+    assert "train.epochs" in str(error.value)
+    assert "etl.workers" in str(error.value)
+
+
+def test_load_settings_names_file_with_bad_value(tmp_path, base):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(_with(base, "features.fmax", 30000.0)))
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert str(path) in str(error.value)
+    assert "features.fmax" in str(error.value)
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nowhere.yaml"
+    with pytest.raises(ConfigError, match="not found") as error:
+        load_settings(path)
+    assert str(path) in str(error.value)
+
+
+def test_not_yaml(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("features: [unclosed\n  n_fft: : :\n")
+    with pytest.raises(ConfigError, match="not valid YAML") as error:
+        load_settings(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("text", ["", "- a\n- b\n", "just a string\n"])
+def test_yaml_that_is_not_a_mapping(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert str(path) in str(error.value)

@@ -1,0 +1,271 @@
+"""Tests of rainforest.features: log-mel spectrograms and window geometry."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rainforest.config import FeatureSettings
+from rainforest.features import (
+    POWER_FLOOR,
+    cut_windows,
+    event_window_start,
+    frame_times,
+    log_mel_spectrogram,
+    pad_to_length,
+    sliding_window_starts,
+    window_frames,
+    window_span_samples,
+)
+
+RATE = 16000
+FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=32, fmin=50.0, fmax=8000.0, window_seconds=0.5)
+
+
+def _frames(n_samples: int, features: FeatureSettings = FEATURES) -> int:
+    return 1 + (max(n_samples, features.n_fft) - features.n_fft) // features.hop_length
+
+
+def test_shape_and_dtype():
+    waveform = np.random.default_rng(0).standard_normal(RATE).astype(np.float32)
+    spectrogram = log_mel_spectrogram(waveform, RATE, FEATURES)
+    assert spectrogram.dtype == np.float32
+    assert spectrogram.shape == (FEATURES.n_mels, _frames(RATE))
+    assert spectrogram.shape == (32, 1 + (16000 - 512) // 256)
+    assert np.all(np.isfinite(spectrogram))
+
+
+def test_float64_input_gives_float32():
+    waveform = np.random.default_rng(0).standard_normal(4000)
+    assert log_mel_spectrogram(waveform, RATE, FEATURES).dtype == np.float32
+
+
+def test_short_waveform_padded_to_one_frame():
+    spectrogram = log_mel_spectrogram(np.ones(100, dtype=np.float32), RATE, FEATURES)
+    assert spectrogram.shape == (FEATURES.n_mels, 1)
+    assert np.all(np.isfinite(spectrogram))
+    assert spectrogram.max() > 10 * np.log10(POWER_FLOOR)
+
+
+def test_silence_is_the_floor():
+    spectrogram = log_mel_spectrogram(np.zeros(RATE // 2, dtype=np.float32), RATE, FEATURES)
+    assert np.all(np.isfinite(spectrogram))
+    np.testing.assert_allclose(spectrogram, 10 * np.log10(POWER_FLOOR), rtol=1e-6)
+    assert spectrogram[0, 0] == pytest.approx(-100.0)
+
+
+@pytest.mark.parametrize("frequency", [300.0, 1000.0, 2500.0, 6000.0])
+def test_tone_peaks_in_its_mel_bin(frequency):
+    t = np.arange(RATE) / RATE
+    waveform = (0.5 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+    spectrogram = log_mel_spectrogram(waveform, RATE, FEATURES)
+    peak_bins = spectrogram.argmax(axis=0)
+    # The mel bin whose filter responds most to the tone's frequency.
+    basis = librosa.filters.mel(sr=RATE, n_fft=FEATURES.n_fft, n_mels=FEATURES.n_mels, fmin=FEATURES.fmin, fmax=FEATURES.fmax)
+    fft_bin = int(round(frequency * FEATURES.n_fft / RATE))
+    expected = int(basis[:, fft_bin].argmax())
+    assert np.all(np.abs(peak_bins - expected) <= 1)
+    assert np.bincount(peak_bins).argmax() == expected
+    # The bin's centre frequency is near the tone.
+    centres = librosa.mel_frequencies(FEATURES.n_mels + 2, fmin=FEATURES.fmin, fmax=FEATURES.fmax)[1:-1]
+    assert centres[expected] == pytest.approx(frequency, rel=0.15)
+
+
+def test_level_is_absolute():
+    # A fixed reference: 6 dB louder input is 20*log10(2) dB higher everywhere.
+    waveform = np.random.default_rng(3).standard_normal(RATE // 2).astype(np.float32) * 0.1
+    quiet = log_mel_spectrogram(waveform, RATE, FEATURES)
+    loud = log_mel_spectrogram(2 * waveform, RATE, FEATURES)
+    np.testing.assert_allclose(loud - quiet, 20 * np.log10(2), atol=1e-3)
+
+
+def test_frames_are_not_centre_padded():
+    # Frame 0 covers samples [0, n_fft): an impulse after it leaves frame 0 silent.
+    waveform = np.zeros(4 * FEATURES.n_fft, dtype=np.float32)
+    waveform[FEATURES.n_fft + 10] = 1.0
+    spectrogram = log_mel_spectrogram(waveform, RATE, FEATURES)
+    np.testing.assert_allclose(spectrogram[:, 0], 10 * np.log10(POWER_FLOOR))
+    assert spectrogram[:, 2].max() > -60
+
+
+# --- THE KEY PROPERTY: cutting windows equals recomputing on the cut audio ---
+
+
+@pytest.mark.parametrize(
+    "features",
+    [
+        FEATURES,
+        FeatureSettings(n_fft=1024, hop_length=1024, n_mels=16, fmin=0.0, fmax=8000.0, window_seconds=0.3),
+        FeatureSettings(n_fft=400, hop_length=160, n_mels=40, fmin=100.0, fmax=7000.0, window_seconds=0.25),
+    ],
+    ids=["half-overlap", "no-overlap", "odd-hop"],
+)
+def test_cut_window_equals_spectrogram_of_cut_waveform(features):
+    rng = np.random.default_rng(42)
+    whole = rng.standard_normal(3 * RATE).astype(np.float32) * rng.uniform(0.01, 1.0)
+    spectrogram = log_mel_spectrogram(whole, RATE, features)
+    n_frames = window_frames(features, RATE)
+    span = window_span_samples(n_frames, features)
+    last = spectrogram.shape[1] - n_frames
+    starts = np.array([0, 1, 7, last // 2, last])
+    windows = cut_windows(spectrogram, starts, n_frames)
+    assert windows.shape == (len(starts), features.n_mels, n_frames)
+    for k, window in zip(starts, windows):
+        piece = whole[k * features.hop_length : k * features.hop_length + span]
+        assert len(piece) == span
+        direct = log_mel_spectrogram(piece, RATE, features)
+        assert direct.shape == window.shape
+        np.testing.assert_allclose(window, direct, atol=1e-3, rtol=1e-5)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_samples=st.integers(8000, 24000),
+    n_frames=st.integers(1, 20),
+    position=st.floats(0.0, 1.0),
+)
+def test_cut_window_property(seed, n_samples, n_frames, position):
+    whole = np.random.default_rng(seed).standard_normal(n_samples).astype(np.float32)
+    spectrogram = log_mel_spectrogram(whole, RATE, FEATURES)
+    n_frames = min(n_frames, spectrogram.shape[1])
+    k = int(position * (spectrogram.shape[1] - n_frames))
+    [window] = cut_windows(spectrogram, np.array([k]), n_frames)
+    span = window_span_samples(n_frames, FEATURES)
+    direct = log_mel_spectrogram(whole[k * FEATURES.hop_length : k * FEATURES.hop_length + span], RATE, FEATURES)
+    np.testing.assert_allclose(window, direct, atol=1e-3, rtol=1e-5)
+
+
+def test_cut_windows_is_a_copy():
+    spectrogram = np.arange(3 * 10, dtype=np.float32).reshape(3, 10)
+    windows = cut_windows(spectrogram, np.array([0, 6]), 4)
+    np.testing.assert_array_equal(windows[1], spectrogram[:, 6:10])
+    assert windows.flags["C_CONTIGUOUS"] and windows.flags["WRITEABLE"]
+    windows[:] = -1
+    assert spectrogram.min() == 0
+
+
+def test_window_frames_and_span():
+    assert window_frames(FEATURES, RATE) == round(0.5 * RATE / 256)
+    assert window_span_samples(1, FEATURES) == FEATURES.n_fft
+    assert window_span_samples(5, FEATURES) == 4 * 256 + 512
+    tiny = FEATURES.model_copy(update={"window_seconds": 0.001})
+    assert window_frames(tiny, RATE) == 1
+
+
+def test_frame_times():
+    np.testing.assert_allclose(frame_times(np.array([0, 1, 10]), RATE, FEATURES), [0.0, 0.016, 0.16])
+    assert frame_times(125, RATE, FEATURES) == pytest.approx(2.0)
+
+
+# --- event_window_start --------------------------------------------------------
+
+
+def test_event_window_is_centred_on_event():
+    n_window = window_frames(FEATURES, RATE)
+    n_recording = _frames(60 * RATE)
+    t_min, t_max = 20.0, 21.0
+    start = event_window_start(t_min, t_max, n_recording, n_window, RATE, FEATURES)
+    # Centre of the window (in seconds) = centre of its first frame + (F-1)/2 hops.
+    first_centre = (start * FEATURES.hop_length + FEATURES.n_fft / 2) / RATE
+    window_centre = first_centre + (n_window - 1) / 2 * FEATURES.hop_length / RATE
+    assert window_centre == pytest.approx((t_min + t_max) / 2, abs=FEATURES.hop_length / RATE)
+    # The whole event lies inside the window's samples.
+    span = window_span_samples(n_window, FEATURES)
+    window_start_s = start * FEATURES.hop_length / RATE
+    assert window_start_s < t_min
+    assert window_start_s + span / RATE > t_max - 0.6  # event is 1 s, window 0.5 s: centre covered
+    assert window_start_s <= 20.5 <= window_start_s + span / RATE
+
+
+@pytest.mark.parametrize("centre", [5.0, 12.3, 33.33, 50.01])
+def test_event_window_centre_matches_waveform(centre):
+    n_window = window_frames(FEATURES, RATE)
+    start = event_window_start(centre - 0.1, centre + 0.1, _frames(60 * RATE), n_window, RATE, FEATURES)
+    span = window_span_samples(n_window, FEATURES)
+    middle_sample = start * FEATURES.hop_length + span / 2
+    assert abs(middle_sample - centre * RATE) <= FEATURES.hop_length / 2 + 1
+
+
+def test_event_window_clamped_at_start():
+    n_window = window_frames(FEATURES, RATE)
+    assert event_window_start(0.0, 0.1, 1000, n_window, RATE, FEATURES) == 0
+    assert event_window_start(0.0, 0.0001, 1000, n_window, RATE, FEATURES) == 0
+
+
+def test_event_window_clamped_at_end():
+    n_window = window_frames(FEATURES, RATE)
+    n_recording = _frames(10 * RATE)
+    start = event_window_start(9.9, 10.0, n_recording, n_window, RATE, FEATURES)
+    assert start == n_recording - n_window
+    # Even an event past the end stays inside.
+    assert event_window_start(15.0, 16.0, n_recording, n_window, RATE, FEATURES) == n_recording - n_window
+
+
+def test_event_window_in_recording_shorter_than_window():
+    assert event_window_start(0.1, 0.2, 5, 31, RATE, FEATURES) == 0
+
+
+def test_event_window_is_int():
+    start = event_window_start(3.0, 4.0, 1000, 31, RATE, FEATURES)
+    assert isinstance(start, int)
+
+
+# --- sliding_window_starts -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n_recording", "n_window", "hop"), [(100, 31, 10), (100, 30, 10), (1000, 125, 62), (50, 50, 7)])
+def test_sliding_window_starts(n_recording, n_window, hop):
+    starts = sliding_window_starts(n_recording, n_window, hop)
+    last = n_recording - n_window
+    assert starts[0] == 0
+    assert starts[-1] == last
+    assert np.all(np.diff(starts)[:-1] == hop)
+    assert 0 < np.diff(starts)[-1] <= hop if len(starts) > 1 else True
+    assert np.all(np.diff(starts) > 0)
+    # Every frame of the recording is covered by some window.
+    covered = np.zeros(n_recording, dtype=bool)
+    for start in starts:
+        covered[start : start + n_window] = True
+    assert covered.all()
+
+
+def test_sliding_window_starts_exact_grid():
+    np.testing.assert_array_equal(sliding_window_starts(100, 30, 10), [0, 10, 20, 30, 40, 50, 60, 70])
+    np.testing.assert_array_equal(sliding_window_starts(100, 31, 10), [0, 10, 20, 30, 40, 50, 60, 69])
+
+
+@pytest.mark.parametrize("n_recording", [0, 1, 20, 30])
+def test_sliding_window_short_recording(n_recording):
+    np.testing.assert_array_equal(sliding_window_starts(n_recording, 30, 10), [0])
+
+
+def test_sliding_window_zero_hop_does_not_hang():
+    np.testing.assert_array_equal(sliding_window_starts(5, 3, 0), [0, 1, 2])
+
+
+def test_sliding_then_cut_on_short_recording_after_padding():
+    # A recording shorter than a window: pad the waveform to the window's span
+    # and the single window at 0 can be cut.
+    n_window = window_frames(FEATURES, RATE)
+    waveform = np.random.default_rng(0).standard_normal(RATE // 10).astype(np.float32)
+    padded = pad_to_length(waveform, window_span_samples(n_window, FEATURES))
+    spectrogram = log_mel_spectrogram(padded, RATE, FEATURES)
+    starts = sliding_window_starts(spectrogram.shape[1], n_window, 10)
+    assert cut_windows(spectrogram, starts, n_window).shape == (1, FEATURES.n_mels, n_window)
+
+
+# --- pad_to_length ----------------------------------------------------------------
+
+
+def test_pad_to_length():
+    x = np.arange(1, 4, dtype=np.float32)
+    padded = pad_to_length(x, 6)
+    np.testing.assert_array_equal(padded, [1, 2, 3, 0, 0, 0])
+    assert padded.dtype == np.float32
+    assert pad_to_length(x, 3) is x
+    assert pad_to_length(x, 1) is x  # never truncates
+    assert len(pad_to_length(np.zeros(0, dtype=np.float32), 4)) == 4

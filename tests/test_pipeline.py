@@ -1,0 +1,173 @@
+"""End to end: the real ``dvc repro`` in a fresh git repository on a tiny demo dataset.
+
+The project's pipeline files are copied into a temporary directory, the demo
+is shrunk through params.yaml, and every stage runs as a user would run it.
+Then each output is checked: the HDF5 layout, the split, the model, the
+metrics' fields and the submission's format.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+STAGES = ["demo", "etl", "split", "augment", "train", "evaluate", "submit"]
+
+TINY = {
+    "demo": {"n_train_recordings": 30, "n_test_recordings": 4, "duration_seconds": 10.0},
+    "train": {"epochs": 2, "batch_size": 16},
+}
+
+
+def run(args, cwd, check=True):
+    env = {**os.environ, "PYTHONPATH": str(cwd), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def make_project(path: Path, overrides: dict) -> Path:
+    """A fresh git + DVC repository holding the project's pipeline."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name in ["dvc.yaml", "stages", "rainforest"]:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, path / name)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section, values in overrides.items():
+        params[section].update(values)
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], path)
+    run(["git", "config", "user.email", "test@example.com"], path)
+    run(["git", "config", "user.name", "test"], path)
+    run(["dvc", "init", "-q"], path)
+    run(["dvc", "config", "core.analytics", "false"], path)
+    run(["git", "add", "-A"], path)
+    run(["git", "commit", "-qm", "pipeline"], path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    path = make_project(tmp_path_factory.mktemp("e2e") / "project", TINY)
+    result = run(["dvc", "repro"], path)
+    return path, result.stdout + result.stderr
+
+
+def test_repro_runs_every_stage(project):
+    _, log = project
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in log
+
+
+def test_window_set_layout(project):
+    path, _ = project
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    features = params["features"]
+    n_frames = round(features["window_seconds"] * params["audio"]["sample_rate"] / features["hop_length"])
+    events = pd.concat(
+        [pd.read_csv(path / "data/demo/train_tp.csv"), pd.read_csv(path / "data/demo/train_fp.csv")]
+    )
+    with h5py.File(path / "data/features/windows.h5") as file:
+        n = len(events)
+        assert file["spectrograms"].shape == (n, features["n_mels"], n_frames)
+        assert file["spectrograms"].dtype == np.float32
+        assert np.isfinite(file["spectrograms"][()]).all()
+        assert file["waveforms"].shape[0] == n
+        for name in ["targets", "masks"]:
+            assert file[name].shape == (n, 24)
+        for name in ["recording_ids", "start_times", "end_times", "event_species", "event_present"]:
+            assert file[name].shape == (n,)
+        assert set(file["recording_ids"].asstr()[()]) == set(events["recording_id"].astype(str))
+        targets, masks = file["targets"][()], file["masks"][()]
+        assert (targets <= masks).all(), "a present label must be known"
+        assert targets.sum() >= (file["event_present"][()] == 1).sum()
+        assert (file["end_times"][()] > file["start_times"][()]).all()
+        assert (file["start_times"][()] >= 0).all()
+        assert (file["end_times"][()] <= params["demo"]["duration_seconds"] + 1e-6).all()
+        for key in ["sample_rate", "n_fft", "hop_length", "n_mels", "fmin", "fmax", "window_seconds"]:
+            expected = params["audio"]["sample_rate"] if key == "sample_rate" else features[key]
+            assert file.attrs[key] == expected
+        assert list(file.attrs["species"]) == [f"s{i}" for i in range(24)]
+
+
+def test_split_is_grouped_by_recording(project):
+    path, _ = project
+    split = pd.read_csv(path / "data/split.csv", dtype={"recording_id": str})
+    assert list(split.columns) == ["recording_id", "subset"]
+    assert split["recording_id"].is_unique
+    assert set(split["subset"]) == {"train", "validation"}
+
+
+def test_augmented_set_holds_training_windows_only(project):
+    path, _ = project
+    split = pd.read_csv(path / "data/split.csv", dtype={"recording_id": str})
+    training = set(split.loc[split["subset"] == "train", "recording_id"])
+    with h5py.File(path / "data/features/augmented.h5") as augmented, h5py.File(path / "data/features/windows.h5") as windows:
+        ids = augmented["recording_ids"].asstr()[()]
+        assert len(ids) == sum(r in training for r in windows["recording_ids"].asstr()[()])
+        assert set(ids) <= training
+        assert augmented["spectrograms"].shape[1:] == windows["spectrograms"].shape[1:]
+
+
+def test_model_and_training_log(project):
+    path, _ = project
+    assert (path / "models/model.keras").stat().st_size > 10_000
+    logged = json.loads((path / "metrics/train/metrics.json").read_text())
+    assert logged["step"] == TINY["train"]["epochs"] - 1
+    assert "loss" in logged["train"] and "lwlrap" in logged["eval"]
+    epochs = pd.read_csv(path / "metrics/train/plots/metrics/eval/lwlrap.tsv", sep="\t")
+    assert list(epochs["step"]) == list(range(TINY["train"]["epochs"]))
+
+
+def test_validation_metrics(project):
+    path, _ = project
+    metrics = json.loads((path / "metrics/validation.json").read_text())
+    for key in ["lwlrap", "macro_average_precision", "top1_accuracy", "loss"]:
+        assert 0 <= metrics[key] <= (1 if key != "loss" else 10), key
+    assert set(metrics["average_precision"]) == {f"s{i}" for i in range(24)}
+    pr = pd.read_csv(path / "metrics/plots/precision_recall.csv")
+    assert {"precision", "recall", "threshold"} <= set(pr.columns)
+    confusion = pd.read_csv(path / "metrics/plots/confusion.csv")
+    assert list(confusion.columns) == ["actual", "predicted"]
+
+
+def test_submission_format(project):
+    path, _ = project
+    sample = pd.read_csv(path / "data/demo/sample_submission.csv", dtype={"recording_id": str})
+    submission = pd.read_csv(path / "data/submission.csv", dtype={"recording_id": str})
+    assert list(submission.columns) == list(sample.columns)
+    assert list(submission["recording_id"]) == list(sample["recording_id"])
+    scores = submission.iloc[:, 1:].to_numpy()
+    assert np.isfinite(scores).all() and (scores >= 0).all() and (scores <= 1).all()
+    test = json.loads((path / "metrics/test.json").read_text())
+    assert 0 <= test["lwlrap"] <= 1
+    assert test["n_samples"] == TINY["demo"]["n_test_recordings"]
+
+
+def test_second_repro_runs_nothing(project):
+    path, _ = project
+    log = run(["dvc", "repro"], path).stdout
+    assert "Running stage" not in log
+    assert "up to date" in run(["dvc", "status"], path).stdout
+
+
+def test_dvc_metrics_and_plots_commands(project):
+    path, _ = project
+    shown = run(["dvc", "metrics", "show", "--json"], path).stdout
+    assert "lwlrap" in shown
+    run(["dvc", "plots", "show", "-o", str(path / "plots_html")], path)
+    assert (path / "plots_html" / "index.html").exists()
