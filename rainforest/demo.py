@@ -7,6 +7,12 @@ real ones (see ``resources/species_profiles.csv``), calls of several distinct
 shapes, varied backgrounds (coloured noise, rain, insect choruses, wind),
 low-SNR calls and lookalike calls of other animals in the same bands.
 
+SNR, throughout, is broadband: ``10*log10(P_call / P_background)`` with
+``P`` the mean square over the samples the call spans, all frequencies
+included. A narrow-band call at -12 dB can therefore stand out in its band
+when the background's power lies elsewhere (low-frequency noise, wind), and
+vanish when it does not.
+
 Layout written by :func:`make_demo_dataset`::
 
     out_dir/
