@@ -117,7 +117,7 @@ def build_augmented_set(
     log.info("augmenting %d training windows x %d copies", len(rows), settings.copies)
     writer = WindowWriter(out_path, features.n_mels, n_frames, len(attrs["species"]), None, attrs)
     with writer, tqdm(total=len(rows), desc="augment", unit="window", disable=None) as progress:
-        for chunk in np.array_split(rows, max(1, len(rows) // _CHUNK_WINDOWS)) if settings.copies else []:
+        for chunk in np.array_split(rows, max(1, len(rows) // _CHUNK_WINDOWS)) if settings.copies and len(rows) else []:
             source = read_windows(windows_path, ("waveforms", *_LABEL_FIELDS), chunk)
             for copy in range(settings.copies):
                 spectrograms = []

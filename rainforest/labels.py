@@ -79,7 +79,8 @@ def read_events(path: str | Path, n_species: int) -> pd.DataFrame:
     missing = [c for c in EVENT_COLUMNS if c not in table.columns]
     if missing:
         raise LabelError(
-            f"{path}: missing column(s) {', '.join(missing)}; the header must be {','.join(EVENT_COLUMNS)}"
+            f"{path}: line 1 (header): missing column(s) {', '.join(missing)}; "
+            f"the header must be {','.join(EVENT_COLUMNS)}"
         )
     table = table[EVENT_COLUMNS].copy()
     for column in _NUMERIC_COLUMNS:

@@ -35,7 +35,9 @@ def split_recordings(
         Columns ``recording_id`` and ``subset`` (``train`` or ``validation``),
         one row per recording, sorted by recording id.
     """
-    n_splits = max(2, round(1 / validation_fraction))
+    # Hold out one of k folds, k chosen so that 1/k is nearest the requested
+    # share (round(1 / 0.4) would give k = 2, a 50 % validation set).
+    n_splits = min(range(2, int(1 / validation_fraction) + 2), key=lambda k: abs(1 / k - validation_fraction))
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     _, validation_rows = next(folds.split(np.zeros(len(strata)), strata, groups=recording_ids))
     validation = set(np.asarray(recording_ids)[validation_rows])

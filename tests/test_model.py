@@ -1,0 +1,259 @@
+"""Tests of rainforest.model and rainforest.training on tiny inputs."""
+
+from __future__ import annotations
+
+import time
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from rainforest.config import FeatureSettings, ModelSettings, TrainSettings
+from rainforest.model import (
+    CARD_NAME,
+    MaskedBinaryCrossentropy,
+    ModelCard,
+    build_model,
+    load_card,
+    load_model,
+    save_model,
+)
+from rainforest.training import mel_statistics, train_classifier, training_labels
+
+N_MELS, N_FRAMES, N_SPECIES = 16, 16, 5
+SMALL = ModelSettings(architecture="cnn", filters=[4, 8], dense_units=8, dropout=0.25)
+FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=N_MELS, fmin=50.0, fmax=8000.0, window_seconds=0.25)
+
+
+def _model(settings: ModelSettings = SMALL) -> keras.Model:
+    return build_model(settings, N_MELS, N_FRAMES, N_SPECIES, np.full(N_MELS, -50.0), np.full(N_MELS, 100.0))
+
+
+def _inputs(n: int, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal((n, N_MELS, N_FRAMES)) * 10 - 50).astype(np.float32)
+
+
+def _card() -> ModelCard:
+    return ModelCard(sample_rate=16000, features=FEATURES, species=[f"s{i}" for i in range(N_SPECIES)])
+
+
+# --- build_model --------------------------------------------------------------------
+
+
+def test_output_shape_and_range():
+    model = _model()
+    scores = np.asarray(model.predict(_inputs(7), verbose=0))
+    assert scores.shape == (7, N_SPECIES)
+    assert np.all((scores >= 0) & (scores <= 1))
+    assert model.input_shape == (None, N_MELS, N_FRAMES)
+    assert model.name == "cnn"
+
+
+def test_single_filter_block_and_odd_shapes():
+    model = build_model(
+        ModelSettings(architecture="cnn", filters=[3], dense_units=4, dropout=0.0), 13, 9, 2, np.zeros(13), np.ones(13)
+    )
+    scores = np.asarray(model(np.zeros((2, 13, 9), dtype=np.float32)))
+    assert scores.shape == (2, 2)
+
+
+def _count(model: keras.Model, kind: type) -> int:
+    return sum(isinstance(layer, kind) for layer in model.layers)
+
+
+def test_filters_change_the_model():
+    base = _model()
+    deeper = _model(SMALL.model_copy(update={"filters": [4, 8, 16]}))
+    wider = _model(SMALL.model_copy(update={"filters": [6, 8]}))
+    assert _count(base, keras.layers.Conv2D) == 2
+    assert _count(deeper, keras.layers.Conv2D) == 3
+    assert len(deeper.layers) > len(base.layers)
+    assert [layer.filters for layer in base.layers if isinstance(layer, keras.layers.Conv2D)] == [4, 8]
+    assert wider.count_params() > base.count_params()
+
+
+def test_dense_units_change_the_model():
+    base = _model()
+    bigger = _model(SMALL.model_copy(update={"dense_units": 32}))
+    assert bigger.count_params() > base.count_params()
+    hidden = [layer for layer in bigger.layers if isinstance(layer, keras.layers.Dense) and layer.name != "species"]
+    assert [layer.units for layer in hidden] == [32]
+
+
+def test_dropout_changes_the_model():
+    model = _model(SMALL.model_copy(update={"dropout": 0.6}))
+    rates = [layer.get_config()["rate"] for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert rates == [0.6, 0.6]
+    assert [layer.rate for layer in _model().layers if isinstance(layer, keras.layers.Dropout)] == [0.25, 0.25]
+
+
+def test_input_is_standardised_inside_the_model():
+    # Two models whose statistics differ by a shift of the input give the same
+    # scores on correspondingly shifted input.
+    settings = ModelSettings(architecture="cnn", filters=[4], dense_units=4, dropout=0.0)
+    keras.utils.set_random_seed(0)
+    a = build_model(settings, N_MELS, N_FRAMES, 2, np.zeros(N_MELS), np.ones(N_MELS))
+    keras.utils.set_random_seed(0)
+    b = build_model(settings, N_MELS, N_FRAMES, 2, np.full(N_MELS, 30.0), np.ones(N_MELS))
+    x = _inputs(3)
+    np.testing.assert_allclose(np.asarray(a(x, training=False)), np.asarray(b(x + 30, training=False)), atol=1e-5)
+
+
+# --- MaskedBinaryCrossentropy -----------------------------------------------------
+
+
+def _bce(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return -(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+
+def test_masked_loss_ignores_unknown_at_weight_zero():
+    y_true = np.array([[1, 0, -1, -1], [0, -1, 1, 1]], dtype=np.float32)
+    y_pred = np.array([[0.9, 0.2, 0.7, 0.1], [0.3, 0.99, 0.6, 0.8]], dtype=np.float32)
+    loss = MaskedBinaryCrossentropy(0.0)
+    per_sample = np.asarray(loss.call(y_true, y_pred))
+    expected = np.array(
+        [
+            (_bce(1, 0.9) + _bce(0, 0.2)) / 2,
+            (_bce(0, 0.3) + _bce(1, 0.6) + _bce(1, 0.8)) / 3,
+        ]
+    )
+    np.testing.assert_allclose(per_sample, expected, rtol=1e-5)
+    assert float(loss(y_true, y_pred)) == pytest.approx(expected.mean(), rel=1e-5)
+    # Changing the prediction of an unknown label changes nothing.
+    y_pred2 = y_pred.copy()
+    y_pred2[0, 2] = 0.01
+    np.testing.assert_allclose(np.asarray(loss.call(y_true, y_pred2)), per_sample, rtol=1e-6)
+
+
+def test_masked_loss_counts_unknown_as_absent_at_weight_w():
+    w = 0.1
+    y_true = np.array([[1, 0, -1, -1]], dtype=np.float32)
+    y_pred = np.array([[0.9, 0.2, 0.7, 0.1]], dtype=np.float32)
+    per_sample = np.asarray(MaskedBinaryCrossentropy(w).call(y_true, y_pred))
+    expected = (_bce(1, 0.9) + _bce(0, 0.2) + w * _bce(0, 0.7) + w * _bce(0, 0.1)) / (1 + 1 + w + w)
+    np.testing.assert_allclose(per_sample, [expected], rtol=1e-5)
+    # A high score on an unknown label now costs something.
+    y_pred2 = y_pred.copy()
+    y_pred2[0, 2] = 0.99
+    assert float(MaskedBinaryCrossentropy(w).call(y_true, y_pred2)[0]) > expected
+
+
+def test_masked_loss_all_unknown():
+    y_true = np.full((1, 3), -1, dtype=np.float32)
+    y_pred = np.array([[0.5, 0.5, 0.5]], dtype=np.float32)
+    assert float(MaskedBinaryCrossentropy(0.0).call(y_true, y_pred)[0]) == 0.0
+    assert np.isfinite(float(MaskedBinaryCrossentropy(0.5).call(y_true, y_pred)[0]))
+
+
+def test_masked_loss_config_round_trip():
+    loss = MaskedBinaryCrossentropy(0.3)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+    assert isinstance(restored, MaskedBinaryCrossentropy)
+    assert restored.unknown_weight == 0.3
+
+
+# --- training_labels ----------------------------------------------------------------
+
+
+def test_training_labels_from_uint8():
+    targets = np.array([[1, 0, 1, 0], [0, 1, 0, 0]], dtype=np.uint8)
+    masks = np.array([[1, 1, 0, 0], [0, 1, 1, 0]], dtype=np.uint8)
+    labels = training_labels(targets, masks)
+    assert labels.dtype == np.float32
+    np.testing.assert_array_equal(labels, [[1, 0, -1, -1], [-1, 1, 0, -1]])
+    assert labels.max() <= 1  # no uint8 wrap-around to 255
+    assert labels.min() == -1
+
+
+def test_mel_statistics():
+    spectrograms = np.stack([np.full((3, 4), 1.0), np.full((3, 4), 3.0)]).astype(np.float32)
+    spectrograms[:, 2] = 5.0
+    mean, var = mel_statistics(spectrograms)
+    np.testing.assert_allclose(mean, [2.0, 2.0, 5.0])
+    np.testing.assert_allclose(var, [1.0, 1.0, 1e-6])
+
+
+# --- saving and loading ---------------------------------------------------------------
+
+
+def test_save_is_reproducible_and_loads(tmp_path):
+    model = _model()
+    first, second = tmp_path / "a.keras", tmp_path / "b.keras"
+    save_model(model, first, _card())
+    time.sleep(1.1)  # a timestamp anywhere in the archive would now differ
+    save_model(model, second, _card())
+    assert first.read_bytes() == second.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.keras", "b.keras"]  # no temporaries
+
+    x = _inputs(4, seed=1)
+    loaded = load_model(first)
+    np.testing.assert_array_equal(np.asarray(loaded.predict(x, verbose=0)), np.asarray(model.predict(x, verbose=0)))
+    assert load_card(first) == _card()
+    with zipfile.ZipFile(first) as archive:
+        assert CARD_NAME in archive.namelist()
+        assert all(info.date_time == (1980, 1, 1, 0, 0, 0) for info in archive.infolist())
+
+
+def test_different_weights_give_different_bytes(tmp_path):
+    model = _model()
+    save_model(model, tmp_path / "a.keras", _card())
+    model.get_layer("species").kernel.assign(model.get_layer("species").kernel + 1.0)
+    save_model(model, tmp_path / "b.keras", _card())
+    assert (tmp_path / "a.keras").read_bytes() != (tmp_path / "b.keras").read_bytes()
+
+
+def test_card_round_trip():
+    card = _card()
+    assert ModelCard.from_json(card.to_json()) == card
+    assert ModelCard.from_json(card.to_json().encode()) == card
+
+
+def test_lambda_layer_is_refused(tmp_path):
+    inputs = keras.Input(shape=(4,))
+    outputs = keras.layers.Lambda(lambda x: x * 2.0)(inputs)
+    path = tmp_path / "evil.keras"
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(ValueError, match="(?i)lambda|safe"):
+        load_model(path)
+
+
+# --- train_classifier ----------------------------------------------------------------
+
+
+def test_train_classifier_runs_one_epoch():
+    rng = np.random.default_rng(0)
+    n = 32
+
+    def dataset(n: int) -> dict[str, np.ndarray]:
+        targets = rng.integers(0, 2, (n, N_SPECIES)).astype(np.uint8)
+        targets[0, 0] = 1
+        return {
+            "spectrograms": _inputs(n, seed=int(rng.integers(1000))),
+            "targets": targets,
+            "masks": rng.integers(0, 2, (n, N_SPECIES)).astype(np.uint8),
+        }
+
+    train, validation = dataset(n), dataset(8)
+    settings = TrainSettings(seed=3, epochs=1, batch_size=16, learning_rate=0.01, unknown_label_weight=0.1)
+
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.logs = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.logs.append(dict(logs))
+
+    recorder = Recorder()
+    model = train_classifier(SMALL, settings, train, validation, [recorder])
+    assert len(recorder.logs) == 1
+    logs = recorder.logs[0]
+    assert np.isfinite(logs["loss"]) and np.isfinite(logs["val_loss"])
+    assert 0 <= logs["val_lwlrap"] <= 1
+    scores = np.asarray(model.predict(validation["spectrograms"], verbose=0))
+    assert scores.shape == (8, N_SPECIES)
+    assert np.all((scores >= 0) & (scores <= 1))
+    assert isinstance(model.loss, MaskedBinaryCrossentropy)
+    assert model.loss.unknown_weight == 0.1

@@ -1,0 +1,106 @@
+"""The ``etl`` stage on real field recordings: WAV at 44.1, 32 and 22 kHz, shorter than 60 s.
+
+``spinetail.wav`` comes with an Audacity label track of two species (SP and
+CRER); the other recordings are unlabelled soundscapes used as negatives.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+AUDIO = ROOT.parent / "shared" / "audio"
+SPECIES = {"SP": 0, "CRER": 1}
+
+pytestmark = pytest.mark.skipif(not AUDIO.is_dir(), reason=f"real recordings not found at {AUDIO}")
+
+
+def audacity_events(path: Path) -> pd.DataFrame:
+    """Events of an Audacity label track: ``t_min t_max LABEL`` then ``\\ f_min f_max``."""
+    lines = path.read_text().splitlines()
+    rows = []
+    for times, band in zip(lines[0::2], lines[1::2]):
+        t_min, t_max, label = times.split("\t")
+        _, f_min, f_max = band.split("\t")
+        rows.append((SPECIES[label], float(t_min), float(f_min), float(t_max), float(f_max)))
+    return pd.DataFrame(rows, columns=["species_id", "t_min", "f_min", "t_max", "f_max"])
+
+
+@pytest.fixture(scope="module")
+def real_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real")
+    dataset = root / "dataset"
+    (dataset / "train").mkdir(parents=True)
+    (dataset / "test").mkdir()
+    shutil.copy(AUDIO / "spinetail.wav", dataset / "train" / "spinetail.wav")
+    shutil.copy(AUDIO / "birds_10s.wav", dataset / "train" / "birds10s.wav")
+    events = audacity_events(AUDIO / "spinetail_labels.txt").assign(recording_id="spinetail", songtype_id=1)
+    # A detector firing on the 32 kHz birdsong, judged not to be a spinetail.
+    false_positive = pd.DataFrame(
+        [{"recording_id": "birds10s", "species_id": 0, "songtype_id": 1, "t_min": 2.0, "f_min": 2000.0, "t_max": 3.0, "f_max": 6000.0}]
+    )
+    columns = ["recording_id", "species_id", "songtype_id", "t_min", "f_min", "t_max", "f_max"]
+    events[columns].to_csv(dataset / "train_tp.csv", index=False)
+    false_positive[columns].to_csv(dataset / "train_fp.csv", index=False)
+    for wav in sorted(AUDIO.glob("jura_*.wav"))[:2]:
+        shutil.copy(wav, dataset / "test" / wav.name)
+    pd.DataFrame({"recording_id": [p.stem for p in sorted((dataset / "test").iterdir())], "s0": 0.5, "s1": 0.5}).to_csv(
+        dataset / "sample_submission.csv", index=False
+    )
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["dataset_dir"] = str(dataset)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "etl.py"), "windows.h5"], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return root, events, params
+
+
+def test_one_window_per_event(real_dataset):
+    root, events, params = real_dataset
+    with h5py.File(root / "windows.h5") as file:
+        ids = list(file["recording_ids"].asstr()[()])
+        assert ids.count("spinetail") == len(events)
+        assert ids.count("birds10s") == 1
+        spectrograms = file["spectrograms"][()]
+        assert spectrograms.shape[1] == params["features"]["n_mels"]
+        assert np.isfinite(spectrograms).all()
+        # Real forest sound, not silence or padding: the windows carry energy.
+        assert spectrograms.max() > -60
+
+
+def test_labels_follow_the_label_track(real_dataset):
+    root, events, _ = real_dataset
+    with h5py.File(root / "windows.h5") as file:
+        ids = file["recording_ids"].asstr()[()]
+        targets, masks = file["targets"][()], file["masks"][()]
+        species = file["event_species"][()]
+    spinetail = ids == "spinetail"
+    # Each window is labelled with the species of the event it was cut around.
+    assert (targets[spinetail, species[spinetail]] == 1).all()
+    assert set(species[spinetail]) == {0, 1}
+    # The false positive is a known absence of species 0.
+    negative = ids == "birds10s"
+    assert targets[negative, 0].tolist() == [0] and masks[negative, 0].tolist() == [1]
+
+
+def test_windows_stay_inside_short_recordings(real_dataset):
+    root, _, _ = real_dataset
+    with h5py.File(root / "windows.h5") as file:
+        ids = file["recording_ids"].asstr()[()]
+        ends = file["end_times"][()]
+        starts = file["start_times"][()]
+    assert (starts >= 0).all()
+    for recording, name in [("spinetail", "spinetail.wav"), ("birds10s", "birds_10s.wav")]:
+        assert ends[ids == recording].max() <= sf.info(AUDIO / name).duration + 1e-6

@@ -1,0 +1,271 @@
+"""Tests of rainforest.storage: atomic writes, window sets, JSON."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from rainforest.config import FeatureSettings
+from rainforest.storage import (
+    WINDOW_FIELDS,
+    WindowWriter,
+    atomic_path,
+    read_feature_settings,
+    read_window_attrs,
+    read_windows,
+    write_json,
+    write_text,
+)
+
+FEATURES = FeatureSettings(n_fft=256, hop_length=128, n_mels=8, fmin=0.0, fmax=4000.0, window_seconds=0.1)
+N_MELS, N_FRAMES, N_SPECIES, N_SAMPLES = 8, 6, 3, 896
+
+
+def _attrs() -> dict:
+    return {"sample_rate": 8000, **FEATURES.model_dump(), "species": ["s0", "s1", "s2"], "note": "test"}
+
+
+def _batch(n: int, seed: int, offset: int = 0, waveforms: bool = True) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    batch = {
+        "spectrograms": rng.standard_normal((n, N_MELS, N_FRAMES)).astype(np.float32),
+        "targets": rng.integers(0, 2, (n, N_SPECIES)).astype(np.uint8),
+        "masks": rng.integers(0, 2, (n, N_SPECIES)).astype(np.uint8),
+        "recording_ids": np.array([f"rec{offset + i:03d}" for i in range(n)], dtype=object),
+        "start_times": rng.uniform(0, 50, n),
+        "end_times": rng.uniform(50, 60, n),
+        "event_species": rng.integers(0, N_SPECIES, n).astype(np.int16),
+        "event_present": rng.integers(0, 2, n).astype(np.uint8),
+    }
+    if waveforms:
+        batch["waveforms"] = rng.standard_normal((n, N_SAMPLES)).astype(np.float32)
+    return batch
+
+
+def _write_set(path: Path, batches: list[dict], waveforms: bool = True) -> int:
+    writer = WindowWriter(path, N_MELS, N_FRAMES, N_SPECIES, N_SAMPLES if waveforms else None, _attrs())
+    with writer:
+        for batch in batches:
+            writer.append(**batch)
+    return writer.n_windows
+
+
+def _concat(batches: list[dict]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([b[name] for b in batches]) for name in batches[0]}
+
+
+def _no_temporaries(folder: Path) -> bool:
+    return not [p for p in folder.iterdir() if ".tmp-" in p.name]
+
+
+# --- atomic_path -----------------------------------------------------------------
+
+
+def test_atomic_path_renames_on_success(tmp_path):
+    target = tmp_path / "sub" / "out.txt"  # parent is created
+    with atomic_path(target) as temporary:
+        assert temporary != target
+        assert temporary.parent == target.parent
+        temporary.write_text("new")
+        assert not target.exists()
+    assert target.read_text() == "new"
+    assert _no_temporaries(target.parent)
+
+
+def test_atomic_path_replaces_existing(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with atomic_path(target) as temporary:
+        temporary.write_text("new")
+        assert target.read_text() == "old"
+    assert target.read_text() == "new"
+
+
+def test_atomic_path_failure_leaves_old_file(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_path(target) as temporary:
+            temporary.write_text("half-written")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert _no_temporaries(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_path_failure_without_old_file(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target) as temporary:
+            temporary.write_text("x")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_block_that_writes_nothing_fails(tmp_path):
+    # Nothing written: the rename has nothing to move, so it is an error, not an empty file.
+    with pytest.raises(FileNotFoundError):
+        with atomic_path(tmp_path / "out.txt"):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- write_json / write_text -----------------------------------------------------
+
+
+def test_write_json_sorted_and_newline_terminated(tmp_path):
+    path = tmp_path / "metrics.json"
+    write_json(path, {"b": 1, "a": {"z": 2.5, "y": [1, 2]}})
+    text = path.read_text()
+    assert text.endswith("}\n")
+    assert not text.endswith("\n\n")
+    assert text.index('"a"') < text.index('"b"')
+    assert text.index('"y"') < text.index('"z"')
+    assert json.loads(text) == {"a": {"y": [1, 2], "z": 2.5}, "b": 1}
+    assert text == json.dumps({"a": {"y": [1, 2], "z": 2.5}, "b": 1}, indent=2) + "\n"
+    assert _no_temporaries(tmp_path)
+
+
+def test_write_json_failure_keeps_old(tmp_path):
+    path = tmp_path / "metrics.json"
+    write_json(path, {"a": 1})
+    with pytest.raises(TypeError):
+        write_json(path, {"a": object()})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert _no_temporaries(tmp_path)
+
+
+def test_write_text(tmp_path):
+    path = tmp_path / "submission.csv"
+    write_text(path, "recording_id,s0\na,0.5\n")
+    assert path.read_text() == "recording_id,s0\na,0.5\n"
+
+
+# --- WindowWriter / read_windows --------------------------------------------------
+
+
+def test_window_set_round_trip(tmp_path):
+    path = tmp_path / "windows.h5"
+    batches = [_batch(40, 1), _batch(3, 2, offset=40), _batch(0, 3)]
+    assert _write_set(path, batches) == 43
+    expected = _concat(batches)
+    data = read_windows(path, WINDOW_FIELDS)
+    assert set(data) == set(WINDOW_FIELDS)
+    for name in WINDOW_FIELDS:
+        assert len(data[name]) == 43
+        if name == "recording_ids":
+            assert data[name].dtype == object
+            assert data[name].tolist() == expected[name].tolist()
+            assert isinstance(data[name][0], str)
+        else:
+            assert data[name].dtype == expected[name].dtype, name
+            np.testing.assert_array_equal(data[name], expected[name])
+    assert _no_temporaries(tmp_path)
+
+
+def test_read_selected_rows(tmp_path):
+    path = tmp_path / "windows.h5"
+    batches = [_batch(50, 1)]
+    _write_set(path, batches)
+    rows = np.array([0, 7, 31, 32, 49])
+    data = read_windows(path, ("spectrograms", "recording_ids", "targets"), rows)
+    assert set(data) == {"spectrograms", "recording_ids", "targets"}
+    np.testing.assert_array_equal(data["spectrograms"], batches[0]["spectrograms"][rows])
+    np.testing.assert_array_equal(data["targets"], batches[0]["targets"][rows])
+    assert data["recording_ids"].tolist() == ["rec000", "rec007", "rec031", "rec032", "rec049"]
+
+
+def test_attributes_and_n_windows(tmp_path):
+    path = tmp_path / "windows.h5"
+    _write_set(path, [_batch(5, 1)])
+    attrs = read_window_attrs(path)
+    assert attrs["n_windows"] == 5
+    assert attrs["note"] == "test"
+    assert list(attrs["species"]) == ["s0", "s1", "s2"]
+    assert attrs["sample_rate"] == 8000
+    sample_rate, features = read_feature_settings(path)
+    assert sample_rate == 8000 and isinstance(sample_rate, int)
+    assert features == FEATURES
+
+
+def test_empty_window_set(tmp_path):
+    path = tmp_path / "windows.h5"
+    assert _write_set(path, []) == 0
+    data = read_windows(path, ("spectrograms", "recording_ids"))
+    assert data["spectrograms"].shape == (0, N_MELS, N_FRAMES)
+    assert len(data["recording_ids"]) == 0
+    assert read_window_attrs(path)["n_windows"] == 0
+
+
+def test_without_waveforms(tmp_path):
+    path = tmp_path / "windows.h5"
+    _write_set(path, [_batch(4, 1, waveforms=False)], waveforms=False)
+    with h5py.File(path, "r") as file:
+        assert "waveforms" not in file
+        assert file["spectrograms"].shape == (4, N_MELS, N_FRAMES)
+
+
+def test_append_requires_every_field(tmp_path):
+    path = tmp_path / "windows.h5"
+    batch = _batch(2, 1)
+    del batch["masks"]
+    with pytest.raises(ValueError, match="masks"):
+        _write_set(path, [batch])
+    assert not path.exists()
+    assert _no_temporaries(tmp_path)
+
+
+def test_append_refuses_extra_waveforms(tmp_path):
+    with pytest.raises(ValueError, match="waveforms"):
+        _write_set(tmp_path / "windows.h5", [_batch(2, 1, waveforms=True)], waveforms=False)
+    assert not (tmp_path / "windows.h5").exists()
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    path = tmp_path / "windows.h5"
+    writer = WindowWriter(path, N_MELS, N_FRAMES, N_SPECIES, N_SAMPLES, _attrs())
+    with pytest.raises(RuntimeError, match="stage killed"):
+        with writer:
+            writer.append(**_batch(10, 1))
+            raise RuntimeError("stage killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_write_keeps_previous_set(tmp_path):
+    path = tmp_path / "windows.h5"
+    _write_set(path, [_batch(6, 1)])
+    before = path.read_bytes()
+    writer = WindowWriter(path, N_MELS, N_FRAMES, N_SPECIES, N_SAMPLES, _attrs())
+    with pytest.raises(RuntimeError):
+        with writer:
+            writer.append(**_batch(10, 2))
+            raise RuntimeError("stage killed")
+    assert path.read_bytes() == before
+    assert read_window_attrs(path)["n_windows"] == 6
+    assert _no_temporaries(tmp_path)
+
+
+def test_wrong_shape_fails_cleanly(tmp_path):
+    path = tmp_path / "windows.h5"
+    batch = _batch(3, 1)
+    batch["spectrograms"] = np.zeros((3, N_MELS + 1, N_FRAMES), dtype=np.float32)
+    with pytest.raises((TypeError, ValueError)):
+        _write_set(path, [batch])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_same_data_gives_identical_bytes(tmp_path):
+    first, second = tmp_path / "a.h5", tmp_path / "b.h5"
+    _write_set(first, [_batch(37, 1), _batch(5, 2, offset=37)])
+    time.sleep(1.1)  # any timestamp in the file would now differ
+    _write_set(second, [_batch(37, 1), _batch(5, 2, offset=37)])
+    assert first.read_bytes() == second.read_bytes()
+    # Different data really gives different bytes (the comparison can fail).
+    third = tmp_path / "c.h5"
+    _write_set(third, [_batch(37, 9), _batch(5, 2, offset=37)])
+    assert third.read_bytes() != first.read_bytes()
