@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from rainforest.config import AugmentSettings
 from rainforest.features import log_mel_spectrogram, window_frames
+from rainforest.parallel import ordered_map
 from rainforest.split import window_rows
 from rainforest.storage import WindowWriter, read_feature_settings, read_window_attrs, read_windows
 
@@ -93,6 +94,21 @@ def augment_waveform(
     return waveform.astype(np.float32), applied
 
 
+def _augment_chunk(job: tuple) -> list[dict[str, np.ndarray]]:
+    # Runs in a worker: every copy of one chunk of training windows.
+    windows_path, rows, settings, sample_rate, features, n_frames = job
+    source = read_windows(windows_path, ("waveforms", *_LABEL_FIELDS), rows)
+    copies = []
+    for copy in range(settings.copies):
+        spectrograms = []
+        for row, waveform in zip(rows, source["waveforms"]):
+            rng = np.random.default_rng([settings.seed, int(row), copy])
+            augmented, _ = augment_waveform(waveform, sample_rate, settings, rng)
+            spectrograms.append(log_mel_spectrogram(augmented, sample_rate, features)[:, :n_frames])
+        copies.append({"spectrograms": np.stack(spectrograms), **{name: source[name] for name in _LABEL_FIELDS}})
+    return copies
+
+
 def build_augmented_set(
     windows_path: str | Path, split: pd.DataFrame, out_path: str | Path, settings: AugmentSettings
 ) -> int:
@@ -101,8 +117,9 @@ def build_augmented_set(
     Only windows of recordings in the training subset of ``split`` are used,
     so validation stays untouched. Spectrograms are computed with the settings
     the window set was made with. Copy ``c`` of window ``i`` draws its
-    augmentation sizes from a generator seeded by ``(seed, i, c)``, so the
-    output does not depend on processing order.
+    augmentation sizes from a generator seeded by ``(seed, i, c)``, and chunks
+    are written in order, so the output depends neither on processing order
+    nor on ``settings.workers``.
 
     Returns
     -------
@@ -111,20 +128,19 @@ def build_augmented_set(
     """
     sample_rate, features = read_feature_settings(windows_path)
     n_frames = window_frames(features, sample_rate)
-    attrs = read_window_attrs(windows_path) | {"augment": json.dumps(settings.model_dump(), sort_keys=True)}
+    attrs = read_window_attrs(windows_path) | {
+        # Not the worker count: it does not change the output.
+        "augment": json.dumps(settings.model_dump(exclude={"workers"}), sort_keys=True)
+    }
     ids = read_windows(windows_path, ("recording_ids",))["recording_ids"]
     rows = window_rows(ids, split, "train")
-    log.info("augmenting %d training windows x %d copies", len(rows), settings.copies)
+    log.info("augmenting %d training windows x %d copies on %d workers", len(rows), settings.copies, settings.workers)
+    chunks = np.array_split(rows, max(1, len(rows) // _CHUNK_WINDOWS)) if settings.copies and len(rows) else []
+    jobs = [(windows_path, chunk, settings, sample_rate, features, n_frames) for chunk in chunks]
     writer = WindowWriter(out_path, features.n_mels, n_frames, len(attrs["species"]), None, attrs)
-    with writer, tqdm(total=len(rows), desc="augment", unit="window", disable=None) as progress:
-        for chunk in np.array_split(rows, max(1, len(rows) // _CHUNK_WINDOWS)) if settings.copies and len(rows) else []:
-            source = read_windows(windows_path, ("waveforms", *_LABEL_FIELDS), chunk)
-            for copy in range(settings.copies):
-                spectrograms = []
-                for row, waveform in zip(chunk, source["waveforms"]):
-                    rng = np.random.default_rng([settings.seed, int(row), copy])
-                    augmented, _ = augment_waveform(waveform, sample_rate, settings, rng)
-                    spectrograms.append(log_mel_spectrogram(augmented, sample_rate, features))
-                writer.append(spectrograms=np.stack(spectrograms), **{name: source[name] for name in _LABEL_FIELDS})
-            progress.update(len(chunk))
+    with writer, ordered_map(settings.workers) as map_in_order:
+        results = map_in_order(_augment_chunk, jobs)
+        for copies in tqdm(results, total=len(jobs), desc="augment", unit="chunk", disable=None):
+            for windows in copies:
+                writer.append(**windows)
     return writer.n_windows

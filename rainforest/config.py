@@ -89,6 +89,10 @@ class FeatureSettings(_Section):
 
 class EtlSettings(_Section):
     workers: Annotated[int, Field(ge=1, le=64)]
+    # stop: the first unreadable recording stops etl; skip: leave it out and
+    # list it in the etl report (metrics/etl.json).
+    on_unreadable: Literal["stop", "skip"]
+    background_windows: Annotated[int, Field(ge=0, le=100)]
 
 
 class SplitSettings(_Section):
@@ -143,6 +147,7 @@ class TimeStretchSettings(_Section):
 
 class AugmentSettings(_Section):
     seed: Seed
+    workers: Annotated[int, Field(ge=1, le=64)]
     copies: Annotated[int, Field(ge=0, le=20)]
     noise: NoiseSettings
     gain: GainSettings
@@ -152,10 +157,18 @@ class AugmentSettings(_Section):
 
 
 class ModelSettings(_Section):
-    architecture: Literal["cnn"]
+    architecture: Literal["baseline", "cnn", "resnet"]
+    frequency_channel: bool
     filters: Annotated[list[PositiveInt], Field(min_length=1, max_length=6)]
     dense_units: PositiveInt
     dropout: Annotated[float, Field(ge=0, lt=1)]
+
+
+class SpecAugmentSettings(_Section):
+    time_masks: Annotated[int, Field(ge=0, le=10)]
+    max_time_frames: Annotated[int, Field(ge=1)]
+    frequency_masks: Annotated[int, Field(ge=0, le=10)]
+    max_frequency_bins: Annotated[int, Field(ge=1)]
 
 
 class TrainSettings(_Section):
@@ -163,12 +176,33 @@ class TrainSettings(_Section):
     epochs: PositiveInt
     batch_size: PositiveInt
     learning_rate: Annotated[float, Field(gt=0, le=1)]
+    loss: Literal["masked_bce", "softmax_crossentropy"]
     unknown_label_weight: Annotated[float, Field(ge=0, le=1)]
+    use_false_positives: bool
+    use_augmented: bool
+    optimizer: Literal["adam", "adamw"]
+    weight_decay: Annotated[float, Field(ge=0, le=1)]
+    schedule: Literal["constant", "cosine"]
+    early_stopping_patience: Annotated[int, Field(ge=0)]
+    select_best_epoch: bool
+    spec_augment: SpecAugmentSettings
+    mixup_alpha: Annotated[float, Field(ge=0, le=10)]
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainSettings:
+        if self.loss == "softmax_crossentropy" and self.use_false_positives:
+            raise ValueError(
+                "loss softmax_crossentropy needs one present species per window: set "
+                "use_false_positives: false (false-positive windows have none)"
+            )
+        return self
 
 
 class SubmitSettings(_Section):
     hop_seconds: PositiveFloat
     batch_size: PositiveInt
+    aggregation: Literal["max", "mean_top_k"]
+    top_k: PositiveInt
 
 
 class Settings(_Section):
@@ -210,13 +244,18 @@ class Settings(_Section):
 def _format_errors(error: ValidationError, source: str) -> str:
     lines = [f"{source}: {error.error_count()} invalid setting(s):"]
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            message = "unknown key; check its spelling against params.yaml in the project"
+        key = ".".join(str(part) for part in item["loc"])
+        got = f" (got {item.get('input')!r})"
+        if not key:
+            # A check across sections (Settings._check): its message starts
+            # with the key it is about, and its input is the whole file.
+            lines.append(f"  {item['msg'].removeprefix('Value error, ')}")
         elif item["type"] == "missing":
-            message = "missing; add it (see params.yaml in the project for its default)"
-        lines.append(f"  {key}: {message} (got {item.get('input')!r})")
+            lines.append(f"  {key}: missing; add it (see params.yaml in the project for its default)")
+        elif item["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key; check its spelling against params.yaml in the project{got}")
+        else:
+            lines.append(f"  {key}: {item['msg']}{got}")
     return "\n".join(lines)
 
 

@@ -39,6 +39,19 @@ def window_scores(
     )
 
 
+def aggregate_windows(scores: np.ndarray, method: str, top_k: int) -> np.ndarray:
+    """One score per species from a recording's window scores (n_windows, n_species).
+
+    ``max`` keeps the best window: one clear call is enough. ``mean_top_k``
+    averages the ``top_k`` best windows (all of them if fewer), so a single
+    loud lookalike sways the score less.
+    """
+    if method == "max":
+        return scores.max(axis=0)
+    k = min(top_k, len(scores))
+    return np.sort(scores, axis=0)[-k:].mean(axis=0)
+
+
 def score_recordings(
     model: keras.Model,
     folder: str | Path,
@@ -47,8 +60,11 @@ def score_recordings(
     features: FeatureSettings,
     hop_seconds: float,
     batch_size: int,
+    aggregation: str = "max",
+    top_k: int = 1,
 ) -> np.ndarray:
-    """Per-species score of each recording: the maximum over its windows.
+    """Per-species score of each recording, aggregated over its windows
+    (see :func:`aggregate_windows`).
 
     Returns
     -------
@@ -68,9 +84,11 @@ def score_recordings(
             f"(first: {', '.join(missing[:5])}); add the files or remove their rows"
         )
     scores = [
-        window_scores(
-            model, load_recording(audio[r], sample_rate), sample_rate, features, hop_seconds, batch_size
-        ).max(axis=0)
+        aggregate_windows(
+            window_scores(model, load_recording(audio[r], sample_rate), sample_rate, features, hop_seconds, batch_size),
+            aggregation,
+            top_k,
+        )
         for r in tqdm(recording_ids, desc="submit", unit="rec", disable=None)
     ]
     return np.stack(scores)

@@ -9,12 +9,16 @@ the columns ``recording_id,species_id,songtype_id,t_min,f_min,t_max,f_max``.
 
 from __future__ import annotations
 
+import csv
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from rainforest.errors import LabelError
+
+log = logging.getLogger(__name__)
 
 EVENT_COLUMNS = ["recording_id", "species_id", "songtype_id", "t_min", "f_min", "t_max", "f_max"]
 _NUMERIC_COLUMNS = EVENT_COLUMNS[1:]
@@ -24,15 +28,48 @@ _NUMERIC_COLUMNS = EVENT_COLUMNS[1:]
 MIN_OVERLAP_SHARE = 0.5
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path) -> tuple[pd.DataFrame, int]:
+    """A CSV file as a table of strings, and the line number of its header.
+
+    The table is indexed by line number in the file; values are stripped of
+    surrounding spaces, empty ones are NaN and blank lines are left out. The
+    csv module reads it rather than pandas, so that line numbers stay true
+    (blank lines and quoted line breaks count) and a row with more values than
+    the header is an error, where pandas would shift or drop values silently.
+    """
     try:
-        return pd.read_csv(path, dtype={"recording_id": str})
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file)
+            rows, lines, line = [], [], 1
+            for row in reader:
+                fields = [field.strip() for field in row]
+                if any(fields):
+                    rows.append(fields)
+                    lines.append(line)
+                line = reader.line_num + 1
     except FileNotFoundError:
         raise LabelError(f"{path}: file not found; check data.dataset_dir in params.yaml") from None
-    except pd.errors.EmptyDataError:
-        raise LabelError(f"{path}: file is empty; it needs a header row: {','.join(EVENT_COLUMNS)}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise LabelError(f"{path}: not a readable CSV file ({error})") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise LabelError(f"{path}: not a readable CSV file ({error}); save it as comma-separated UTF-8 text") from None
+    if not rows:
+        raise LabelError(f"{path}: file is empty; it needs a header row: {','.join(EVENT_COLUMNS)}")
+    header, header_line = rows[0], lines[0]
+    while not header[-1]:  # trailing commas
+        header.pop()
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:
+        raise LabelError(
+            f"{path}: line {header_line} (header): column(s) {', '.join(repeated)} appear more than once; keep one"
+        )
+    for fields, line in zip(rows[1:], lines[1:]):
+        if len(fields) < len(header) or any(fields[len(header) :]):
+            raise LabelError(
+                f"{path}: line {line}: {len(fields)} values, but the header (line {header_line}) has "
+                f"{len(header)} columns; give every column a value (quote values that contain commas)"
+            )
+    data = [fields[: len(header)] for fields in rows[1:]]
+    table = pd.DataFrame(data, columns=header, index=lines[1:], dtype=object)
+    return table.replace("", np.nan), header_line
 
 
 def read_species(path: str | Path) -> tuple[list[str], list[str]]:
@@ -46,7 +83,7 @@ def read_species(path: str | Path) -> tuple[list[str], list[str]]:
         The test recordings, in file order.
     """
     path = Path(path)
-    table = _read_csv(path)
+    table, _ = _read_csv(path)
     if table.columns[0] != "recording_id":
         raise LabelError(f"{path}: first column must be 'recording_id', found {table.columns[0]!r}")
     species = list(table.columns[1:])
@@ -57,7 +94,7 @@ def read_species(path: str | Path) -> tuple[list[str], list[str]]:
         )
     ids = table["recording_id"]
     if ids.isna().any():
-        raise LabelError(f"{path}: row {int(ids.isna().to_numpy().argmax()) + 2} has no recording_id")
+        raise LabelError(f"{path}: row {ids.index[ids.isna()][0]} has no recording_id")
     duplicated = ids[ids.duplicated()]
     if len(duplicated):
         raise LabelError(f"{path}: recording {duplicated.iloc[0]!r} is listed twice; keep one row")
@@ -67,38 +104,57 @@ def read_species(path: str | Path) -> tuple[list[str], list[str]]:
 def read_events(path: str | Path, n_species: int) -> pd.DataFrame:
     """Read and validate an event table (``train_tp.csv`` or ``train_fp.csv``).
 
+    Rows identical to an earlier row are dropped, with a logged warning that
+    counts them.
+
     Raises
     ------
     LabelError
         Naming the file, the row (as a line number in the file) and the
-        problem: a missing column, a non-numeric or missing value, an event
-        that ends before it starts or a species outside ``s0 .. s{n_species-1}``.
+        problem: a missing column, a row with too many or too few values, a
+        non-numeric, missing or infinite value, an event that ends before it
+        starts or a species outside ``s0 .. s{n_species-1}``.
     """
-    path = Path(path)
-    table = _read_csv(path)
+    table, _ = _read_event_rows(Path(path), n_species)
+    return table.drop(columns="line")
+
+
+def _read_event_rows(path: Path, n_species: int) -> tuple[pd.DataFrame, int]:
+    """The validated events of a file with their ``line`` numbers, and how many duplicates were dropped."""
+    table, header_line = _read_csv(path)
     missing = [c for c in EVENT_COLUMNS if c not in table.columns]
     if missing:
         raise LabelError(
-            f"{path}: line 1 (header): missing column(s) {', '.join(missing)}; "
-            f"the header must be {','.join(EVENT_COLUMNS)}"
+            f"{path}: line {header_line} (header): missing column(s) {', '.join(missing)}; "
+            f"the header must be {','.join(EVENT_COLUMNS)} (found {','.join(table.columns)})"
         )
     table = table[EVENT_COLUMNS].copy()
     for column in _NUMERIC_COLUMNS:
         values = pd.to_numeric(table[column], errors="coerce")
-        bad = values.isna().to_numpy()
+        bad = ~np.isfinite(values.to_numpy(dtype=float))
         if bad.any():
             row = int(bad.argmax())
+            expected = "a number" if pd.isna(values.iloc[row]) else "a finite number"
             raise LabelError(
-                f"{path}: line {row + 2}, column {column}: expected a number, got {table[column].iloc[row]!r}"
+                f"{path}: line {table.index[row]}, column {column}: expected {expected}, "
+                f"got {table[column].iloc[row]!r}"
             )
         table[column] = values
     if table["recording_id"].isna().any():
-        row = int(table["recording_id"].isna().to_numpy().argmax())
-        raise LabelError(f"{path}: line {row + 2}: recording_id is empty")
+        raise LabelError(f"{path}: line {table.index[table['recording_id'].isna()][0]}: recording_id is empty")
     _check_rows(path, table, n_species)
     table["species_id"] = table["species_id"].astype(int)
     table["songtype_id"] = table["songtype_id"].astype(int)
-    return table.reset_index(drop=True)
+    duplicated = table.duplicated(keep="first").to_numpy()
+    if duplicated.any():
+        log.warning(
+            "%s: dropped %d duplicate row(s), identical to an earlier row (first: line %d)",
+            path,
+            int(duplicated.sum()),
+            table.index[duplicated][0],
+        )
+    table = table[~duplicated].rename_axis("line").reset_index()
+    return table[[*EVENT_COLUMNS, "line"]], int(duplicated.sum())
 
 
 def _check_rows(path: Path, table: pd.DataFrame, n_species: int) -> None:
@@ -108,8 +164,13 @@ def _check_rows(path: Path, table: pd.DataFrame, n_species: int) -> None:
             (table["species_id"] < 0) | (table["species_id"] >= n_species),
             f"species_id must be between 0 and {n_species - 1} (the columns of sample_submission.csv)",
         ),
+        (
+            (table["songtype_id"] % 1 != 0) | (table["songtype_id"] < 0) | (table["songtype_id"] >= 2**31),
+            "songtype_id must be a whole number from 0 to 2147483647",
+        ),
         (table["t_min"] < 0, "t_min must not be negative"),
         (table["t_min"] >= table["t_max"], "t_min must be smaller than t_max"),
+        (table["f_min"] < 0, "f_min must not be negative"),
         (table["f_min"] >= table["f_max"], "f_min must be smaller than f_max"),
     ]
     for bad, message in checks:
@@ -117,21 +178,69 @@ def _check_rows(path: Path, table: pd.DataFrame, n_species: int) -> None:
         if bad.any():
             row = int(bad.argmax())
             values = table.iloc[row].to_dict()
-            raise LabelError(f"{path}: line {row + 2}: {message}; the row is {values}")
+            raise LabelError(f"{path}: line {table.index[row]}: {message}; the row is {values}")
 
 
-def read_training_events(dataset_dir: str | Path, n_species: int) -> pd.DataFrame:
-    """All labelled events of a dataset, with a boolean column ``present``.
+def read_training_events(dataset_dir: str | Path, n_species: int) -> tuple[pd.DataFrame, int]:
+    """All labelled events of a dataset, and how many duplicate rows were dropped.
 
     ``train_fp.csv`` is optional: without it there are no known absences.
+
+    Returns
+    -------
+    events : pd.DataFrame
+        The event columns, plus ``present`` (bool: from ``train_tp.csv``), and
+        ``source`` and ``line``: the file and line each event comes from, for
+        messages about it.
+    duplicates : int
+        Rows dropped because they repeat an earlier row of the same file.
     """
     dataset_dir = Path(dataset_dir)
-    positives = read_events(dataset_dir / "train_tp.csv", n_species).assign(present=True)
-    fp_path = dataset_dir / "train_fp.csv"
-    if not fp_path.exists():
-        return positives
-    negatives = read_events(fp_path, n_species).assign(present=False)
-    return pd.concat([positives, negatives], ignore_index=True)
+    tables, duplicates = [], 0
+    for name, present in [("train_tp.csv", True), ("train_fp.csv", False)]:
+        path = dataset_dir / name
+        if not present and not path.exists():
+            continue
+        table, dropped = _read_event_rows(path, n_species)
+        tables.append(table.assign(present=present, source=str(path)))
+        duplicates += dropped
+    return pd.concat(tables, ignore_index=True), duplicates
+
+
+def fit_events_to_recording(events: pd.DataFrame, duration: float) -> tuple[pd.DataFrame, int]:
+    """Check a recording's events against its length; clamp those that run past its end.
+
+    Parameters
+    ----------
+    events
+        One recording's events, with ``recording_id``, ``t_min``, ``t_max``,
+        ``source`` and ``line`` (as from :func:`read_training_events`).
+    duration
+        The recording's length in seconds.
+
+    Returns
+    -------
+    events : pd.DataFrame
+        The events, with ``t_max`` clamped to ``duration``.
+    clamped : int
+        How many events were clamped.
+
+    Raises
+    ------
+    LabelError
+        If an event starts at or after the recording's end, naming its file and line.
+    """
+    late = (events["t_min"] >= duration).to_numpy()
+    if late.any():
+        row = events[late].iloc[0]
+        raise LabelError(
+            f"{row['source']}: line {row['line']}: the event starts at {row['t_min']} s, at or after the end "
+            f"of recording {row['recording_id']!r} ({duration:.3f} s long); fix t_min and t_max or remove the row"
+        )
+    overrun = (events["t_max"] > duration).to_numpy()
+    if overrun.any():
+        events = events.assign(t_max=np.minimum(events["t_max"].to_numpy(), duration))
+    return events, int(overrun.sum())
 
 
 def window_labels(events: pd.DataFrame, start: float, end: float, n_species: int) -> tuple[np.ndarray, np.ndarray]:

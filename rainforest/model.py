@@ -1,6 +1,6 @@
-"""The species classifier: a compact CNN on log-mel windows, one sigmoid per species.
+"""The species classifier: a compact CNN on log-mel windows, one score per species.
 
-Read top to bottom, :func:`build_model` is the architecture. The custom layers
+Read top to bottom, :func:`build_model` and its backbones are the architecture. The custom layers
 and the loss are registered with Keras, so a saved model loads in safe mode
 (no code from the file is executed), and :func:`save_model` writes a ``.keras``
 archive whose bytes depend only on the weights, not on when it was saved.
@@ -57,61 +57,124 @@ class TimeFrequencyPooling(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class MaskedBinaryCrossentropy(keras.losses.Loss):
-    """Binary cross-entropy over known labels only.
+class MinMaxScaling(layers.Layer):
+    """Scale each example to [0, 1] by its own minimum and maximum (the baseline's input scaling)."""
 
-    Targets are 1 (present), 0 (known absent) or -1 (unknown: nobody
-    annotated that species in the window). Unknown labels count as absent
-    with weight ``unknown_weight``; 0 ignores them entirely.
+    def call(self, inputs):
+        low = ops.min(inputs, axis=(1, 2, 3), keepdims=True)
+        high = ops.max(inputs, axis=(1, 2, 3), keepdims=True)
+        return (inputs - low) / ops.maximum(high - low, 1e-6)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class WeightedBinaryCrossentropy(keras.losses.Loss):
+    """Binary cross-entropy with a weight per label.
+
+    ``y_true`` holds the targets and the weights side by side, shape
+    (batch, 2 * n_species): targets in [0, 1] (mixup makes them fractional),
+    then weights (1 for a known label, smaller for one nobody annotated, 0 to
+    ignore it). Each example's loss is its weighted mean over species.
     """
 
-    def __init__(self, unknown_weight: float = 0.0, name: str = "masked_binary_crossentropy", **kwargs):
+    def __init__(self, name: str = "weighted_binary_crossentropy", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.unknown_weight = unknown_weight
 
     def call(self, y_true, y_pred):
-        y_true = ops.cast(y_true, y_pred.dtype)
-        known = ops.cast(y_true >= 0, y_pred.dtype)
-        weights = known + (1.0 - known) * self.unknown_weight
-        targets = ops.maximum(y_true, 0.0)
+        targets, weights = ops.split(ops.cast(y_true, y_pred.dtype), 2, axis=-1)
         per_label = keras.losses.binary_crossentropy(targets[..., None], y_pred[..., None])
-        return ops.sum(per_label * weights, axis=-1) / ops.maximum(ops.sum(weights, axis=-1), 1.0)
-
-    def get_config(self):
-        return {**super().get_config(), "unknown_weight": self.unknown_weight}
+        return ops.sum(per_label * weights, axis=-1) / ops.maximum(ops.sum(weights, axis=-1), 1e-6)
 
 
-def build_model(
-    settings: ModelSettings, n_mels: int, n_frames: int, n_species: int, mel_mean: np.ndarray, mel_var: np.ndarray
-) -> keras.Model:
-    """The classifier, from a log-mel window to one probability per species.
+#: The baseline resizes every window to this (mel bins, frames) image, as the
+#: solution this project grew from did.
+BASELINE_INPUT_SIZE = (224, 400)
 
-    Parameters
-    ----------
-    settings
-        ``filters`` gives one convolution block per entry (a 3x3
-        convolution with batch normalisation, then 2x2 max-pooling);
-        ``dense_units`` and ``dropout`` size the head.
-    n_mels, n_frames
-        Shape of one input window.
-    mel_mean, mel_var
-        Per-mel-bin statistics of the training spectrograms, used to
-        standardise the input inside the model.
-    """
-    inputs = keras.Input(shape=(n_mels, n_frames), name="log_mel")
-    x = layers.Reshape((n_mels, n_frames, 1))(inputs)
-    x = layers.Normalization(axis=1, mean=mel_mean, variance=mel_var)(x)
-    x = MelPositionChannel()(x)
+
+def _baseline_backbone(x, settings: ModelSettings):
+    # The original approach: an image CNN on a resized, min-max scaled window.
+    x = layers.Resizing(*BASELINE_INPUT_SIZE)(x)
+    x = MinMaxScaling()(x)
+    for filters in settings.filters:
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D((2, 4), padding="same")(x)
+    return layers.Flatten()(x)
+
+
+def _plain_backbone(x, settings: ModelSettings):
     for filters in settings.filters:
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization()(x)
         x = layers.ReLU()(x)
         x = layers.MaxPooling2D(2, padding="same")(x)
-    x = TimeFrequencyPooling()(x)
-    x = layers.Dropout(settings.dropout)(x)
+    return TimeFrequencyPooling()(x)
+
+
+def _residual_block(x, filters: int):
+    shortcut = x if x.shape[-1] == filters else layers.Conv2D(filters, 1, use_bias=False)(x)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(layers.Add()([shortcut, x]))
+    return layers.MaxPooling2D(2, padding="same")(x)
+
+
+def _residual_backbone(x, settings: ModelSettings):
+    # The stem halves both axes first, so the residual blocks (two 3x3
+    # convolutions and a shortcut each) cost about what the plain CNN does.
+    x = layers.Conv2D(settings.filters[0], 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.MaxPooling2D(2, padding="same")(x)
+    for filters in settings.filters:
+        x = _residual_block(x, filters)
+    return TimeFrequencyPooling()(x)
+
+
+def build_model(
+    settings: ModelSettings,
+    n_mels: int,
+    n_frames: int,
+    n_species: int,
+    mel_mean: np.ndarray,
+    mel_var: np.ndarray,
+    activation: str = "sigmoid",
+) -> keras.Model:
+    """The classifier, from a log-mel window to one score per species.
+
+    Parameters
+    ----------
+    settings
+        ``architecture`` picks the backbone: ``cnn`` (one 3x3 convolution,
+        batch normalisation and 2x2 max-pooling per entry of ``filters``),
+        ``resnet`` (a residual block per entry) or ``baseline`` (the original
+        approach: resize to 224x400, min-max scale, one convolution and 2x4
+        max-pooling per entry, flatten). ``dense_units`` and ``dropout`` size
+        the head.
+    n_mels, n_frames
+        Shape of one input window.
+    mel_mean, mel_var
+        Per-mel-bin statistics of the training spectrograms; ``cnn`` and
+        ``resnet`` standardise their input with them. With
+        ``frequency_channel`` they also see a channel holding each mel bin's
+        position, so a call in the wrong band looks different.
+    activation
+        ``sigmoid`` (independent species) or ``softmax`` (exactly one).
+    """
+    inputs = keras.Input(shape=(n_mels, n_frames), name="log_mel")
+    x = layers.Reshape((n_mels, n_frames, 1))(inputs)
+    if settings.architecture == "baseline":
+        x = _baseline_backbone(x, settings)
+    else:
+        x = layers.Normalization(axis=1, mean=mel_mean, variance=mel_var)(x)
+        if settings.frequency_channel:
+            x = MelPositionChannel()(x)
+        backbone = _residual_backbone if settings.architecture == "resnet" else _plain_backbone
+        x = backbone(x, settings)
     x = layers.Dense(settings.dense_units, activation="relu")(x)
     x = layers.Dropout(settings.dropout)(x)
-    outputs = layers.Dense(n_species, activation="sigmoid", name="species")(x)
+    outputs = layers.Dense(n_species, activation=activation, name="species")(x)
     return keras.Model(inputs, outputs, name=settings.architecture)
 
 
@@ -146,11 +209,38 @@ class ModelCard:
         return cls(int(values["sample_rate"]), FeatureSettings(**values["features"]), list(values["species"]))
 
 
+def _renumber_shared_objects(config: object) -> object:
+    """Replace Keras' ``shared_object_id`` values by 1, 2, ... in order of appearance.
+
+    Keras marks an object that several layers share (e.g. one dtype policy)
+    with ``shared_object_id`` = its ``id()``, a memory address that differs
+    from one process to the next, so two trainings to the same weights would
+    write different bytes. Numbering the ids keeps which configs share an
+    object, which is all loading uses them for.
+    """
+    numbers: dict[object, int] = {}
+
+    def visit(value: object) -> None:
+        if isinstance(value, dict):
+            if "shared_object_id" in value:
+                value["shared_object_id"] = numbers.setdefault(value["shared_object_id"], len(numbers) + 1)
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    visit(config)
+    return config
+
+
 def save_model(model: keras.Model, path: str | Path, card: ModelCard) -> None:
     """Save ``model`` as a ``.keras`` archive, atomically and reproducibly.
 
-    Keras stamps the save time into ``metadata.json`` and the zip entries;
-    both are normalised, so the same weights always give the same bytes.
+    Keras stamps the save time into ``metadata.json`` and the zip entries,
+    and memory addresses into ``config.json`` (see
+    :func:`_renumber_shared_objects`); all are normalised, so the same
+    weights always give the same bytes, in any process.
     The card is stored in the archive beside the weights.
     """
     path = Path(path)
@@ -165,6 +255,8 @@ def save_model(model: keras.Model, path: str | Path, card: ModelCard) -> None:
                         metadata = json.loads(data)
                         metadata.pop("date_saved", None)
                         data = json.dumps(metadata, sort_keys=True).encode()
+                    elif name == "config.json":
+                        data = json.dumps(_renumber_shared_objects(json.loads(data))).encode()
                     info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
                     info.compress_type = zipfile.ZIP_DEFLATED
                     info.external_attr = 0o644 << 16

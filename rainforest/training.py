@@ -1,24 +1,50 @@
-"""Fitting the classifier: labels, input statistics, seeding and the training loop."""
+"""Fitting the classifier: targets, the input pipeline, seeding and the training loop.
+
+The input pipeline applies SpecAugment and mixup online, afresh every epoch,
+with random draws derived from ``train.seed`` so the same data and settings
+train the same weights.
+"""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
+from dvclive import Live
+from dvclive.keras import DVCLiveCallback
 
-from rainforest.config import ModelSettings, TrainSettings
+from rainforest.config import ModelSettings, SpecAugmentSettings, TrainSettings
 from rainforest.metrics import lwlrap
-from rainforest.model import MaskedBinaryCrossentropy, build_model
+from rainforest.model import WeightedBinaryCrossentropy, build_model
+from rainforest.split import window_rows
+from rainforest.storage import read_windows
 
 log = logging.getLogger(__name__)
 
 
-def training_labels(targets: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Targets for :class:`MaskedBinaryCrossentropy`: 1, 0, or -1 where unknown."""
-    # Cast first: unsigned targets would wrap -1 around to 255.
-    return np.where(masks.astype(bool), targets.astype(np.float32), np.float32(-1))
+def label_weights(targets: np.ndarray, masks: np.ndarray, unknown_weight: float) -> np.ndarray:
+    """Targets and loss weights side by side, as :class:`WeightedBinaryCrossentropy` takes them.
+
+    Returns
+    -------
+    np.ndarray of float32, shape (n, 2 * n_species)
+        Targets (1 present, 0 otherwise), then weights: 1 where the label is
+        known, ``unknown_weight`` where nobody annotated the species.
+    """
+    known = masks.astype(bool)
+    # Cast first: unsigned targets would wrap around in arithmetic.
+    values = np.where(known, targets.astype(np.float32), np.float32(0))
+    weights = np.where(known, np.float32(1), np.float32(unknown_weight))
+    return np.concatenate([values, weights], axis=1).astype(np.float32)
+
+
+def one_hot_species(event_species: np.ndarray, n_species: int) -> np.ndarray:
+    """Softmax targets: the species of the event each window was cut around."""
+    return np.eye(n_species, dtype=np.float32)[event_species]
 
 
 def mel_statistics(spectrograms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,24 +60,162 @@ def make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-class ValidationLwlrap(keras.callbacks.Callback):
-    """Score the validation windows after every epoch and log ``val_lwlrap``.
+def _band_mask(length: int, max_width: int, seed: tf.Tensor) -> tf.Tensor:
+    """A boolean vector with one random run of 0..max_width True values."""
+    width = tf.random.stateless_uniform([], seed, 0, max_width + 1, dtype=tf.int32)
+    start = tf.random.stateless_uniform([], seed + 1, 0, tf.maximum(length - width, 0) + 1, dtype=tf.int32)
+    positions = tf.range(length)
+    return (positions >= start) & (positions < start + width)
+
+
+def spec_augment(spectrogram: tf.Tensor, settings: SpecAugmentSettings, seed: tf.Tensor) -> tf.Tensor:
+    """Mask random runs of frames and of mel bins with the window's mean (SpecAugment).
+
+    Parameters
+    ----------
+    spectrogram
+        One window, shape (n_mels, n_frames).
+    seed
+        Shape (2,) int64 seed of the stateless random draws.
+    """
+    n_mels, n_frames = tf.shape(spectrogram)[0], tf.shape(spectrogram)[1]
+    masked = tf.zeros_like(spectrogram, dtype=tf.bool)
+    for i in range(settings.time_masks):
+        band = _band_mask(n_frames, settings.max_time_frames, seed + [0, 2 * i])
+        masked |= band[None, :]
+    for i in range(settings.frequency_masks):
+        band = _band_mask(n_mels, settings.max_frequency_bins, seed + [1, 2 * i])
+        masked |= band[:, None]
+    return tf.where(masked, tf.reduce_mean(spectrogram), spectrogram)
+
+
+def mixup(spectrograms: tf.Tensor, labels: tf.Tensor, alpha: float, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mix each window of a batch with another one of the same batch.
+
+    The share of the first window is drawn from Beta(alpha, alpha) per pair.
+    Targets mix in the same shares; a label's weight is the larger of the
+    two, so a species known in either window stays known.
+    """
+    batch = tf.shape(spectrograms)[0]
+    partner = tf.random.experimental.stateless_shuffle(tf.range(batch), seed)
+    first = tf.random.stateless_gamma([batch], seed + [0, 1], alpha)
+    second = tf.random.stateless_gamma([batch], seed + [0, 2], alpha)
+    share = first / tf.maximum(first + second, 1e-12)
+    mixed = share[:, None, None] * spectrograms + (1 - share[:, None, None]) * tf.gather(spectrograms, partner)
+    targets, weights = tf.split(labels, 2, axis=-1)
+    other_targets, other_weights = tf.split(tf.gather(labels, partner), 2, axis=-1)
+    targets = share[:, None] * targets + (1 - share[:, None]) * other_targets
+    return mixed, tf.concat([targets, tf.maximum(weights, other_weights)], axis=-1)
+
+
+def training_dataset(spectrograms: np.ndarray, labels: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
+    """Shuffled batches with SpecAugment and mixup, drawn afresh every epoch.
+
+    Mixup only applies to the weighted binary cross-entropy's labels; the
+    softmax loss trains on unmixed one-hot targets.
+    """
+    randomness = tf.data.Dataset.random(seed=settings.seed, rerandomize_each_iteration=True)
+    pairs = tf.data.Dataset.from_tensor_slices((spectrograms, labels))
+    dataset = tf.data.Dataset.zip(pairs, randomness.batch(2))
+    dataset = dataset.shuffle(len(labels), seed=settings.seed, reshuffle_each_iteration=True)
+    augment = settings.spec_augment
+    if augment.time_masks or augment.frequency_masks:
+        dataset = dataset.map(lambda pair, seed: ((spec_augment(pair[0], augment, seed), pair[1]), seed))
+    dataset = dataset.map(lambda pair, seed: (pair, seed[0]))
+    dataset = dataset.batch(settings.batch_size)
+    if settings.mixup_alpha > 0 and settings.loss == "masked_bce":
+        dataset = dataset.map(
+            lambda pair, seeds: mixup(pair[0], pair[1], settings.mixup_alpha, tf.stack([seeds[0], seeds[-1]]))
+        )
+    else:
+        dataset = dataset.map(lambda pair, seeds: pair)
+    return dataset.prefetch(2)
+
+
+class BestEpochSelection(keras.callbacks.Callback):
+    """Score the validation windows after every epoch, log ``val_lwlrap``,
+    keep the best epoch's weights and stop early when it stops improving.
 
     Only windows with at least one present species count, as in LWLRAP.
+
+    Parameters
+    ----------
+    patience
+        Epochs without a better score before training stops; 0 never stops.
+    restore_best
+        Put the best epoch's weights back when training ends.
     """
 
-    def __init__(self, spectrograms: np.ndarray, targets: np.ndarray, batch_size: int):
+    def __init__(self, spectrograms: np.ndarray, targets: np.ndarray, patience: int, restore_best: bool):
         super().__init__()
         labelled = targets.sum(axis=1) > 0
         self.spectrograms = spectrograms[labelled]
         self.targets = targets[labelled]
-        self.batch_size = batch_size
+        self.patience = patience
+        self.restore_best = restore_best
+        self.best_score = -np.inf
+        self.best_epoch = -1
+        self.best_weights = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is None or not len(self.targets):
+        if not len(self.targets):
             return
-        scores = self.model.predict(self.spectrograms, batch_size=self.batch_size, verbose=0)
-        logs["val_lwlrap"] = lwlrap(self.targets, scores)
+        scores = self.model.predict(self.spectrograms, batch_size=256, verbose=0)
+        score = lwlrap(self.targets, scores)
+        if logs is not None:
+            logs["val_lwlrap"] = score
+        if score > self.best_score:
+            self.best_score, self.best_epoch = score, epoch
+            self.best_weights = self.model.get_weights()
+        elif self.patience and epoch - self.best_epoch >= self.patience:
+            log.info("no better validation LWLRAP for %d epochs: stopping after epoch %d", self.patience, epoch)
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.restore_best and self.best_weights is not None:
+            log.info("keeping epoch %d (validation LWLRAP %.4f)", self.best_epoch, self.best_score)
+            self.model.set_weights(self.best_weights)
+
+
+def _labels(windows: dict[str, np.ndarray], settings: TrainSettings, n_species: int) -> np.ndarray:
+    if settings.loss == "softmax_crossentropy":
+        return one_hot_species(windows["event_species"], n_species)
+    return label_weights(windows["targets"], windows["masks"], settings.unknown_label_weight)
+
+
+def _optimizer(settings: TrainSettings, steps: int) -> keras.optimizers.Optimizer:
+    rate = settings.learning_rate
+    if settings.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, decay_steps=steps)
+    if settings.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=settings.weight_decay)
+    return keras.optimizers.Adam(rate)
+
+
+def select_training_windows(windows: dict[str, np.ndarray], settings: TrainSettings) -> dict[str, np.ndarray]:
+    """Drop the false-positive windows unless ``use_false_positives``."""
+    if settings.use_false_positives:
+        return windows
+    keep = windows["event_present"].astype(bool)
+    return {name: values[keep] for name, values in windows.items()}
+
+
+#: Window-set fields training reads.
+TRAINING_FIELDS = ("spectrograms", "targets", "masks", "event_species", "event_present")
+
+
+def load_training_data(
+    windows_path: str | Path, split: pd.DataFrame, augmented_path: str | Path, use_augmented: bool
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The training windows (with their augmented copies if ``use_augmented``)
+    and the validation windows."""
+    ids = read_windows(windows_path, ("recording_ids",))["recording_ids"]
+    train = read_windows(windows_path, TRAINING_FIELDS, window_rows(ids, split, "train"))
+    if use_augmented:
+        augmented = read_windows(augmented_path, TRAINING_FIELDS)
+        train = {name: np.concatenate([train[name], augmented[name]]) for name in TRAINING_FIELDS}
+    validation = read_windows(windows_path, TRAINING_FIELDS, window_rows(ids, split, "validation"))
+    return train, validation
 
 
 def train_classifier(
@@ -59,7 +223,7 @@ def train_classifier(
     settings: TrainSettings,
     train: dict[str, np.ndarray],
     validation: dict[str, np.ndarray],
-    callbacks: list[keras.callbacks.Callback],
+    live_dir: str,
 ) -> keras.Model:
     """Build and fit the classifier.
 
@@ -67,36 +231,50 @@ def train_classifier(
     ----------
     train, validation
         Window sets as read by :func:`rainforest.storage.read_windows`, with
-        ``spectrograms``, ``targets`` and ``masks``.
-    callbacks
-        Extra callbacks (e.g. the metrics logger); they run after the
-        validation scorer, so they see ``val_lwlrap``.
+        ``spectrograms``, ``targets``, ``masks``, ``event_species`` and
+        ``event_present``.
+    live_dir
+        Folder where dvclive logs every epoch's training and validation loss
+        and validation LWLRAP, for ``dvc plots``.
 
     Returns
     -------
     keras.Model
-        The model after the last epoch.
+        The model of the best epoch (``select_best_epoch``) or the last one.
     """
     make_deterministic(settings.seed)
+    train = select_training_windows(train, settings)
+    validation = select_training_windows(validation, settings)
     n_windows, n_mels, n_frames = train["spectrograms"].shape
     n_species = train["targets"].shape[1]
     mean, variance = mel_statistics(train["spectrograms"])
-    model = build_model(model_settings, n_mels, n_frames, n_species, mean, variance)
-    steps = settings.epochs * int(np.ceil(n_windows / settings.batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(settings.learning_rate, decay_steps=steps)
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss=MaskedBinaryCrossentropy(settings.unknown_label_weight),
+    softmax = settings.loss == "softmax_crossentropy"
+    model = build_model(
+        model_settings, n_mels, n_frames, n_species, mean, variance, activation="softmax" if softmax else "sigmoid"
     )
-    log.info("training on %d windows (%d mels x %d frames), %d parameters", n_windows, n_mels, n_frames, model.count_params())
+    steps = settings.epochs * int(np.ceil(n_windows / settings.batch_size))
+    model.compile(
+        optimizer=_optimizer(settings, steps),
+        loss=keras.losses.CategoricalCrossentropy() if softmax else WeightedBinaryCrossentropy(),
+    )
+    log.info(
+        "training %s on %d windows (%d mels x %d frames), %d parameters",
+        model_settings.architecture,
+        n_windows,
+        n_mels,
+        n_frames,
+        model.count_params(),
+    )
+    selection = BestEpochSelection(
+        validation["spectrograms"], validation["targets"], settings.early_stopping_patience, settings.select_best_epoch
+    )
     model.fit(
-        train["spectrograms"],
-        training_labels(train["targets"], train["masks"]),
-        batch_size=settings.batch_size,
+        training_dataset(train["spectrograms"], _labels(train, settings, n_species), settings),
         epochs=settings.epochs,
-        shuffle=True,
-        validation_data=(validation["spectrograms"], training_labels(validation["targets"], validation["masks"])),
-        callbacks=[ValidationLwlrap(validation["spectrograms"], validation["targets"], 256), *callbacks],
+        validation_data=(validation["spectrograms"], _labels(validation, settings, n_species)),
+        # After the scorer, so the logger sees val_lwlrap.
+        callbacks=[selection, DVCLiveCallback(live=Live(live_dir, save_dvc_exp=False, dvcyaml=False))],
+        shuffle=False,  # the dataset reshuffles itself every epoch
         verbose=0,
     )
     return model

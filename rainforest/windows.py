@@ -5,13 +5,17 @@ spectrogram is computed once and every event's window is cut from it. Work is
 spread over processes, one recording at a time, and results are streamed into
 the HDF5 window set in recording order, so the output does not depend on the
 number of workers.
+
+A recording that is missing or cannot be decoded either stops the run or, with
+``etl.on_unreadable: skip``, is left out and listed in the run's report, so no
+recording disappears unnoticed.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
-from dataclasses import dataclass
+import zlib
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +24,7 @@ from tqdm import tqdm
 
 from rainforest.audio import index_recordings, load_recording
 from rainforest.config import FeatureSettings
-from rainforest.errors import LabelError
+from rainforest.errors import AudioError, LabelError
 from rainforest.features import (
     cut_windows,
     event_window_start,
@@ -30,7 +34,8 @@ from rainforest.features import (
     window_frames,
     window_span_samples,
 )
-from rainforest.labels import read_species, read_training_events, window_labels
+from rainforest.labels import fit_events_to_recording, read_species, read_training_events, window_labels
+from rainforest.parallel import ordered_map
 from rainforest.storage import WindowWriter
 
 log = logging.getLogger(__name__)
@@ -52,10 +57,34 @@ class WindowGeometry:
         return window_span_samples(self.n_frames, self.features)
 
 
+def background_window_starts(
+    events: pd.DataFrame, n_recording_frames: int, count: int, geometry: WindowGeometry, rng: np.random.Generator
+) -> np.ndarray:
+    """First frames of up to ``count`` windows that overlap no event of the recording.
+
+    Most of a test recording is background; these windows show the model
+    what no call looks like. Fewer are returned where events leave no room.
+    """
+    rate, features = geometry.sample_rate, geometry.features
+    candidates = np.arange(max(0, n_recording_frames - geometry.n_frames) + 1)
+    start_times = frame_times(candidates, rate, features)
+    end_times = start_times + geometry.n_samples / rate
+    free = np.ones(len(candidates), dtype=bool)
+    for t_min, t_max in zip(events["t_min"], events["t_max"]):
+        free &= (end_times <= t_min) | (start_times >= t_max)
+    choices = candidates[free]
+    return np.sort(rng.choice(choices, size=min(count, len(choices)), replace=False)).astype(np.int64)
+
+
 def event_windows(
-    waveform: np.ndarray, events: pd.DataFrame, geometry: WindowGeometry, n_species: int
+    waveform: np.ndarray,
+    events: pd.DataFrame,
+    geometry: WindowGeometry,
+    n_species: int,
+    n_background: int = 0,
+    rng: np.random.Generator | None = None,
 ) -> dict[str, np.ndarray]:
-    """Cut one window around each event of a recording.
+    """Cut one window around each event of a recording, and background windows.
 
     Parameters
     ----------
@@ -63,23 +92,30 @@ def event_windows(
         The recording, mono, at ``geometry.sample_rate``.
     events
         The recording's events (``species_id``, ``t_min``, ``t_max``, ``present``).
+    n_background
+        Windows to add that overlap no event (see
+        :func:`background_window_starts`), drawn with ``rng``. Their labels are
+        all unknown; their ``event_species`` is -1.
 
     Returns
     -------
     dict
-        Arrays with one row per event, named as the fields of a window set
-        (without ``recording_ids``).
+        Arrays with one row per window, events first, named as the fields of
+        a window set (without ``recording_ids``).
     """
     features, rate = geometry.features, geometry.sample_rate
     waveform = pad_to_length(waveform, geometry.n_samples)
     spectrogram = log_mel_spectrogram(waveform, rate, features)
-    starts = np.array(
-        [
-            event_window_start(t_min, t_max, spectrogram.shape[1], geometry.n_frames, rate, features)
-            for t_min, t_max in zip(events["t_min"], events["t_max"])
-        ],
-        dtype=np.int64,
+    event_starts = [
+        event_window_start(t_min, t_max, spectrogram.shape[1], geometry.n_frames, rate, features)
+        for t_min, t_max in zip(events["t_min"], events["t_max"])
+    ]
+    background = (
+        background_window_starts(events, spectrogram.shape[1], n_background, geometry, rng)
+        if n_background
+        else np.zeros(0, dtype=np.int64)
     )
+    starts = np.concatenate([np.array(event_starts, dtype=np.int64), background])
     start_times = frame_times(starts, rate, features)
     end_times = start_times + geometry.n_samples / rate
     labels = [window_labels(events, start, end, n_species) for start, end in zip(start_times, end_times)]
@@ -91,21 +127,78 @@ def event_windows(
         "masks": np.stack([mask for _, mask in labels]),
         "start_times": start_times,
         "end_times": end_times,
-        "event_species": events["species_id"].to_numpy(np.int16),
-        "event_present": events["present"].to_numpy(np.uint8),
+        "event_species": np.concatenate([events["species_id"].to_numpy(np.int16), np.full(len(background), -1, np.int16)]),
+        "event_present": np.concatenate([events["present"].to_numpy(np.uint8), np.zeros(len(background), np.uint8)]),
     }
 
 
-def _recording_job(job: tuple[str, Path, pd.DataFrame, WindowGeometry, int]) -> dict[str, np.ndarray]:
-    recording_id, path, events, geometry, n_species = job
-    windows = event_windows(load_recording(path, geometry.sample_rate), events, geometry, n_species)
-    windows["recording_ids"] = np.array([recording_id] * len(events), dtype=object)
-    return windows
+@dataclass(frozen=True)
+class RecordingJob:
+    """One recording's share of the work, sent to a worker process."""
+
+    recording_id: str
+    path: Path
+    events: pd.DataFrame
+    geometry: WindowGeometry
+    n_species: int
+    skip_unreadable: bool
+    n_background: int = 0
+
+
+@dataclass(frozen=True)
+class RecordingResult:
+    """What a worker returns: the recording's windows, or why it was skipped."""
+
+    recording_id: str
+    windows: dict[str, np.ndarray] | None
+    skip_reason: str | None = None
+    events_clamped: int = 0
+
+
+def _recording_job(job: RecordingJob) -> RecordingResult:
+    # Runs in a worker: a skipped recording comes back as a result, in its
+    # place in recording order, so the output does not depend on the workers.
+    try:
+        waveform = load_recording(job.path, job.geometry.sample_rate)
+    except AudioError as error:
+        if job.skip_unreadable:
+            return RecordingResult(job.recording_id, None, skip_reason=str(error))
+        raise AudioError(f"{error} (or set etl.on_unreadable: skip in params.yaml to leave it out)") from None
+    events, clamped = fit_events_to_recording(job.events, len(waveform) / job.geometry.sample_rate)
+    # Seeded by the recording's id: the same windows whatever the worker or order.
+    rng = np.random.default_rng(zlib.crc32(job.recording_id.encode()))
+    windows = event_windows(waveform, events, job.geometry, job.n_species, job.n_background, rng)
+    windows["recording_ids"] = np.array([job.recording_id] * len(windows["targets"]), dtype=object)
+    return RecordingResult(job.recording_id, windows, events_clamped=clamped)
+
+
+@dataclass
+class EtlReport:
+    """What an ``etl`` run read, wrote, left out and changed: its metrics file."""
+
+    recordings_read: int = 0
+    recordings_skipped: int = 0
+    windows_written: int = 0
+    events_skipped: int = 0
+    events_dropped_as_duplicates: int = 0
+    events_clamped: int = 0
+    events_above_nyquist: int = 0
+    #: ``{"recording_id", "reason"}`` of each skipped recording, by id.
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def build_window_set(
-    dataset_dir: str | Path, out_path: str | Path, sample_rate: int, features: FeatureSettings, workers: int
-) -> int:
+    dataset_dir: str | Path,
+    out_path: str | Path,
+    sample_rate: int,
+    features: FeatureSettings,
+    workers: int,
+    on_unreadable: str = "stop",
+    background_windows: int = 0,
+) -> EtlReport:
     """Write the window set of every labelled event in a dataset.
 
     Parameters
@@ -116,33 +209,54 @@ def build_window_set(
         The HDF5 file to write (atomically).
     workers
         Processes decoding recordings in parallel.
+    on_unreadable
+        ``"stop"``: a missing or undecodable recording raises. ``"skip"``:
+        it is left out, with its events, and listed in the report.
+    background_windows
+        Windows per recording cut where no event is (labels all unknown).
 
     Returns
     -------
-    int
-        The number of windows written.
+    EtlReport
+        Counts of recordings read and skipped (with the reasons), windows
+        written, and events skipped, dropped as duplicates, clamped to their
+        recording's end or with a frequency band above the Nyquist frequency.
 
     Raises
     ------
     LabelError
-        If a label file is malformed, or names a recording with no audio file.
+        If a label file is malformed or has no events, an event starts after
+        its recording's end, or (with ``"stop"``) a recording has no audio file.
     AudioError
-        If a recording cannot be decoded.
+        If (with ``"stop"``) a recording cannot be decoded, or every recording
+        was skipped.
     """
     dataset_dir = Path(dataset_dir)
     species, _ = read_species(dataset_dir / "sample_submission.csv")
-    events = read_training_events(dataset_dir, len(species))
-    audio = index_recordings(dataset_dir / "train")
+    events, duplicates = read_training_events(dataset_dir, len(species))
+    if not events["present"].any():
+        raise LabelError(f"{dataset_dir / 'train_tp.csv'}: holds no events; etl needs at least one labelled call")
+    report = EtlReport(
+        events_dropped_as_duplicates=duplicates, events_above_nyquist=_count_band_above_nyquist(events, sample_rate)
+    )
+    train_dir = dataset_dir / "train"
+    audio = index_recordings(train_dir)
     missing = sorted(set(events["recording_id"]) - set(audio))
-    if missing:
+    if missing and on_unreadable == "stop":
         raise LabelError(
             f"{dataset_dir}: {len(missing)} recording(s) named in the label files have no audio in "
-            f"{dataset_dir / 'train'} (first: {', '.join(missing[:5])}); add the files or remove their rows"
+            f"{train_dir} (first: {', '.join(missing[:5])}); add the files or remove their rows "
+            "(or set etl.on_unreadable: skip in params.yaml to leave them out)"
         )
+    skipped = {recording_id: f"no audio file in {train_dir}" for recording_id in missing}
     geometry = WindowGeometry(sample_rate, features)
     jobs = [
-        (recording_id, audio[recording_id], group.reset_index(drop=True), geometry, len(species))
+        RecordingJob(
+            recording_id, audio[recording_id], group.reset_index(drop=True), geometry, len(species),
+            skip_unreadable=on_unreadable == "skip", n_background=background_windows,
+        )
         for recording_id, group in events.groupby("recording_id", sort=True)
+        if recording_id in audio
     ]
     log.info(
         "%s: %d events (%d present, %d absent) in %d recordings; %d workers",
@@ -150,7 +264,7 @@ def build_window_set(
         len(events),
         int(events["present"].sum()),
         int((~events["present"]).sum()),
-        len(jobs),
+        len(jobs) + len(missing),
         workers,
     )
     attrs = {
@@ -166,21 +280,57 @@ def build_window_set(
     writer = WindowWriter(
         out_path, features.n_mels, geometry.n_frames, len(species), geometry.n_samples, attrs
     )
-    with writer, multiprocessing.Pool(workers) if workers > 1 else _SerialPool() as pool:
-        for windows in tqdm(pool.imap(_recording_job, jobs), total=len(jobs), desc="etl", unit="rec", disable=None):
-            writer.append(**windows)
-    return writer.n_windows
+    with writer, ordered_map(workers) as map_in_order:
+        results = map_in_order(_recording_job, jobs)
+        for result in tqdm(results, total=len(jobs), desc="etl", unit="rec", disable=None):
+            if result.windows is None:
+                skipped[result.recording_id] = result.skip_reason
+                continue
+            writer.append(**result.windows)
+            report.recordings_read += 1
+            report.events_clamped += result.events_clamped
+        if not report.recordings_read:
+            first = min(skipped)
+            raise AudioError(
+                f"{train_dir}: all {len(skipped)} labelled recording(s) were skipped as unreadable, so there is "
+                f"nothing to write (first: {first}: {skipped[first]})"
+            )
+    report.windows_written = writer.n_windows
+    report.skipped = [{"recording_id": r, "reason": skipped[r]} for r in sorted(skipped)]
+    report.recordings_skipped = len(skipped)
+    report.events_skipped = int(events["recording_id"].isin(skipped).sum())
+    _log_report(report)
+    return report
 
 
-class _SerialPool:
-    """The slice of ``multiprocessing.Pool`` used here, in this process."""
+def _count_band_above_nyquist(events: pd.DataFrame, sample_rate: int) -> int:
+    # Such a band cannot be seen at this sample rate, but nothing depends on
+    # it: say so, and keep the event.
+    above = events["f_max"] > sample_rate / 2
+    if above.any():
+        first = events[above].iloc[0]
+        log.warning(
+            "%d event(s) have f_max above %g Hz, the Nyquist frequency of audio.sample_rate (first: %s line %d); "
+            "accepted: windows are cut by time only, the frequency band is not used for features",
+            int(above.sum()),
+            sample_rate / 2,
+            first["source"],
+            first["line"],
+        )
+    return int(above.sum())
 
-    def __enter__(self) -> _SerialPool:
-        return self
 
-    def __exit__(self, *exc_info) -> None:
-        return None
-
-    @staticmethod
-    def imap(function, jobs):
-        return map(function, jobs)
+def _log_report(report: EtlReport) -> None:
+    if report.events_clamped:
+        log.warning(
+            "%d event(s) run past the end of their recording: t_max clamped to the recording's end",
+            report.events_clamped,
+        )
+    for item in report.skipped:
+        log.warning("skipped recording %s: %s", item["recording_id"], item["reason"])
+    if report.skipped:
+        log.warning(
+            "skipped %d unreadable recording(s) holding %d event(s); listed in the etl report",
+            report.recordings_skipped,
+            report.events_skipped,
+        )

@@ -1,19 +1,34 @@
 """Stage etl: cut a labelled log-mel window around every event of the training recordings.
 
-Usage: python stages/etl.py WINDOWS_H5
+Usage: python stages/etl.py WINDOWS_H5 [ETL_METRICS_JSON]
+
+ETL_METRICS_JSON (default metrics/etl.json) reports what the run read and
+wrote: recordings read and skipped (each skipped one with the reason), windows
+written, and events dropped as duplicates or clamped to their recording's end.
 """
 
 import logging
 
 from rainforest.runner import run_stage
+from rainforest.storage import write_json
 from rainforest.windows import build_window_set
 
 
-def main(settings, windows_path):
-    n_windows = build_window_set(
-        settings.data.dataset_dir, windows_path, settings.audio.sample_rate, settings.features, settings.etl.workers
+def main(settings, windows_path, metrics_path="metrics/etl.json"):
+    report = build_window_set(
+        settings.data.dataset_dir,
+        windows_path,
+        settings.audio.sample_rate,
+        settings.features,
+        settings.etl.workers,
+        settings.etl.on_unreadable,
+        settings.etl.background_windows,
     )
-    logging.info("etl: wrote %d windows to %s", n_windows, windows_path)
+    write_json(metrics_path, report.to_dict())
+    logging.info(
+        "etl: wrote %d windows from %d recordings to %s (%d skipped; report in %s)",
+        report.windows_written, report.recordings_read, windows_path, report.recordings_skipped, metrics_path,
+    )
 
 
 if __name__ == "__main__":

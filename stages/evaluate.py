@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 
 from rainforest.evaluation import confusion_rows, precision_recall_table, score_summary
-from rainforest.model import MaskedBinaryCrossentropy, load_card, load_model
+from rainforest.model import WeightedBinaryCrossentropy, load_card, load_model
 from rainforest.runner import run_stage
 from rainforest.split import window_rows
 from rainforest.storage import read_windows, write_json, write_text
-from rainforest.training import training_labels
+from rainforest.training import label_weights
 
 
 def main(settings, model_path, windows_path, split_path, metrics_path, plots_dir):
@@ -24,8 +24,9 @@ def main(settings, model_path, windows_path, split_path, metrics_path, plots_dir
 
     summary = score_summary(validation["targets"], scores, species)
     # Loss over known labels only, whatever weight training gave unknown ones.
-    loss = MaskedBinaryCrossentropy(0.0)(training_labels(validation["targets"], validation["masks"]), scores)
+    loss = WeightedBinaryCrossentropy()(label_weights(validation["targets"], validation["masks"], 0.0), scores)
     summary["loss"] = round(float(loss), 6)
+    summary["n_parameters"] = int(model.count_params())
     write_json(metrics_path, summary)
     plots_dir = Path(plots_dir)
     write_text(plots_dir / "precision_recall.csv", precision_recall_table(validation["targets"], scores).to_csv(index=False))

@@ -30,6 +30,7 @@ def _settings(**enabled) -> AugmentSettings:
     """Every augmentation disabled except those named (True)."""
     values = {
         "seed": 11,
+        "workers": 1,
         "copies": 1,
         "noise": {"enabled": False, "snr_db": [3.0, 20.0]},
         "gain": {"enabled": False, "db": [-6.0, 6.0]},
@@ -266,9 +267,9 @@ def _window_set(path: Path, n: int = 20, seed: int = 0) -> dict[str, np.ndarray]
     return data
 
 
-def _augment_settings(copies: int, seed: int = 11) -> AugmentSettings:
+def _augment_settings(copies: int, seed: int = 11, workers: int = 1) -> AugmentSettings:
     settings = _settings(**ALL_ON).model_dump()
-    settings.update(copies=copies, seed=seed)
+    settings.update(copies=copies, seed=seed, workers=workers)
     settings["time_shift"]["max_seconds"] = 0.05
     return AugmentSettings(**settings)
 
@@ -325,7 +326,8 @@ def test_augmented_set_is_reproducible(tmp_path, window_set):
     source_path, _ = window_set
     a, b, c = tmp_path / "a.h5", tmp_path / "b.h5", tmp_path / "c.h5"
     build_augmented_set(source_path, SPLIT, a, _augment_settings(copies=1))
-    build_augmented_set(source_path, SPLIT, b, _augment_settings(copies=1))
+    # Two worker processes write the same bytes as one.
+    build_augmented_set(source_path, SPLIT, b, _augment_settings(copies=1, workers=2))
     assert a.read_bytes() == b.read_bytes()
     build_augmented_set(source_path, SPLIT, c, _augment_settings(copies=1, seed=12))
     spectrograms_a = read_windows(a, ("spectrograms",))["spectrograms"]

@@ -44,9 +44,11 @@ def _without(base: dict, dotted: str) -> dict:
 def test_project_params_load():
     settings = load_settings(PARAMS)
     assert isinstance(settings, Settings)
-    assert settings.audio.sample_rate == 48000
-    assert settings.features.n_mels == 64
-    assert settings.model.architecture == "cnn"
+    raw = yaml.safe_load(PARAMS.read_text())
+    assert settings.audio.sample_rate == raw["audio"]["sample_rate"]
+    assert settings.features.n_mels == raw["features"]["n_mels"]
+    assert settings.model.architecture == raw["model"]["architecture"]
+    assert settings.train.spec_augment.time_masks == raw["train"]["spec_augment"]["time_masks"]
     assert settings.features.fmax <= settings.audio.sample_rate / 2
 
 

@@ -81,7 +81,8 @@ def test_real_train_fp():
 
 def test_real_training_events(tmp_path):
     _shared("train_tp.csv")
-    events = read_training_events(SHARED_RFCX, 24)
+    events, duplicates = read_training_events(SHARED_RFCX, 24)
+    assert duplicates == 0
     assert len(events) == 1216 + 7781
     assert events["present"].sum() == 1216
     assert events["present"].dtype == bool
@@ -247,7 +248,8 @@ def test_sample_submission_missing_id(tmp_path):
 
 def test_training_events_without_fp(tmp_path):
     _write(tmp_path, [HEADER, *GOOD_ROWS])
-    events = read_training_events(tmp_path, 24)
+    events, duplicates = read_training_events(tmp_path, 24)
+    assert duplicates == 0
     assert len(events) == 3
     assert events["present"].all()
 
@@ -255,7 +257,8 @@ def test_training_events_without_fp(tmp_path):
 def test_training_events_with_fp(tmp_path):
     _write(tmp_path, [HEADER, *GOOD_ROWS])
     _write(tmp_path, [HEADER, "xyz,3,1,1.0,100,2.0,200"], "train_fp.csv")
-    events = read_training_events(tmp_path, 24)
+    events, duplicates = read_training_events(tmp_path, 24)
+    assert duplicates == 0
     assert events["present"].tolist() == [True, True, True, False]
     assert events["recording_id"].iloc[-1] == "xyz"
     assert events.index.tolist() == [0, 1, 2, 3]

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import time
 import zipfile
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+import yaml
 
 from rainforest.config import FeatureSettings, ModelSettings, TrainSettings
 from rainforest.model import (
     CARD_NAME,
-    MaskedBinaryCrossentropy,
+    WeightedBinaryCrossentropy,
     ModelCard,
     build_model,
     load_card,
     load_model,
     save_model,
 )
-from rainforest.training import mel_statistics, train_classifier, training_labels
+from rainforest.training import label_weights, mel_statistics, train_classifier
 
 N_MELS, N_FRAMES, N_SPECIES = 16, 16, 5
-SMALL = ModelSettings(architecture="cnn", filters=[4, 8], dense_units=8, dropout=0.25)
+SMALL = ModelSettings(architecture="cnn", frequency_channel=True, filters=[4, 8], dense_units=8, dropout=0.25)
 FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=N_MELS, fmin=50.0, fmax=8000.0, window_seconds=0.25)
 
 
@@ -36,6 +39,9 @@ def _inputs(n: int, seed: int = 0) -> np.ndarray:
 
 def _card() -> ModelCard:
     return ModelCard(sample_rate=16000, features=FEATURES, species=[f"s{i}" for i in range(N_SPECIES)])
+
+
+PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 # --- build_model --------------------------------------------------------------------
@@ -52,7 +58,7 @@ def test_output_shape_and_range():
 
 def test_single_filter_block_and_odd_shapes():
     model = build_model(
-        ModelSettings(architecture="cnn", filters=[3], dense_units=4, dropout=0.0), 13, 9, 2, np.zeros(13), np.ones(13)
+        ModelSettings(architecture="cnn", frequency_channel=True, filters=[3], dense_units=4, dropout=0.0), 13, 9, 2, np.zeros(13), np.ones(13)
     )
     scores = np.asarray(model(np.zeros((2, 13, 9), dtype=np.float32)))
     assert scores.shape == (2, 2)
@@ -84,14 +90,14 @@ def test_dense_units_change_the_model():
 def test_dropout_changes_the_model():
     model = _model(SMALL.model_copy(update={"dropout": 0.6}))
     rates = [layer.get_config()["rate"] for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
-    assert rates == [0.6, 0.6]
-    assert [layer.rate for layer in _model().layers if isinstance(layer, keras.layers.Dropout)] == [0.25, 0.25]
+    assert rates == [0.6]
+    assert [layer.rate for layer in _model().layers if isinstance(layer, keras.layers.Dropout)] == [0.25]
 
 
 def test_input_is_standardised_inside_the_model():
     # Two models whose statistics differ by a shift of the input give the same
     # scores on correspondingly shifted input.
-    settings = ModelSettings(architecture="cnn", filters=[4], dense_units=4, dropout=0.0)
+    settings = ModelSettings(architecture="cnn", frequency_channel=True, filters=[4], dense_units=4, dropout=0.0)
     keras.utils.set_random_seed(0)
     a = build_model(settings, N_MELS, N_FRAMES, 2, np.zeros(N_MELS), np.ones(N_MELS))
     keras.utils.set_random_seed(0)
@@ -100,7 +106,7 @@ def test_input_is_standardised_inside_the_model():
     np.testing.assert_allclose(np.asarray(a(x, training=False)), np.asarray(b(x + 30, training=False)), atol=1e-5)
 
 
-# --- MaskedBinaryCrossentropy -----------------------------------------------------
+# --- WeightedBinaryCrossentropy ---------------------------------------------------
 
 
 def _bce(t: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -108,10 +114,16 @@ def _bce(t: np.ndarray, p: np.ndarray) -> np.ndarray:
     return -(t * np.log(p) + (1 - t) * np.log(1 - p))
 
 
+def _masked(labels: list[list[int]], unknown_weight: float) -> np.ndarray:
+    """Labels written as 1 / 0 / -1 (unknown), as the loss takes them."""
+    labels = np.asarray(labels)
+    return label_weights((labels == 1).astype(np.uint8), (labels >= 0).astype(np.uint8), unknown_weight)
+
+
 def test_masked_loss_ignores_unknown_at_weight_zero():
-    y_true = np.array([[1, 0, -1, -1], [0, -1, 1, 1]], dtype=np.float32)
+    y_true = _masked([[1, 0, -1, -1], [0, -1, 1, 1]], 0.0)
     y_pred = np.array([[0.9, 0.2, 0.7, 0.1], [0.3, 0.99, 0.6, 0.8]], dtype=np.float32)
-    loss = MaskedBinaryCrossentropy(0.0)
+    loss = WeightedBinaryCrossentropy()
     per_sample = np.asarray(loss.call(y_true, y_pred))
     expected = np.array(
         [
@@ -129,42 +141,41 @@ def test_masked_loss_ignores_unknown_at_weight_zero():
 
 def test_masked_loss_counts_unknown_as_absent_at_weight_w():
     w = 0.1
-    y_true = np.array([[1, 0, -1, -1]], dtype=np.float32)
+    y_true = _masked([[1, 0, -1, -1]], w)
     y_pred = np.array([[0.9, 0.2, 0.7, 0.1]], dtype=np.float32)
-    per_sample = np.asarray(MaskedBinaryCrossentropy(w).call(y_true, y_pred))
+    per_sample = np.asarray(WeightedBinaryCrossentropy().call(y_true, y_pred))
     expected = (_bce(1, 0.9) + _bce(0, 0.2) + w * _bce(0, 0.7) + w * _bce(0, 0.1)) / (1 + 1 + w + w)
     np.testing.assert_allclose(per_sample, [expected], rtol=1e-5)
     # A high score on an unknown label now costs something.
     y_pred2 = y_pred.copy()
     y_pred2[0, 2] = 0.99
-    assert float(MaskedBinaryCrossentropy(w).call(y_true, y_pred2)[0]) > expected
+    assert float(WeightedBinaryCrossentropy().call(y_true, y_pred2)[0]) > expected
 
 
 def test_masked_loss_all_unknown():
-    y_true = np.full((1, 3), -1, dtype=np.float32)
     y_pred = np.array([[0.5, 0.5, 0.5]], dtype=np.float32)
-    assert float(MaskedBinaryCrossentropy(0.0).call(y_true, y_pred)[0]) == 0.0
-    assert np.isfinite(float(MaskedBinaryCrossentropy(0.5).call(y_true, y_pred)[0]))
+    assert float(WeightedBinaryCrossentropy().call(_masked([[-1, -1, -1]], 0.0), y_pred)[0]) == 0.0
+    assert np.isfinite(float(WeightedBinaryCrossentropy().call(_masked([[-1, -1, -1]], 0.5), y_pred)[0]))
 
 
-def test_masked_loss_config_round_trip():
-    loss = MaskedBinaryCrossentropy(0.3)
+def test_weighted_loss_config_round_trip():
+    loss = WeightedBinaryCrossentropy()
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
-    assert isinstance(restored, MaskedBinaryCrossentropy)
-    assert restored.unknown_weight == 0.3
+    assert isinstance(restored, WeightedBinaryCrossentropy)
 
 
-# --- training_labels ----------------------------------------------------------------
+# --- label_weights ------------------------------------------------------------------
 
 
-def test_training_labels_from_uint8():
+def test_label_weights_from_uint8():
     targets = np.array([[1, 0, 1, 0], [0, 1, 0, 0]], dtype=np.uint8)
     masks = np.array([[1, 1, 0, 0], [0, 1, 1, 0]], dtype=np.uint8)
-    labels = training_labels(targets, masks)
+    labels = label_weights(targets, masks, 0.25)
     assert labels.dtype == np.float32
-    np.testing.assert_array_equal(labels, [[1, 0, -1, -1], [-1, 1, 0, -1]])
+    # Targets (an unknown target reads 0), then weights.
+    np.testing.assert_array_equal(labels[:, :4], [[1, 0, 0, 0], [0, 1, 0, 0]])
+    np.testing.assert_array_equal(labels[:, 4:], [[1, 1, 0.25, 0.25], [0.25, 1, 1, 0.25]])
     assert labels.max() <= 1  # no uint8 wrap-around to 255
-    assert labels.min() == -1
 
 
 def test_mel_statistics():
@@ -222,7 +233,7 @@ def test_lambda_layer_is_refused(tmp_path):
 # --- train_classifier ----------------------------------------------------------------
 
 
-def test_train_classifier_runs_one_epoch():
+def test_train_classifier_runs_one_epoch(tmp_path):
     rng = np.random.default_rng(0)
     n = 32
 
@@ -233,27 +244,18 @@ def test_train_classifier_runs_one_epoch():
             "spectrograms": _inputs(n, seed=int(rng.integers(1000))),
             "targets": targets,
             "masks": rng.integers(0, 2, (n, N_SPECIES)).astype(np.uint8),
+            "event_species": rng.integers(0, N_SPECIES, n).astype(np.int16),
+            "event_present": np.ones(n, np.uint8),
         }
 
     train, validation = dataset(n), dataset(8)
-    settings = TrainSettings(seed=3, epochs=1, batch_size=16, learning_rate=0.01, unknown_label_weight=0.1)
-
-    class Recorder(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.logs = []
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.logs.append(dict(logs))
-
-    recorder = Recorder()
-    model = train_classifier(SMALL, settings, train, validation, [recorder])
-    assert len(recorder.logs) == 1
-    logs = recorder.logs[0]
-    assert np.isfinite(logs["loss"]) and np.isfinite(logs["val_loss"])
-    assert 0 <= logs["val_lwlrap"] <= 1
+    params = yaml.safe_load(PARAMS_PATH.read_text())["train"]
+    settings = TrainSettings(**{**params, "epochs": 1, "batch_size": 16, "learning_rate": 0.01})
+    model = train_classifier(SMALL, settings, train, validation, str(tmp_path / "live"))
+    logged = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert np.isfinite(logged["train"]["loss"]) and np.isfinite(logged["eval"]["loss"])
+    assert 0 <= logged["eval"]["lwlrap"] <= 1
     scores = np.asarray(model.predict(validation["spectrograms"], verbose=0))
     assert scores.shape == (8, N_SPECIES)
     assert np.all((scores >= 0) & (scores <= 1))
-    assert isinstance(model.loss, MaskedBinaryCrossentropy)
-    assert model.loss.unknown_weight == 0.1
+    assert isinstance(model.loss, WeightedBinaryCrossentropy)

@@ -7,11 +7,6 @@ metrics' fields and the submission's format.
 """
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -19,45 +14,12 @@ import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-STAGES = ["demo", "etl", "split", "augment", "train", "evaluate", "submit"]
+from dvc_project import STAGES, make_project, run
 
 TINY = {
     "demo": {"n_train_recordings": 30, "n_test_recordings": 4, "duration_seconds": 10.0},
     "train": {"epochs": 2, "batch_size": 16},
 }
-
-
-def run(args, cwd, check=True):
-    env = {**os.environ, "PYTHONPATH": str(cwd), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def make_project(path: Path, overrides: dict) -> Path:
-    """A fresh git + DVC repository holding the project's pipeline."""
-    path.mkdir(parents=True, exist_ok=True)
-    for name in ["dvc.yaml", "stages", "rainforest"]:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, path / name)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for section, values in overrides.items():
-        params[section].update(values)
-    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "init", "-q"], path)
-    run(["git", "config", "user.email", "test@example.com"], path)
-    run(["git", "config", "user.name", "test"], path)
-    run(["dvc", "init", "-q"], path)
-    run(["dvc", "config", "core.analytics", "false"], path)
-    run(["git", "add", "-A"], path)
-    run(["git", "commit", "-qm", "pipeline"], path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +44,13 @@ def test_window_set_layout(project):
         [pd.read_csv(path / "data/demo/train_tp.csv"), pd.read_csv(path / "data/demo/train_fp.csv")]
     )
     with h5py.File(path / "data/features/windows.h5") as file:
-        n = len(events)
+        n = len(file["targets"])
+        background = file["event_species"][()] == -1
+        # One window per event, plus up to etl.background_windows per recording.
+        assert n - background.sum() == len(events)
+        recordings = events["recording_id"].nunique()
+        assert 0 < background.sum() <= params["etl"]["background_windows"] * recordings
+        assert (file["masks"][()][background] == 0).all(), "background windows have unknown labels"
         assert file["spectrograms"].shape == (n, features["n_mels"], n_frames)
         assert file["spectrograms"].dtype == np.float32
         assert np.isfinite(file["spectrograms"][()]).all()

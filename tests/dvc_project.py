@@ -1,0 +1,79 @@
+"""Helpers for tests that run the real ``dvc`` on a copy of the pipeline.
+
+Imported by ``tests/test_pipeline.py`` and ``tests/test_reproducibility.py``
+as ``from dvc_project import ...`` (pytest puts ``tests/`` on ``sys.path``).
+
+:func:`make_project` copies the pipeline (``dvc.yaml``, ``stages/``,
+``rainforest/``) and ``params.yaml`` with overrides into a fresh git + DVC
+repository; :func:`run` runs a command there with this interpreter's ``dvc``
+and ``python`` first on ``PATH`` and the project on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+STAGES = ["demo", "etl", "split", "augment", "train", "evaluate", "submit"]
+
+
+def project_env(cwd) -> dict[str, str]:
+    """The environment commands run in: this interpreter's ``dvc`` and
+    ``python`` first on ``PATH``, the project in ``cwd`` on ``PYTHONPATH``."""
+    return {**os.environ, "PYTHONPATH": str(cwd), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+
+def run(args, cwd, check=True, **kwargs):
+    """Run ``args`` in ``cwd``; with ``check``, fail the test (showing the
+    command's output) if it exits non-zero. ``kwargs`` go to ``subprocess.run``
+    (e.g. ``timeout``)."""
+    result = subprocess.run(args, cwd=cwd, env=project_env(cwd), capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        command = " ".join(map(str, args))
+        raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def merge(params: dict, overrides: dict) -> dict:
+    """``params`` with ``overrides`` merged in, nested sections key by key."""
+    merged = copy.deepcopy(params)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def make_project(path: Path, overrides: dict, source: Path = ROOT) -> Path:
+    """A fresh git + DVC repository holding the pipeline of ``source`` (the
+    project itself, or another such repository), with nothing run yet.
+
+    ``overrides`` maps sections of ``params.yaml`` to the values to change;
+    nested sections (``augment.noise``) are merged key by key.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    for name in ["dvc.yaml", "stages", "rainforest"]:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source / name, path / name)
+    params = merge(yaml.safe_load((source / "params.yaml").read_text()), overrides)
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (path / ".gitignore").write_text("__pycache__/\n")
+    run(["git", "init", "-q"], path)
+    run(["git", "config", "user.email", "test@example.com"], path)
+    run(["git", "config", "user.name", "test"], path)
+    run(["dvc", "init", "-q"], path)
+    run(["dvc", "config", "core.analytics", "false"], path)
+    run(["git", "add", "-A"], path)
+    run(["git", "commit", "-qm", "pipeline"], path)
+    return path
