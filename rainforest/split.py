@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from rainforest.errors import ConfigError
+
 SUBSETS = ("train", "validation")
+
+log = logging.getLogger(__name__)
 
 
 def split_recordings(
@@ -38,6 +44,18 @@ def split_recordings(
     # Hold out one of k folds, k chosen so that 1/k is nearest the requested
     # share (round(1 / 0.4) would give k = 2, a 50 % validation set).
     n_splits = min(range(2, int(1 / validation_fraction) + 2), key=lambda k: abs(1 / k - validation_fraction))
+    n_recordings = len(set(recording_ids))
+    if n_recordings < n_splits:
+        raise ConfigError(
+            f"split.validation_fraction ({validation_fraction}) holds out 1 of {n_splits} groups of "
+            f"recordings, but there are only {n_recordings} labelled recordings; raise the fraction "
+            "or add recordings"
+        )
+    if np.unique(strata, return_counts=True)[1].max() < n_splits:
+        # scikit-learn refuses to stratify when every class is smaller than
+        # the number of folds: split by recording alone, and say so.
+        log.warning("too few windows per species to stratify %d folds: splitting by recording only", n_splits)
+        strata = np.zeros(len(strata), dtype=int)
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     _, validation_rows = next(folds.split(np.zeros(len(strata)), strata, groups=recording_ids))
     validation = set(np.asarray(recording_ids)[validation_rows])

@@ -113,3 +113,18 @@ def test_window_rows():
     assert window_rows(np.array([], dtype=object), split, "train").size == 0
     assert window_rows(ids, split, "test").size == 0
     assert window_rows(ids, split, "train").dtype.kind == "i"
+
+
+def test_too_few_recordings_for_the_fraction_names_the_setting():
+    from rainforest.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="split.validation_fraction"):
+        split_recordings(np.array(["a", "a", "b", "c"]), np.array([0, 1, 0, 1]), 0.2, seed=0)
+
+
+def test_many_small_strata_fall_back_to_a_grouped_split(caplog):
+    # 16 recordings with a species each: every stratum is smaller than 5 folds.
+    ids = np.array([f"r{i}" for i in range(16)])
+    split = split_recordings(ids, np.arange(16), 0.2, seed=0)
+    assert 2 <= (split["subset"] == "validation").sum() <= 5
+    assert "splitting by recording only" in caplog.text
