@@ -6,7 +6,9 @@ competition (``train/003bec244.flac`` holds recording ``003bec244``).
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import librosa
@@ -55,8 +57,95 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     return samples.mean(axis=1) if samples.ndim == 2 else samples
 
 
+class Recording:
+    """An open recording, read whole or in excerpts, mono at ``sample_rate``.
+
+    When the file is already at ``sample_rate`` an excerpt decodes only its
+    own samples (FLAC and WAV seek exactly), so cutting a few windows from a
+    long recording costs a fraction of decoding all of it. Otherwise the file
+    is decoded and resampled (soxr, high quality) whole, once, on opening.
+    Use as a context manager.
+
+    Raises
+    ------
+    AudioError
+        If the file is missing, empty, truncated, not audio or cannot be
+        decoded, or holds NaN, infinite or absurdly large samples (which
+        would reach the features as NaN or infinity).
+    """
+
+    def __init__(self, path: str | Path, sample_rate: int):
+        self.path, self.sample_rate = Path(path), sample_rate
+        # soundfile reports a missing file as a generic LibsndfileError ("System
+        # error"), not FileNotFoundError, so check first.
+        if not self.path.exists():
+            raise AudioError(f"{self.path}: recording not found")
+        with self._decoding():
+            self._file = sf.SoundFile(self.path)
+        self._waveform: np.ndarray | None = None
+        try:
+            if self._file.frames == 0:
+                raise AudioError(f"{self.path}: recording holds no samples; remove it or its label rows")
+            _check_complete(self.path, self._file.extra_info)
+            if self._file.samplerate != sample_rate:
+                self._waveform = self._resampled()
+        except AudioError:
+            self._file.close()
+            raise
+
+    @property
+    def n_samples(self) -> int:
+        """Length of the recording at ``sample_rate``."""
+        return len(self._waveform) if self._waveform is not None else self._file.frames
+
+    def read(self, start: int = 0, n_samples: int | None = None) -> np.ndarray:
+        """``n_samples`` from sample ``start`` (default: to the end), zero-padded
+        past the end of the recording; 1-D float32."""
+        n_samples = self.n_samples - start if n_samples is None else n_samples
+        if self._waveform is not None:
+            excerpt = self._waveform[start : start + n_samples]
+        else:
+            with self._decoding():
+                self._file.seek(min(start, self._file.frames))
+                samples = self._file.read(n_samples, dtype="float32", always_2d=True)
+            if len(samples):
+                _check_samples(self.path, samples)
+            excerpt = to_mono(samples)
+        return np.ascontiguousarray(np.pad(excerpt, (0, n_samples - len(excerpt))), dtype=np.float32)
+
+    def _resampled(self) -> np.ndarray:
+        with self._decoding():
+            samples = self._file.read(dtype="float32", always_2d=True)
+        _check_samples(self.path, samples)
+        waveform = librosa.resample(to_mono(samples), orig_sr=self._file.samplerate, target_sr=self.sample_rate, res_type="soxr_hq")
+        if len(waveform) == 0:
+            raise AudioError(
+                f"{self.path}: {samples.shape[0]} sample(s) at {self._file.samplerate} Hz are shorter than one "
+                f"sample at audio.sample_rate ({self.sample_rate} Hz); remove the file or its label rows"
+            )
+        return waveform
+
+    @contextlib.contextmanager
+    def _decoding(self) -> Iterator[None]:
+        try:
+            yield
+        except FileNotFoundError:
+            raise AudioError(f"{self.path}: recording not found") from None
+        except (sf.LibsndfileError, RuntimeError, ValueError) as error:
+            raise AudioError(
+                f"{self.path}: cannot decode audio ({error}); re-export the file as FLAC or WAV, "
+                "or remove it and its label rows"
+            ) from None
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._file.close()
+
+
 def load_recording(path: str | Path, sample_rate: int) -> np.ndarray:
-    """Decode a recording to mono float32 at ``sample_rate``.
+    """Decode a whole recording to mono float32 at ``sample_rate``.
 
     Parameters
     ----------
@@ -74,39 +163,10 @@ def load_recording(path: str | Path, sample_rate: int) -> np.ndarray:
     Raises
     ------
     AudioError
-        If the file is missing, empty, truncated, not audio or cannot be
-        decoded, or holds NaN, infinite or absurdly large samples (which
-        would reach the features as NaN or infinity).
+        As :class:`Recording` does.
     """
-    path = Path(path)
-    # soundfile reports a missing file as a generic LibsndfileError ("System
-    # error"), not FileNotFoundError, so check first.
-    if not path.exists():
-        raise AudioError(f"{path}: recording not found")
-    try:
-        with sf.SoundFile(path) as file:
-            samples, file_rate = file.read(dtype="float32", always_2d=True), file.samplerate
-            header_log = file.extra_info
-    except FileNotFoundError:
-        raise AudioError(f"{path}: recording not found") from None
-    except (sf.LibsndfileError, RuntimeError, ValueError) as error:
-        raise AudioError(
-            f"{path}: cannot decode audio ({error}); re-export the file as FLAC or WAV, "
-            "or remove it and its label rows"
-        ) from None
-    if samples.shape[0] == 0:
-        raise AudioError(f"{path}: recording holds no samples; remove it or its label rows")
-    _check_complete(path, header_log)
-    _check_samples(path, samples)
-    waveform = to_mono(samples)
-    if file_rate != sample_rate:
-        waveform = librosa.resample(waveform, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
-        if len(waveform) == 0:
-            raise AudioError(
-                f"{path}: {samples.shape[0]} sample(s) at {file_rate} Hz are shorter than one sample at "
-                f"audio.sample_rate ({sample_rate} Hz); remove the file or its label rows"
-            )
-    return np.ascontiguousarray(waveform, dtype=np.float32)
+    with Recording(path, sample_rate) as recording:
+        return recording.read()
 
 
 def _check_complete(path: Path, header_log: str) -> None:

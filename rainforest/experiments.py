@@ -51,7 +51,7 @@ BASELINE = {
 #: Name -> overrides of params.yaml; the main model is params.yaml as committed.
 CONFIGURATIONS = {"baseline": BASELINE, "main": {}}
 
-_TRAIN_TIME = re.compile(r"train: done in ([0-9.]+) s")
+_TRAIN_TIME = re.compile(r"train: [^\n]*done in ([0-9.]+) s")
 
 
 def _lookup(params: dict, dotted: str):

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import librosa
 import numpy as np
+import scipy.fft
 
 from rainforest.config import FeatureSettings
 
@@ -21,10 +22,18 @@ from rainforest.config import FeatureSettings
 #: -100 dB instead of -inf.
 POWER_FLOOR = 1e-10
 
+#: Frames transformed at a time: bounds the memory of long recordings.
+FRAME_BLOCK = 4096
+
 
 @lru_cache(maxsize=8)
 def _mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
     return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _hann(n_fft: int) -> np.ndarray:
+    return librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
 
 
 def window_frames(features: FeatureSettings, sample_rate: int) -> int:
@@ -37,6 +46,11 @@ def window_span_samples(n_frames: int, features: FeatureSettings) -> int:
     return (n_frames - 1) * features.hop_length + features.n_fft
 
 
+def recording_frames(n_samples: int, features: FeatureSettings) -> int:
+    """Number of spectrogram frames of a recording of ``n_samples`` (at least one)."""
+    return 1 + max(0, n_samples - features.n_fft) // features.hop_length
+
+
 def pad_to_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
     """Zero-pad ``waveform`` at the end to at least ``n_samples`` samples."""
     if len(waveform) >= n_samples:
@@ -44,21 +58,52 @@ def pad_to_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
     return np.pad(waveform, (0, n_samples - len(waveform)))
 
 
-def log_mel_spectrogram(waveform: np.ndarray, sample_rate: int, features: FeatureSettings) -> np.ndarray:
-    """Log-mel power spectrogram in dB, shape (n_mels, n_frames), float32.
-
-    A waveform shorter than one FFT frame is zero-padded to one frame. Values
-    are ``10 * log10(max(power, POWER_FLOOR))`` against a fixed reference of 1,
-    so levels are comparable across recordings and silence stays finite.
-    """
-    waveform = pad_to_length(np.asarray(waveform, dtype=np.float32), features.n_fft)
-    stft = librosa.stft(
-        waveform, n_fft=features.n_fft, hop_length=features.hop_length, center=False, window="hann"
-    )
-    power = stft.real**2 + stft.imag**2
+def _log_mel_of_frames(frames: np.ndarray, sample_rate: int, features: FeatureSettings) -> np.ndarray:
+    # (..., n_fft) waveform frames -> (..., n_mels) log-mel. A float32 real FFT
+    # of the whole block at once: about 3x faster than librosa.stft, which
+    # works in small blocks and returns the same values to float32 precision.
+    spectrum = scipy.fft.rfft(frames * _hann(features.n_fft), axis=-1)
+    power = spectrum.real**2 + spectrum.imag**2
     basis = _mel_basis(sample_rate, features.n_fft, features.n_mels, features.fmin, features.fmax)
-    mel = basis @ power
-    return (10.0 * np.log10(np.maximum(mel, POWER_FLOOR))).astype(np.float32)
+    mel = power @ basis.T
+    return 10.0 * np.log10(np.maximum(mel, POWER_FLOOR))
+
+
+def _frames(waveform: np.ndarray, features: FeatureSettings) -> np.ndarray:
+    # (..., n_samples) -> (..., n_frames, n_fft): frame i is samples
+    # [i * hop, i * hop + n_fft), a view: nothing is copied.
+    waveform = np.asarray(waveform, dtype=np.float32)
+    short = max(0, features.n_fft - waveform.shape[-1])
+    waveform = np.pad(waveform, [(0, 0)] * (waveform.ndim - 1) + [(0, short)])
+    return np.lib.stride_tricks.sliding_window_view(waveform, features.n_fft, axis=-1)[..., :: features.hop_length, :]
+
+
+def log_mel_spectrogram(waveform: np.ndarray, sample_rate: int, features: FeatureSettings) -> np.ndarray:
+    """Log-mel power spectrogram in dB, float32.
+
+    Parameters
+    ----------
+    waveform
+        Shape (n_samples,), or (n_waveforms, n_samples) for a batch of
+        waveforms of the same length.
+
+    Returns
+    -------
+    np.ndarray
+        Shape (n_mels, n_frames), or (n_waveforms, n_mels, n_frames). A
+        waveform shorter than one FFT frame is zero-padded to one frame.
+        Values are ``10 * log10(max(power, POWER_FLOOR))`` against a fixed
+        reference of 1, so levels are comparable across recordings and
+        silence stays finite. Frames use a periodic Hann window and no
+        centre padding.
+    """
+    frames = _frames(waveform, features)
+    n_frames = frames.shape[-2]
+    spectrogram = np.empty((*frames.shape[:-2], features.n_mels, n_frames), dtype=np.float32)
+    for first in range(0, n_frames, FRAME_BLOCK):
+        block = _log_mel_of_frames(frames[..., first : first + FRAME_BLOCK, :], sample_rate, features)
+        spectrogram[..., first : first + block.shape[-2]] = np.swapaxes(block, -1, -2)
+    return spectrogram
 
 
 def frame_times(frames: np.ndarray | int, sample_rate: int, features: FeatureSettings) -> np.ndarray:

@@ -153,7 +153,8 @@ def build_model(
         max-pooling per entry, flatten). ``dense_units`` and ``dropout`` size
         the head.
     n_mels, n_frames
-        Shape of one input window.
+        Shape of one input window (``cnn`` and ``resnet`` accept any number
+        of frames).
     mel_mean, mel_var
         Per-mel-bin statistics of the training spectrograms; ``cnn`` and
         ``resnet`` standardise their input with them. With
@@ -162,8 +163,11 @@ def build_model(
     activation
         ``sigmoid`` (independent species) or ``softmax`` (exactly one).
     """
-    inputs = keras.Input(shape=(n_mels, n_frames), name="log_mel")
-    x = layers.Reshape((n_mels, n_frames, 1))(inputs)
+    # cnn and resnet take any number of frames: they are fully convolutional
+    # up to their pooling, so submit can score a whole recording in one pass.
+    time_axis = n_frames if settings.architecture == "baseline" else None
+    inputs = keras.Input(shape=(n_mels, time_axis), name="log_mel")
+    x = layers.Reshape((n_mels, -1, 1))(inputs)
     if settings.architecture == "baseline":
         x = _baseline_backbone(x, settings)
     else:

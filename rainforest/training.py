@@ -21,7 +21,7 @@ from rainforest.config import ModelSettings, SpecAugmentSettings, TrainSettings
 from rainforest.metrics import lwlrap
 from rainforest.model import WeightedBinaryCrossentropy, build_model
 from rainforest.split import window_rows
-from rainforest.storage import read_windows
+from rainforest.storage import SpectrogramRows, read_windows
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,40 @@ def one_hot_species(event_species: np.ndarray, n_species: int) -> np.ndarray:
     return np.eye(n_species, dtype=np.float32)[event_species]
 
 
-def mel_statistics(spectrograms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance of each mel bin over all windows and frames."""
-    values = spectrograms.astype(np.float64)
-    return values.mean(axis=(0, 2)), np.maximum(values.var(axis=(0, 2)), 1e-6)
+def mel_statistics(spectrograms: np.ndarray | SpectrogramRows, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each mel bin over all windows and frames, read
+    ``chunk`` windows at a time."""
+    total = squares = 0.0
+    for first in range(0, len(spectrograms), chunk):
+        values = np.asarray(spectrograms[first : first + chunk], dtype=np.float64)
+        total = total + values.sum(axis=(0, 2))
+        squares = squares + (values**2).sum(axis=(0, 2))
+    count = spectrograms.shape[0] * spectrograms.shape[2]
+    mean = total / count
+    return mean, np.maximum(squares / count - mean**2, 1e-6)
+
+
+def _read_window(spectrograms: np.ndarray | SpectrogramRows, index: tf.Tensor) -> tf.Tensor:
+    # One window, read when the pipeline needs it: from HDF5 for SpectrogramRows.
+    window = tf.numpy_function(lambda i: np.asarray(spectrograms[int(i)], dtype=np.float32), [index], tf.float32)
+    return tf.ensure_shape(window, spectrograms.shape[1:])
+
+
+def ordered_batches(
+    spectrograms: np.ndarray | SpectrogramRows, batch_size: int, labels: np.ndarray | None = None
+) -> tf.data.Dataset:
+    """Consecutive batches of windows, read as needed (for scoring and validation loss)."""
+    starts = tf.data.Dataset.range(0, len(spectrograms), batch_size)
+
+    def read(first):
+        return np.asarray(spectrograms[int(first) : int(first) + batch_size], dtype=np.float32)
+
+    batches = starts.map(
+        lambda first: tf.ensure_shape(tf.numpy_function(read, [first], tf.float32), (None, *spectrograms.shape[1:]))
+    )
+    if labels is not None:
+        batches = tf.data.Dataset.zip(batches, tf.data.Dataset.from_tensor_slices(labels).batch(batch_size))
+    return batches.prefetch(2)
 
 
 def make_deterministic(seed: int) -> None:
@@ -108,16 +138,21 @@ def mixup(spectrograms: tf.Tensor, labels: tf.Tensor, alpha: float, seed: tf.Ten
     return mixed, tf.concat([targets, tf.maximum(weights, other_weights)], axis=-1)
 
 
-def training_dataset(spectrograms: np.ndarray, labels: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
+def training_dataset(
+    spectrograms: np.ndarray | SpectrogramRows, labels: np.ndarray, settings: TrainSettings
+) -> tf.data.Dataset:
     """Shuffled batches with SpecAugment and mixup, drawn afresh every epoch.
 
-    Mixup only applies to the weighted binary cross-entropy's labels; the
-    softmax loss trains on unmixed one-hot targets.
+    Only window indices are shuffled; each window is read when its batch is
+    made, so a set in HDF5 streams through with flat memory. Mixup only
+    applies to the weighted binary cross-entropy's labels; the softmax loss
+    trains on unmixed one-hot targets.
     """
     randomness = tf.data.Dataset.random(seed=settings.seed, rerandomize_each_iteration=True)
-    pairs = tf.data.Dataset.from_tensor_slices((spectrograms, labels))
-    dataset = tf.data.Dataset.zip(pairs, randomness.batch(2))
+    dataset = tf.data.Dataset.zip(tf.data.Dataset.range(len(labels)), randomness.batch(2))
     dataset = dataset.shuffle(len(labels), seed=settings.seed, reshuffle_each_iteration=True)
+    labels = tf.constant(labels)
+    dataset = dataset.map(lambda index, seed: ((_read_window(spectrograms, index), tf.gather(labels, index)), seed))
     augment = settings.spec_augment
     if augment.time_masks or augment.frequency_masks:
         dataset = dataset.map(lambda pair, seed: ((spec_augment(pair[0], augment, seed), pair[1]), seed))
@@ -146,7 +181,9 @@ class BestEpochSelection(keras.callbacks.Callback):
         Put the best epoch's weights back when training ends.
     """
 
-    def __init__(self, spectrograms: np.ndarray, targets: np.ndarray, patience: int, restore_best: bool):
+    def __init__(
+        self, spectrograms: np.ndarray | SpectrogramRows, targets: np.ndarray, patience: int, restore_best: bool
+    ):
         super().__init__()
         labelled = targets.sum(axis=1) > 0
         self.spectrograms = spectrograms[labelled]
@@ -160,7 +197,7 @@ class BestEpochSelection(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not len(self.targets):
             return
-        scores = self.model.predict(self.spectrograms, batch_size=256, verbose=0)
+        scores = self.model.predict(ordered_batches(self.spectrograms, 256), verbose=0)
         score = lwlrap(self.targets, scores)
         if logs is not None:
             logs["val_lwlrap"] = score
@@ -200,21 +237,30 @@ def select_training_windows(windows: dict[str, np.ndarray], settings: TrainSetti
     return {name: values[keep] for name, values in windows.items()}
 
 
-#: Window-set fields training reads.
-TRAINING_FIELDS = ("spectrograms", "targets", "masks", "event_species", "event_present")
+#: Window-set fields training reads, besides the spectrograms.
+LABEL_FIELDS = ("targets", "masks", "event_species", "event_present")
 
 
 def load_training_data(
     windows_path: str | Path, split: pd.DataFrame, augmented_path: str | Path, use_augmented: bool
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+) -> tuple[dict, dict]:
     """The training windows (with their augmented copies if ``use_augmented``)
-    and the validation windows."""
+    and the validation windows.
+
+    Labels are read into memory; ``spectrograms`` are :class:`SpectrogramRows`
+    that stream from the HDF5 files as training reads them.
+    """
     ids = read_windows(windows_path, ("recording_ids",))["recording_ids"]
-    train = read_windows(windows_path, TRAINING_FIELDS, window_rows(ids, split, "train"))
+    train_rows, validation_rows = (window_rows(ids, split, part) for part in ("train", "validation"))
+    train = read_windows(windows_path, LABEL_FIELDS, train_rows)
+    parts = [(windows_path, train_rows)]
     if use_augmented:
-        augmented = read_windows(augmented_path, TRAINING_FIELDS)
-        train = {name: np.concatenate([train[name], augmented[name]]) for name in TRAINING_FIELDS}
-    validation = read_windows(windows_path, TRAINING_FIELDS, window_rows(ids, split, "validation"))
+        augmented = read_windows(augmented_path, LABEL_FIELDS)
+        train = {name: np.concatenate([train[name], augmented[name]]) for name in LABEL_FIELDS}
+        parts.append((augmented_path, np.arange(len(augmented["targets"]))))
+    train["spectrograms"] = SpectrogramRows(parts)
+    validation = read_windows(windows_path, LABEL_FIELDS, validation_rows)
+    validation["spectrograms"] = SpectrogramRows([(windows_path, validation_rows)])
     return train, validation
 
 
@@ -230,9 +276,9 @@ def train_classifier(
     Parameters
     ----------
     train, validation
-        Window sets as read by :func:`rainforest.storage.read_windows`, with
-        ``spectrograms``, ``targets``, ``masks``, ``event_species`` and
-        ``event_present``.
+        Window sets as :func:`load_training_data` reads them, or in memory as
+        :func:`rainforest.storage.read_windows` reads them: ``spectrograms``,
+        ``targets``, ``masks``, ``event_species`` and ``event_present``.
     live_dir
         Folder where dvclive logs every epoch's training and validation loss
         and validation LWLRAP, for ``dvc plots``.
@@ -271,7 +317,7 @@ def train_classifier(
     model.fit(
         training_dataset(train["spectrograms"], _labels(train, settings, n_species), settings),
         epochs=settings.epochs,
-        validation_data=(validation["spectrograms"], _labels(validation, settings, n_species)),
+        validation_data=ordered_batches(validation["spectrograms"], 256, _labels(validation, settings, n_species)),
         # After the scorer, so the logger sees val_lwlrap.
         callbacks=[selection, DVCLiveCallback(live=Live(live_dir, save_dvc_exp=False, dvcyaml=False))],
         shuffle=False,  # the dataset reshuffles itself every epoch

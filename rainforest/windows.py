@@ -1,7 +1,7 @@
 """Cutting labelled windows around events: the work of the ``etl`` stage.
 
-Each recording is decoded once, however many events it holds; its log-mel
-spectrogram is computed once and every event's window is cut from it. Work is
+Each recording is decoded once, however many events it holds, and only the
+spectrogram frames its windows cover are computed. Work is
 spread over processes, one recording at a time, and results are streamed into
 the HDF5 window set in recording order, so the output does not depend on the
 number of workers.
@@ -22,15 +22,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from rainforest.audio import index_recordings, load_recording
+from rainforest.audio import Recording, index_recordings
 from rainforest.config import FeatureSettings
 from rainforest.errors import AudioError, LabelError
 from rainforest.features import (
-    cut_windows,
     event_window_start,
     frame_times,
     log_mel_spectrogram,
-    pad_to_length,
+    recording_frames,
     window_frames,
     window_span_samples,
 )
@@ -77,7 +76,7 @@ def background_window_starts(
 
 
 def event_windows(
-    waveform: np.ndarray,
+    recording: Recording,
     events: pd.DataFrame,
     geometry: WindowGeometry,
     n_species: int,
@@ -86,10 +85,15 @@ def event_windows(
 ) -> dict[str, np.ndarray]:
     """Cut one window around each event of a recording, and background windows.
 
+    Only the windows' own samples are read (see :class:`Recording`), and the
+    spectrogram of each is computed from them: by the geometry of
+    :mod:`rainforest.features`, the same numbers as cutting it from the whole
+    recording's spectrogram.
+
     Parameters
     ----------
-    waveform
-        The recording, mono, at ``geometry.sample_rate``.
+    recording
+        The open recording, at ``geometry.sample_rate``.
     events
         The recording's events (``species_id``, ``t_min``, ``t_max``, ``present``).
     n_background
@@ -104,14 +108,14 @@ def event_windows(
         a window set (without ``recording_ids``).
     """
     features, rate = geometry.features, geometry.sample_rate
-    waveform = pad_to_length(waveform, geometry.n_samples)
-    spectrogram = log_mel_spectrogram(waveform, rate, features)
+    # A recording shorter than a window is zero-padded to one window.
+    n_recording_frames = recording_frames(max(recording.n_samples, geometry.n_samples), features)
     event_starts = [
-        event_window_start(t_min, t_max, spectrogram.shape[1], geometry.n_frames, rate, features)
+        event_window_start(t_min, t_max, n_recording_frames, geometry.n_frames, rate, features)
         for t_min, t_max in zip(events["t_min"], events["t_max"])
     ]
     background = (
-        background_window_starts(events, spectrogram.shape[1], n_background, geometry, rng)
+        background_window_starts(events, n_recording_frames, n_background, geometry, rng)
         if n_background
         else np.zeros(0, dtype=np.int64)
     )
@@ -119,10 +123,10 @@ def event_windows(
     start_times = frame_times(starts, rate, features)
     end_times = start_times + geometry.n_samples / rate
     labels = [window_labels(events, start, end, n_species) for start, end in zip(start_times, end_times)]
-    sample_starts = starts * features.hop_length
+    waveforms = np.stack([recording.read(int(start) * features.hop_length, geometry.n_samples) for start in starts])
     return {
-        "spectrograms": cut_windows(spectrogram, starts, geometry.n_frames),
-        "waveforms": np.stack([waveform[s : s + geometry.n_samples] for s in sample_starts]),
+        "spectrograms": log_mel_spectrogram(waveforms, rate, features),
+        "waveforms": waveforms,
         "targets": np.stack([target for target, _ in labels]),
         "masks": np.stack([mask for _, mask in labels]),
         "start_times": start_times,
@@ -159,15 +163,15 @@ def _recording_job(job: RecordingJob) -> RecordingResult:
     # Runs in a worker: a skipped recording comes back as a result, in its
     # place in recording order, so the output does not depend on the workers.
     try:
-        waveform = load_recording(job.path, job.geometry.sample_rate)
+        with Recording(job.path, job.geometry.sample_rate) as recording:
+            events, clamped = fit_events_to_recording(job.events, recording.n_samples / job.geometry.sample_rate)
+            # Seeded by the recording's id: the same windows whatever the worker or order.
+            rng = np.random.default_rng(zlib.crc32(job.recording_id.encode()))
+            windows = event_windows(recording, events, job.geometry, job.n_species, job.n_background, rng)
     except AudioError as error:
         if job.skip_unreadable:
             return RecordingResult(job.recording_id, None, skip_reason=str(error))
         raise AudioError(f"{error} (or set etl.on_unreadable: skip in params.yaml to leave it out)") from None
-    events, clamped = fit_events_to_recording(job.events, len(waveform) / job.geometry.sample_rate)
-    # Seeded by the recording's id: the same windows whatever the worker or order.
-    rng = np.random.default_rng(zlib.crc32(job.recording_id.encode()))
-    windows = event_windows(waveform, events, job.geometry, job.n_species, job.n_background, rng)
     windows["recording_ids"] = np.array([job.recording_id] * len(windows["targets"]), dtype=object)
     return RecordingResult(job.recording_id, windows, events_clamped=clamped)
 

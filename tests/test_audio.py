@@ -235,3 +235,21 @@ def test_real_jura_recording_at_48k():
     assert abs(len(waveform) - info.frames * 48000 / info.samplerate) <= 3
     assert np.all(np.isfinite(waveform))
     assert np.std(waveform) > 0
+
+
+@pytest.mark.parametrize(("file_rate", "subtype", "suffix"), [(16000, "PCM_16", ".flac"), (16000, "FLOAT", ".wav"), (22050, "PCM_16", ".wav")])
+def test_excerpts_equal_slices_of_the_whole_recording(tmp_path, file_rate, subtype, suffix):
+    from rainforest.audio import Recording
+
+    path = tmp_path / f"r{suffix}"
+    signal = (0.3 * np.random.default_rng(0).standard_normal((3 * file_rate, 2))).astype(np.float32)
+    sf.write(path, signal, file_rate, subtype=subtype)
+    whole = load_recording(path, 16000)
+    with Recording(path, 16000) as recording:
+        assert recording.n_samples == len(whole)
+        for start, n in [(0, 100), (12345, 4000), (len(whole) - 50, 200), (len(whole) + 10, 30)]:
+            excerpt = recording.read(start, n)
+            assert excerpt.shape == (n,) and excerpt.dtype == np.float32
+            expected = whole[start : start + n]
+            np.testing.assert_array_equal(excerpt[: len(expected)], expected)
+            assert np.all(excerpt[len(expected) :] == 0)

@@ -225,3 +225,18 @@ def test_yaml_that_is_not_a_mapping(tmp_path, text):
     with pytest.raises(ConfigError) as error:
         load_settings(path)
     assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("train.epochs", True), ("etl.workers", 2.5), ("demo.seed", "3"), ("train.learning_rate", True), ("demo.snr_db", [True, 6.0])],
+)
+def test_booleans_and_fractions_are_not_numbers(base, key, value):
+    # YAML reads `yes` and `true` as booleans: lax parsing would make them 1.
+    with pytest.raises(ConfigError) as error:
+        settings_from_dict(_with(base, key, value))
+    assert key in str(error.value)
+
+
+def test_integers_are_valid_floats(base):
+    assert settings_from_dict(_with(base, "train.learning_rate", 1)).train.learning_rate == 1.0

@@ -16,6 +16,7 @@ from rainforest.features import (
     frame_times,
     log_mel_spectrogram,
     pad_to_length,
+    recording_frames,
     sliding_window_starts,
     window_frames,
     window_span_samples,
@@ -27,6 +28,39 @@ FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=32, fmin=50.0, fmax
 
 def _frames(n_samples: int, features: FeatureSettings = FEATURES) -> int:
     return 1 + (max(n_samples, features.n_fft) - features.n_fft) // features.hop_length
+
+
+@pytest.mark.parametrize("n_samples", [100, 512, 513, 16000, 16257])
+def test_recording_frames_counts_the_spectrogram_frames(n_samples):
+    waveform = np.ones(n_samples, dtype=np.float32)
+    assert recording_frames(n_samples, FEATURES) == log_mel_spectrogram(waveform, RATE, FEATURES).shape[1]
+
+
+def test_matches_librosa_reference():
+    # The FFT is our own (faster) framing, the numbers must be librosa's.
+    waveform = np.random.default_rng(3).standard_normal(2 * RATE).astype(np.float32)
+    power = np.abs(librosa.stft(waveform, n_fft=512, hop_length=256, center=False, window="hann")) ** 2
+    basis = librosa.filters.mel(sr=RATE, n_fft=512, n_mels=32, fmin=50.0, fmax=8000.0)
+    reference = 10 * np.log10(np.maximum(basis @ power, POWER_FLOOR))
+    np.testing.assert_allclose(log_mel_spectrogram(waveform, RATE, FEATURES), reference, atol=1e-3)
+
+
+def test_long_recording_is_computed_in_blocks_with_the_same_values(monkeypatch):
+    import rainforest.features as features_module
+
+    waveform = np.random.default_rng(4).standard_normal(3 * RATE).astype(np.float32)
+    whole = log_mel_spectrogram(waveform, RATE, FEATURES)
+    monkeypatch.setattr(features_module, "FRAME_BLOCK", 7)
+    np.testing.assert_allclose(log_mel_spectrogram(waveform, RATE, FEATURES), whole, atol=1e-4)
+
+
+def test_a_batch_of_waveforms_gives_the_spectrogram_of_each():
+    batch = np.random.default_rng(5).standard_normal((3, RATE // 2)).astype(np.float32)
+    spectrograms = log_mel_spectrogram(batch, RATE, FEATURES)
+    assert spectrograms.shape == (3, FEATURES.n_mels, _frames(RATE // 2)) and spectrograms.dtype == np.float32
+    for waveform, spectrogram in zip(batch, spectrograms):
+        np.testing.assert_allclose(spectrogram, log_mel_spectrogram(waveform, RATE, FEATURES), atol=1e-4)
+    assert log_mel_spectrogram(batch[:, :100], RATE, FEATURES).shape == (3, FEATURES.n_mels, 1)
 
 
 def test_shape_and_dtype():

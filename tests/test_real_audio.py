@@ -126,7 +126,7 @@ def write_segments(samples, rate, events, start, stop, folder, prefix, pieces):
 
 @pytest.fixture(scope="module")
 def spinetail_pipeline(tmp_path_factory):
-    from dvc_project import make_project, run
+    from benchmarks.project import make_project, run
 
     project = make_project(
         tmp_path_factory.mktemp("spinetail") / "project",

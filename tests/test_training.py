@@ -14,7 +14,7 @@ import yaml
 from rainforest.config import ModelSettings, TrainSettings
 from rainforest.inference import aggregate_windows
 from rainforest.model import MelPositionChannel, build_model
-from rainforest.storage import WindowWriter
+from rainforest.storage import SpectrogramRows, WindowWriter
 from rainforest.training import (
     BestEpochSelection,
     _optimizer,
@@ -150,6 +150,28 @@ def test_use_augmented_adds_the_augmented_windows(tmp_path):
     without, _ = load_training_data(tmp_path / "windows.h5", split, tmp_path / "augmented.h5", False)
     assert len(without["targets"]) == 6 and len(with_copies["targets"]) == 12
     assert len(validation["targets"]) == 2
+    # Spectrograms stay on disk until read, in the order of the labels.
+    assert isinstance(with_copies["spectrograms"], SpectrogramRows) and with_copies["spectrograms"].shape[0] == 12
+    np.testing.assert_array_equal(with_copies["spectrograms"][0:12], np.concatenate([data["spectrograms"][:6]] * 2))
+    np.testing.assert_array_equal(with_copies["targets"], np.concatenate([data["targets"][:6]] * 2))
+    np.testing.assert_array_equal(validation["spectrograms"][0:2], data["spectrograms"][6:])
+
+
+def test_training_streamed_from_hdf5_equals_training_in_memory(tmp_path):
+    data = windows(24)
+    ids = [f"r{i // 2:02d}" for i in range(24)]
+    write_set(tmp_path / "windows.h5", data, ids)
+    split = pd.DataFrame({"recording_id": sorted(set(ids)), "subset": ["train"] * 9 + ["validation"] * 3})
+    streamed, validation = load_training_data(tmp_path / "windows.h5", split, tmp_path / "none.h5", False)
+    in_memory = {**streamed, "spectrograms": data["spectrograms"][:18]}
+    validation_in_memory = {**validation, "spectrograms": data["spectrograms"][18:]}
+    settings = train_settings(epochs=2, early_stopping_patience=0)
+
+    def weights(train, val):
+        model = train_classifier(model_settings(architecture="cnn"), settings, train, val, str(tmp_path / "live"))
+        return np.concatenate([w.ravel() for w in model.get_weights()])
+
+    np.testing.assert_array_equal(weights(streamed, validation), weights(in_memory, validation_in_memory))
 
 
 # --- input pipeline ---------------------------------------------------------------

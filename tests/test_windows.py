@@ -2,8 +2,11 @@
 
 import numpy as np
 import pandas as pd
+import soundfile as sf
 
+from rainforest.audio import Recording, load_recording
 from rainforest.config import FeatureSettings
+from rainforest.features import cut_windows, log_mel_spectrogram
 from rainforest.windows import WindowGeometry, background_window_starts, event_windows
 
 FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=16, fmin=50, fmax=4000, window_seconds=1.0)
@@ -32,13 +35,41 @@ def test_background_windows_are_capped_by_the_room_left():
     assert len(background_window_starts(crowded, 310, 3, GEOMETRY, np.random.default_rng(0))) == 0
 
 
-def test_event_windows_add_unlabelled_background_windows():
+def _recording(tmp_path, waveform: np.ndarray) -> Recording:
+    sf.write(tmp_path / "recording.flac", waveform, 8000, subtype="PCM_24")
+    return Recording(tmp_path / "recording.flac", 8000)
+
+
+def test_event_windows_add_unlabelled_background_windows(tmp_path):
     waveform = np.random.default_rng(1).normal(0, 0.1, 8000 * 10).astype(np.float32)
     recording_events = events((2.0, 3.0), (6.5, 7.0))
-    windows = event_windows(waveform, recording_events, GEOMETRY, 3, n_background=2, rng=np.random.default_rng(3))
+    with _recording(tmp_path, waveform) as recording:
+        windows = event_windows(recording, recording_events, GEOMETRY, 3, n_background=2, rng=np.random.default_rng(3))
+        again = event_windows(recording, recording_events, GEOMETRY, 3, n_background=2, rng=np.random.default_rng(3))
     assert len(windows["targets"]) == 4
     assert list(windows["event_species"]) == [0, 1, -1, -1]
     assert list(windows["event_present"]) == [1, 1, 0, 0]
     assert windows["masks"][2:].sum() == 0 and windows["targets"][:2].sum() == 2
-    again = event_windows(waveform, recording_events, GEOMETRY, 3, n_background=2, rng=np.random.default_rng(3))
     np.testing.assert_array_equal(windows["start_times"], again["start_times"])
+
+
+def test_windows_read_from_excerpts_equal_windows_cut_from_the_whole_recording(tmp_path):
+    waveform = np.random.default_rng(2).normal(0, 0.1, 8000 * 10).astype(np.float32)
+    recording_events = events((0.1, 0.4), (2.0, 3.0), (9.5, 9.9))
+    with _recording(tmp_path, waveform) as recording:
+        windows = event_windows(recording, recording_events, GEOMETRY, 3, n_background=2, rng=np.random.default_rng(3))
+    whole = load_recording(tmp_path / "recording.flac", 8000)
+    starts = np.round(windows["start_times"] * 8000 / FEATURES.hop_length).astype(int)
+    assert starts[0] == 0 and starts[2] == (len(whole) - GEOMETRY.n_samples) // FEATURES.hop_length
+    for start, excerpt in zip(starts, windows["waveforms"]):
+        np.testing.assert_array_equal(excerpt, whole[start * FEATURES.hop_length :][: GEOMETRY.n_samples])
+    cut = cut_windows(log_mel_spectrogram(whole, 8000, FEATURES), starts, GEOMETRY.n_frames)
+    np.testing.assert_allclose(windows["spectrograms"], cut, atol=1e-4)
+
+
+def test_recording_shorter_than_a_window_is_zero_padded(tmp_path):
+    waveform = np.random.default_rng(4).normal(0, 0.1, 3000).astype(np.float32)
+    with _recording(tmp_path, waveform) as recording:
+        windows = event_windows(recording, events((0.05, 0.2)), GEOMETRY, 3)
+    assert windows["waveforms"].shape == (1, GEOMETRY.n_samples)
+    assert np.all(windows["waveforms"][0, 3000:] == 0) and np.any(windows["waveforms"][0, :3000] != 0)

@@ -1,7 +1,4 @@
-"""Helpers for tests that run the real ``dvc`` on a copy of the pipeline.
-
-Imported by ``tests/test_pipeline.py`` and ``tests/test_reproducibility.py``
-as ``from dvc_project import ...`` (pytest puts ``tests/`` on ``sys.path``).
+"""Running the real ``dvc`` on a copy of the pipeline, for the benchmark and the tests.
 
 :func:`make_project` copies the pipeline (``dvc.yaml``, ``stages/``,
 ``rainforest/``) and ``params.yaml`` with overrides into a fresh git + DVC
@@ -32,9 +29,9 @@ def project_env(cwd) -> dict[str, str]:
 
 
 def run(args, cwd, check=True, **kwargs):
-    """Run ``args`` in ``cwd``; with ``check``, fail the test (showing the
-    command's output) if it exits non-zero. ``kwargs`` go to ``subprocess.run``
-    (e.g. ``timeout``)."""
+    """Run ``args`` in ``cwd``; with ``check``, raise AssertionError (showing
+    the command's output) if it exits non-zero, so a test fails with it.
+    ``kwargs`` go to ``subprocess.run`` (e.g. ``timeout``)."""
     result = subprocess.run(args, cwd=cwd, env=project_env(cwd), capture_output=True, text=True, **kwargs)
     if check and result.returncode != 0:
         command = " ".join(map(str, args))
