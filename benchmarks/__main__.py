@@ -38,6 +38,15 @@ from benchmarks.project import STAGES, make_project, project_env, run
 #: Seconds between memory samples of a running stage.
 POLL_SECONDS = 0.05
 RECORDING_SECONDS = 60.0
+#: Throughput -> (the work it counts, the stage whose time it takes).
+THROUGHPUTS = {
+    "etl audio s / s": ("etl audio s", "etl"),
+    "augment audio s / s": ("augment audio s", "augment"),
+    "train examples / s": ("train examples", "train"),
+    "submit audio s / s": ("submit audio s", "submit"),
+    "original etl audio s / s": ("etl audio s", "original-etl"),
+    "BirdNET audio s / s": ("submit audio s", "birdnet"),
+}
 #: Run as a script in each project (it reads the project's params.yaml).
 REFERENCES = Path(__file__).with_name("references.py")
 
@@ -109,28 +118,30 @@ def benchmark_size(workdir: Path, n_train: int, n_test: int, epochs: int, birdne
         ids = windows["recording_ids"].asstr()[()]
         n_train_windows = int(pd.Series(ids).isin(split.loc[split["subset"] == "train", "recording_id"]).sum())
         n_augmented = len(augmented["targets"])
-    # Throughputs over the work, without the fixed start-up (see work_seconds).
-    figures["etl audio s / s"] = n_train * RECORDING_SECONDS / figures["etl seconds after imports"]
-    figures["augment audio s / s"] = (
-        n_augmented * params["features"]["window_seconds"] / figures["augment seconds after imports"]
-    )
-    figures["train examples / s"] = (n_train_windows + n_augmented) * epochs / figures["train seconds after imports"]
-    figures["submit audio s / s"] = n_test * RECORDING_SECONDS / figures["submit seconds after imports"]
+    # The work each stage does, to turn its time into a throughput.
+    figures["etl audio s"] = n_train * RECORDING_SECONDS
+    figures["augment audio s"] = n_augmented * params["features"]["window_seconds"]
+    figures["train examples"] = (n_train_windows + n_augmented) * epochs
+    figures["submit audio s"] = n_test * RECORDING_SECONDS
 
     print(f"[{n_train}] references ...", file=sys.stderr, flush=True)
     dataset = project / "data/demo"
     _, peak, output = measure(
         [sys.executable, str(REFERENCES), "original-etl", str(dataset), str(workdir / "original.pkl")], project
     )
-    figures["original etl audio s / s"] = n_train * RECORDING_SECONDS / work_seconds("original-etl", output)
+    figures["original-etl seconds after imports"] = work_seconds("original-etl", output)
     figures["original etl peak MiB"] = peak / 2**20
-    figures["etl speed / original"] = figures["etl audio s / s"] / figures["original etl audio s / s"]
-    figures["etl peak memory / original"] = figures["etl peak MiB"] / figures["original etl peak MiB"]
     if birdnet_processes:
         _, _, output = measure(
             [sys.executable, str(REFERENCES), "birdnet", str(dataset / "test"), str(birdnet_processes)], project
         )
-        figures["BirdNET audio s / s"] = n_test * RECORDING_SECONDS / work_seconds("birdnet", output)
+        figures["birdnet seconds after imports"] = work_seconds("birdnet", output)
+    for rate, (amount, stage) in THROUGHPUTS.items():
+        if f"{stage} seconds after imports" in figures:
+            figures[rate] = figures[amount] / figures[f"{stage} seconds after imports"]
+    figures["etl speed / original"] = figures["etl audio s / s"] / figures["original etl audio s / s"]
+    figures["etl peak memory / original"] = figures["etl peak MiB"] / figures["original etl peak MiB"]
+    if birdnet_processes:
         figures["submit speed / BirdNET"] = figures["submit audio s / s"] / figures["BirdNET audio s / s"]
     return figures
 
@@ -148,10 +159,30 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def marginal_table(small: dict, large: dict) -> str:
+    """Throughputs of the extra work between two sizes: (extra work) / (extra
+    time), free of each stage's fixed cost (loading the model, tracing it,
+    starting workers), which a run at full scale does not notice."""
+    lines = ["| between the sizes | marginal throughput |", "|---|---:|"]
+    rates = {}
+    for rate, (amount, stage) in THROUGHPUTS.items():
+        seconds = f"{stage} seconds after imports"
+        if seconds in small and seconds in large:
+            rates[rate] = (large[amount] - small[amount]) / (large[seconds] - small[seconds])
+            lines.append(f"| {rate} | {rates[rate]:,.1f} |")
+    for ours, theirs in [("etl audio s / s", "original etl audio s / s"), ("submit audio s / s", "BirdNET audio s / s")]:
+        if ours in rates and theirs in rates:
+            lines.append(f"| {ours} / {theirs} | {rates[ours] / rates[theirs]:,.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[30, 120], help="train recordings per size (default: 30 120)")
-    parser.add_argument("--test-fraction", type=float, default=1 / 3, help="test recordings per train recording (default: 1/3)")
+    parser.add_argument(
+        "--test-fraction", type=float, default=1.0,
+        help="test recordings per train recording (default: 1, so that loading and tracing the model weigh in submit as little as at full scale)",
+    )
     parser.add_argument("--epochs", type=int, default=3, help="training epochs (default: 3; early stopping off)")
     parser.add_argument("--birdnet-processes", type=int, default=2, help="BirdNET processes; 0 skips BirdNET (default: 2)")
     parser.add_argument("--workdir", type=Path, help="where the projects go (default: a temporary folder, removed)")
@@ -166,6 +197,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
+    if len(results) > 1:
+        print()
+        print(marginal_table(results[0], results[-1]))
 
 
 if __name__ == "__main__":

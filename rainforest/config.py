@@ -11,13 +11,26 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from rainforest.errors import ConfigError
 
-PositiveFloat = Annotated[float, Field(gt=0)]
-PositiveInt = Annotated[int, Field(gt=0)]
-Seed = Annotated[int, Field(ge=0)]
+# Strict: YAML's true is not the integer 1, nor 2.5 the integer 2 (an integer
+# is still a valid float).
+Integer = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]
+PositiveFloat = Annotated[Number, Field(gt=0)]
+PositiveInt = Annotated[Integer, Field(gt=0)]
+Seed = Annotated[Integer, Field(ge=0)]
 
 
 class _Section(BaseModel):
@@ -43,26 +56,26 @@ class DataSettings(_Section):
 
 class DemoSettings(_Section):
     seed: Seed
-    n_train_recordings: Annotated[int, Field(ge=2)]
+    n_train_recordings: Annotated[Integer, Field(ge=2)]
     n_test_recordings: PositiveInt
-    duration_seconds: Annotated[float, Field(ge=5)]
-    sample_rate: Annotated[int, Field(ge=32000)]
-    snr_db: tuple[float, float]
-    lookalikes_per_recording: Annotated[float, Field(ge=0)]
+    duration_seconds: Annotated[Number, Field(ge=5)]
+    sample_rate: Annotated[Integer, Field(ge=32000)]
+    snr_db: tuple[Number, Number]
+    lookalikes_per_recording: Annotated[Number, Field(ge=0)]
     max_species_per_test_recording: PositiveInt
 
     _check_snr_db = field_validator("snr_db")(_check_ordered)
 
 
 class AudioSettings(_Section):
-    sample_rate: Annotated[int, Field(ge=1000, le=384000)]
+    sample_rate: Annotated[Integer, Field(ge=1000, le=384000)]
 
 
 class FeatureSettings(_Section):
-    n_fft: Annotated[int, Field(ge=64, le=16384)]
+    n_fft: Annotated[Integer, Field(ge=64, le=16384)]
     hop_length: PositiveInt
-    n_mels: Annotated[int, Field(ge=8, le=512)]
-    fmin: Annotated[float, Field(ge=0)]
+    n_mels: Annotated[Integer, Field(ge=8, le=512)]
+    fmin: Annotated[Number, Field(ge=0)]
     fmax: PositiveFloat
     window_seconds: PositiveFloat
 
@@ -88,28 +101,28 @@ class FeatureSettings(_Section):
 
 
 class EtlSettings(_Section):
-    workers: Annotated[int, Field(ge=1, le=64)]
+    workers: Annotated[Integer, Field(ge=1, le=64)]
     # stop: the first unreadable recording stops etl; skip: leave it out and
     # list it in the etl report (metrics/etl.json).
     on_unreadable: Literal["stop", "skip"]
-    background_windows: Annotated[int, Field(ge=0, le=100)]
+    background_windows: Annotated[Integer, Field(ge=0, le=100)]
 
 
 class SplitSettings(_Section):
     seed: Seed
-    validation_fraction: Annotated[float, Field(gt=0, lt=0.5)]
+    validation_fraction: Annotated[Number, Field(gt=0, lt=0.5)]
 
 
 class NoiseSettings(_Section):
     enabled: bool
-    snr_db: tuple[float, float]
+    snr_db: tuple[Number, Number]
 
     _check_snr_db = field_validator("snr_db")(_check_ordered)
 
 
 class GainSettings(_Section):
     enabled: bool
-    db: tuple[float, float]
+    db: tuple[Number, Number]
 
     _check_db = field_validator("db")(_check_ordered)
 
@@ -121,7 +134,7 @@ class TimeShiftSettings(_Section):
 
 class PitchShiftSettings(_Section):
     enabled: bool
-    semitones: tuple[float, float]
+    semitones: tuple[Number, Number]
 
     @field_validator("semitones")
     @classmethod
@@ -147,8 +160,8 @@ class TimeStretchSettings(_Section):
 
 class AugmentSettings(_Section):
     seed: Seed
-    workers: Annotated[int, Field(ge=1, le=64)]
-    copies: Annotated[int, Field(ge=0, le=20)]
+    workers: Annotated[Integer, Field(ge=1, le=64)]
+    copies: Annotated[Integer, Field(ge=0, le=20)]
     noise: NoiseSettings
     gain: GainSettings
     time_shift: TimeShiftSettings
@@ -161,32 +174,32 @@ class ModelSettings(_Section):
     frequency_channel: bool
     filters: Annotated[list[PositiveInt], Field(min_length=1, max_length=6)]
     dense_units: PositiveInt
-    dropout: Annotated[float, Field(ge=0, lt=1)]
+    dropout: Annotated[Number, Field(ge=0, lt=1)]
 
 
 class SpecAugmentSettings(_Section):
-    time_masks: Annotated[int, Field(ge=0, le=10)]
-    max_time_frames: Annotated[int, Field(ge=1)]
-    frequency_masks: Annotated[int, Field(ge=0, le=10)]
-    max_frequency_bins: Annotated[int, Field(ge=1)]
+    time_masks: Annotated[Integer, Field(ge=0, le=10)]
+    max_time_frames: Annotated[Integer, Field(ge=1)]
+    frequency_masks: Annotated[Integer, Field(ge=0, le=10)]
+    max_frequency_bins: Annotated[Integer, Field(ge=1)]
 
 
 class TrainSettings(_Section):
     seed: Seed
     epochs: PositiveInt
     batch_size: PositiveInt
-    learning_rate: Annotated[float, Field(gt=0, le=1)]
+    learning_rate: Annotated[Number, Field(gt=0, le=1)]
     loss: Literal["masked_bce", "softmax_crossentropy"]
-    unknown_label_weight: Annotated[float, Field(ge=0, le=1)]
+    unknown_label_weight: Annotated[Number, Field(ge=0, le=1)]
     use_false_positives: bool
     use_augmented: bool
     optimizer: Literal["adam", "adamw"]
-    weight_decay: Annotated[float, Field(ge=0, le=1)]
+    weight_decay: Annotated[Number, Field(ge=0, le=1)]
     schedule: Literal["constant", "cosine"]
-    early_stopping_patience: Annotated[int, Field(ge=0)]
+    early_stopping_patience: Annotated[Integer, Field(ge=0)]
     select_best_epoch: bool
     spec_augment: SpecAugmentSettings
-    mixup_alpha: Annotated[float, Field(ge=0, le=10)]
+    mixup_alpha: Annotated[Number, Field(ge=0, le=10)]
 
     @model_validator(mode="after")
     def _check(self) -> TrainSettings:
@@ -198,7 +211,15 @@ class TrainSettings(_Section):
         return self
 
 
+class EvaluateSettings(_Section):
+    # Each species' detection threshold is the lowest validation score that
+    # reaches this precision (see rainforest.detector.select_thresholds).
+    target_precision: Annotated[Number, Field(gt=0, le=1)]
+    worst_examples: Annotated[Integer, Field(ge=1, le=48)]
+
+
 class SubmitSettings(_Section):
+    workers: Annotated[Integer, Field(ge=1, le=64)]
     hop_seconds: PositiveFloat
     batch_size: PositiveInt
     aggregation: Literal["max", "mean_top_k"]
@@ -215,6 +236,7 @@ class Settings(_Section):
     augment: AugmentSettings
     model: ModelSettings
     train: TrainSettings
+    evaluate: EvaluateSettings
     submit: SubmitSettings
 
     @model_validator(mode="after")

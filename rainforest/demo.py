@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 import scipy.fft as sfft
 import soundfile as sf
+from tqdm import tqdm
 
 from rainforest.config import DemoSettings
 from rainforest.errors import LabelError
@@ -1029,7 +1030,7 @@ def _write_dataset(out_dir: Path, settings: DemoSettings, profiles: pd.DataFrame
     for split in _SPLITS:
         (out_dir / split).mkdir(parents=True)
     plans = plan_recordings(settings, n_species)
-    for plan in plans:
+    for plan in tqdm(plans, desc="demo", unit="rec", disable=None):
         split_index = _SPLITS.index(plan.split)
         rng = np.random.default_rng([settings.seed, _STREAM_RECORDING, split_index, plan.index])
         samples, events = render_recording(plan, models, settings, rng)

@@ -12,7 +12,7 @@ class PipelineError(Exception):
 
 
 class ConfigError(PipelineError):
-    """A value in ``params.yaml`` is missing or invalid."""
+    """A value in ``params.yaml``, or a command-line option, is missing or invalid."""
 
 
 class AudioError(PipelineError):
@@ -21,3 +21,7 @@ class AudioError(PipelineError):
 
 class LabelError(PipelineError):
     """A label or submission CSV is malformed."""
+
+
+class ModelError(PipelineError):
+    """A model or detector file is missing, unreadable or does not match its use."""

@@ -59,3 +59,27 @@ def submission_table(recording_ids: list[str], species: list[str], scores: np.nd
     table = pd.DataFrame(scores, columns=species)
     table.insert(0, "recording_id", recording_ids)
     return table
+
+
+def _worst_per_window(badness: np.ndarray, eligible: np.ndarray, n: int) -> list[tuple[int, int]]:
+    # Each window's worst eligible species, then the n worst windows: one
+    # species per window, so the examples show n different windows.
+    masked = np.where(eligible, badness, -np.inf)
+    columns = masked.argmax(axis=1)
+    worst = masked[np.arange(len(masked)), columns]
+    rows = [row for row in np.argsort(-worst, kind="stable") if np.isfinite(worst[row])][:n]
+    return [(int(row), int(columns[row])) for row in rows]
+
+
+def worst_false_positives(truth: np.ndarray, scores: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """Up to ``n`` ``(window, species)`` pairs: the windows where a species not
+    present (labelled absent, or not labelled) scores highest, highest first,
+    each window with its highest-scoring absent species."""
+    return _worst_per_window(scores, truth == 0, n)
+
+
+def worst_false_negatives(truth: np.ndarray, scores: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """Up to ``n`` ``(window, species)`` pairs: the windows where a present
+    species scores lowest, lowest first, each window with its lowest-scoring
+    present species."""
+    return _worst_per_window(-scores, truth == 1, n)

@@ -109,17 +109,26 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def configuration_names(argv: list[str] | None = None) -> list[str]:
+    """The configurations the command line asks for (all by default), main last."""
+    parser = argparse.ArgumentParser(prog="python -m rainforest.experiments", description=__doc__.splitlines()[0])
+    # Checked here, not with choices=: Python 3.11's argparse checks an empty
+    # nargs="*" list against the choices and refuses it.
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"{', '.join(CONFIGURATIONS)} (default: all)")
+    names = parser.parse_args(argv).names or list(CONFIGURATIONS)
+    unknown = [name for name in names if name not in CONFIGURATIONS]
+    if unknown:
+        parser.error(f"unknown configuration {unknown[0]!r}; choose from {', '.join(CONFIGURATIONS)}")
+    # The main model runs last, so the workspace ends on the committed params.
+    return sorted(dict.fromkeys(names), key=lambda name: name == "main")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", default=list(CONFIGURATIONS), choices=list(CONFIGURATIONS))
-    args = parser.parse_args(argv)
+    names = configuration_names(argv)
     root = Path.cwd()
     committed = yaml.safe_load((root / "params.yaml").read_text())
-    # The main model runs last, so the workspace ends on the committed params.
-    names = sorted(args.names, key=lambda name: name == "main")
     rows = [run_configuration(name, committed, root) for name in names]
     print(format_table(rows))
-
 
 if __name__ == "__main__":
     main()

@@ -139,6 +139,8 @@ class WindowWriter:
         self._attrs = attrs
         self._stack = contextlib.ExitStack()
         self._file: h5py.File | None = None
+        self._pending: dict[str, list[np.ndarray]] = {name: [] for name in self._shapes}
+        self._written = 0
         self.n_windows = 0
 
     def __enter__(self) -> WindowWriter:
@@ -153,17 +155,37 @@ class WindowWriter:
         return self
 
     def append(self, **fields: np.ndarray) -> None:
-        """Append a batch of windows; every field of the set must be given."""
+        """Append a batch of windows; every field of the set must be given.
+
+        Windows are buffered and written a whole HDF5 chunk at a time: a
+        chunk of waveforms is larger than HDF5's chunk cache, so writing a
+        few rows into it would read and rewrite the whole chunk each time.
+        """
         if set(fields) != set(self._shapes):
             raise ValueError(f"expected fields {sorted(self._shapes)}, got {sorted(fields)}")
-        count = len(fields["targets"])
         for name, values in fields.items():
+            self._pending[name].append(np.asarray(values))
+        self.n_windows += len(fields["targets"])
+        if self.n_windows - self._written >= _CHUNK_WINDOWS:
+            self._flush(whole_chunks_only=True)
+
+    def _flush(self, whole_chunks_only: bool) -> None:
+        pending = {name: np.concatenate(parts) for name, parts in self._pending.items() if parts}
+        if not pending:
+            return
+        count = len(pending["targets"])
+        if whole_chunks_only:
+            count -= count % _CHUNK_WINDOWS
+        for name, values in pending.items():
             dataset = self._file[name]
-            dataset.resize(self.n_windows + count, axis=0)
-            dataset[self.n_windows :] = values
-        self.n_windows += count
+            dataset.resize(self._written + count, axis=0)
+            dataset[self._written :] = values[:count]
+            self._pending[name] = [values[count:]]
+        self._written += count
 
     def __exit__(self, *exc_info) -> bool:
+        if exc_info[0] is None:
+            self._flush(whole_chunks_only=False)
         self._file.attrs["n_windows"] = self.n_windows
         return self._stack.__exit__(*exc_info)
 
@@ -177,7 +199,8 @@ def read_window_attrs(path: str | Path) -> dict:
 def read_feature_settings(path: str | Path) -> tuple[int, FeatureSettings]:
     """The sample rate and feature settings a window set was made with."""
     attrs = read_window_attrs(path)
-    features = FeatureSettings(**{name: attrs[name] for name in FeatureSettings.model_fields})
+    # HDF5 gives NumPy scalars; the settings take Python numbers only.
+    features = FeatureSettings(**{name: attrs[name].item() for name in FeatureSettings.model_fields})
     return int(attrs["sample_rate"]), features
 
 
@@ -190,3 +213,69 @@ def read_windows(path: str | Path, fields: tuple[str, ...], rows: np.ndarray | N
             values = dataset[()] if rows is None else dataset[np.asarray(rows)]
             out[name] = np.asarray(values, dtype=object) if name == "recording_ids" else values
     return out
+
+
+class SpectrogramRows:
+    """The spectrograms of chosen rows of one or more window sets, read on demand.
+
+    Array-like enough for training (``len``, ``shape``, an integer, a slice,
+    or a boolean or integer array as index), so a training set larger than
+    memory streams from HDF5 instead of being loaded.
+
+    Parameters
+    ----------
+    parts
+        ``(path, rows)`` of each window set, rows ascending; row ``i`` of this
+        object is the ``i``-th of all parts' rows in that order.
+    """
+
+    def __init__(self, parts: list[tuple[str | Path, np.ndarray]]):
+        self._paths = [Path(path) for path, _ in parts]
+        self._part = np.concatenate([np.full(len(rows), i, dtype=np.int64) for i, (_, rows) in enumerate(parts)])
+        self._row = np.concatenate([np.asarray(rows, dtype=np.int64) for _, rows in parts])
+        self._files: list[h5py.File] | None = None
+        with h5py.File(self._paths[0], "r") as file:
+            self._window_shape = file["spectrograms"].shape[1:]
+
+    @classmethod
+    def _of(cls, paths: list[Path], part: np.ndarray, row: np.ndarray, window_shape: tuple) -> SpectrogramRows:
+        subset = cls.__new__(cls)
+        subset._paths, subset._part, subset._row, subset._files = paths, part, row, None
+        subset._window_shape = window_shape
+        return subset
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self._row), *self._window_shape)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            return self._datasets()[self._part[index]][self._row[index]]
+        part, row = self._part[index], self._row[index]
+        if isinstance(index, slice):
+            return self._read(part, row)
+        return SpectrogramRows._of(self._paths, part, row, self._window_shape)
+
+    def _read(self, part: np.ndarray, row: np.ndarray) -> np.ndarray:
+        out = np.empty((len(row), *self._window_shape), dtype=np.float32)
+        datasets = self._datasets()
+        for i in np.unique(part):
+            where = np.flatnonzero(part == i)
+            # HDF5 needs ascending rows; rows of one part are.
+            out[where] = datasets[i][row[where]]
+        return out
+
+    def _datasets(self) -> list[h5py.Dataset]:
+        # Opened on first read: the object can be made in one process and read in another.
+        if self._files is None:
+            self._files = [h5py.File(path, "r") for path in self._paths]
+        return [file["spectrograms"] for file in self._files]
+
+    def close(self) -> None:
+        """Close the files (they reopen on the next read)."""
+        for file in self._files or []:
+            file.close()
+        self._files = None

@@ -16,6 +16,7 @@ import pandas as pd
 import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
+from tqdm.keras import TqdmCallback
 
 from rainforest.config import ModelSettings, SpecAugmentSettings, TrainSettings
 from rainforest.metrics import lwlrap
@@ -319,7 +320,12 @@ def train_classifier(
         epochs=settings.epochs,
         validation_data=ordered_batches(validation["spectrograms"], 256, _labels(validation, settings, n_species)),
         # After the scorer, so the logger sees val_lwlrap.
-        callbacks=[selection, DVCLiveCallback(live=Live(live_dir, save_dvc_exp=False, dvcyaml=False))],
+        callbacks=[
+            selection,
+            DVCLiveCallback(live=Live(live_dir, save_dvc_exp=False, dvcyaml=False)),
+            # An epoch progress bar on a terminal, nothing in logs.
+            TqdmCallback(verbose=0, disable=None, desc="train"),
+        ],
         shuffle=False,  # the dataset reshuffles itself every epoch
         verbose=0,
     )

@@ -1,20 +1,25 @@
 """Stage etl: cut a labelled log-mel window around every event of the training recordings.
 
-Usage: python stages/etl.py WINDOWS_H5 [ETL_METRICS_JSON]
+Usage: python stages/etl.py WINDOWS_H5 [ETL_METRICS_JSON [EVENTS_CSV]]
 
 ETL_METRICS_JSON (default metrics/etl.json) reports what the run read and
 wrote: recordings read and skipped (each skipped one with the reason), windows
 written, and events dropped as duplicates or clamped to their recording's end.
+EVENTS_CSV, if given, gets the labelled events of train_tp.csv and
+train_fp.csv as validated (column ``present``: from train_tp.csv), for
+evaluate: it depends on them, not on the whole dataset folder, so new test
+recordings do not rerun it.
 """
 
 import logging
 
+from rainforest.labels import EVENT_COLUMNS, read_species, read_training_events
 from rainforest.runner import run_stage
-from rainforest.storage import write_json
+from rainforest.storage import write_json, write_text
 from rainforest.windows import build_window_set
 
 
-def main(settings, windows_path, metrics_path="metrics/etl.json"):
+def main(settings, windows_path, metrics_path="metrics/etl.json", events_path=None):
     report = build_window_set(
         settings.data.dataset_dir,
         windows_path,
@@ -25,6 +30,10 @@ def main(settings, windows_path, metrics_path="metrics/etl.json"):
         settings.etl.background_windows,
     )
     write_json(metrics_path, report.to_dict())
+    if events_path is not None:
+        species, _ = read_species(settings.data.dataset_dir / "sample_submission.csv")
+        events, _ = read_training_events(settings.data.dataset_dir, len(species))
+        write_text(events_path, events[[*EVENT_COLUMNS, "present"]].to_csv(index=False))
     logging.info(
         "etl: wrote %d windows from %d recordings to %s (%d skipped; report in %s)",
         report.windows_written, report.recordings_read, windows_path, report.recordings_skipped, metrics_path,

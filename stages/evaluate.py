@@ -1,36 +1,82 @@
-"""Stage evaluate: score the validation windows and write metrics and plots.
+"""Stage evaluate: score the validation windows, choose detection thresholds, write metrics, plots and images.
 
-Usage: python stages/evaluate.py MODEL_KERAS WINDOWS_H5 SPLIT_CSV METRICS_JSON PLOTS_DIR
+Usage: python stages/evaluate.py MODEL_KERAS WINDOWS_H5 SPLIT_CSV EVENTS_CSV METRICS_JSON PLOTS_DIR DETECTOR_JSON
+
+EVENTS_CSV holds the labelled events, as etl writes them. DETECTOR_JSON gets
+each species' detection threshold (the lowest validation score that reaches
+evaluate.target_precision) and frequency band (from its labelled calls):
+rainforest-detect reads it beside the model. PLOTS_DIR gets the plot data and
+the images (PNG) that dvc plots show renders, the labelled event boxes drawn
+on the worst validation windows.
 """
 
+import logging
 from pathlib import Path
 
 import pandas as pd
 
-from rainforest.evaluation import confusion_rows, precision_recall_table, score_summary
+from rainforest.detector import build_detector, detection_summary, frequency_bands, save_detector, select_thresholds
+from rainforest.evaluation import (
+    confusion_rows,
+    precision_recall_table,
+    score_summary,
+    worst_false_negatives,
+    worst_false_positives,
+)
+from rainforest.figures import average_precision_chart, precision_recall_curves, save_png, window_examples
+from rainforest.metrics import average_precision_per_species
 from rainforest.model import WeightedBinaryCrossentropy, load_card, load_model
 from rainforest.runner import run_stage
 from rainforest.split import window_rows
 from rainforest.storage import read_windows, write_json, write_text
 from rainforest.training import label_weights
 
+VALIDATION_FIELDS = ("spectrograms", "targets", "masks", "recording_ids", "start_times")
 
-def main(settings, model_path, windows_path, split_path, metrics_path, plots_dir):
+
+def main(settings, model_path, windows_path, split_path, events_path, metrics_path, plots_dir, detector_path):
     split = pd.read_csv(split_path, dtype={"recording_id": str})
     ids = read_windows(windows_path, ("recording_ids",))["recording_ids"]
-    validation = read_windows(windows_path, ("spectrograms", "targets", "masks"), window_rows(ids, split, "validation"))
-    model, species = load_model(model_path), load_card(model_path).species
+    validation = read_windows(windows_path, VALIDATION_FIELDS, window_rows(ids, split, "validation"))
+    model, card = load_model(model_path), load_card(model_path)
+    species, truth = card.species, validation["targets"]
     scores = model.predict(validation["spectrograms"], batch_size=256, verbose=0)
+    events = pd.read_csv(events_path, dtype={"recording_id": str})
 
-    summary = score_summary(validation["targets"], scores, species)
+    target_precision = settings.evaluate.target_precision
+    bands = frequency_bands(events, len(species), (card.features.fmin, card.features.fmax))
+    detector = build_detector(species, select_thresholds(truth, scores, target_precision), bands, target_precision)
+    save_detector(detector_path, detector)
+    undetected = ", ".join(detector.undetected) or "none"
+    logging.info(
+        "evaluate: %d of %d species reach precision %g on validation (not, so not detected: %s)",
+        len(species) - len(detector.undetected), len(species), target_precision, undetected,
+    )
+
+    summary = score_summary(truth, scores, species)
     # Loss over known labels only, whatever weight training gave unknown ones.
-    loss = WeightedBinaryCrossentropy()(label_weights(validation["targets"], validation["masks"], 0.0), scores)
+    loss = WeightedBinaryCrossentropy()(label_weights(truth, validation["masks"], 0.0), scores)
     summary["loss"] = round(float(loss), 6)
     summary["n_parameters"] = int(model.count_params())
+    summary["at_thresholds"] = detection_summary(truth, scores, detector)
     write_json(metrics_path, summary)
+
     plots_dir = Path(plots_dir)
-    write_text(plots_dir / "precision_recall.csv", precision_recall_table(validation["targets"], scores).to_csv(index=False))
-    write_text(plots_dir / "confusion.csv", confusion_rows(validation["targets"], scores, species).to_csv(index=False))
+    write_text(plots_dir / "precision_recall.csv", precision_recall_table(truth, scores).to_csv(index=False))
+    write_text(plots_dir / "confusion.csv", confusion_rows(truth, scores, species).to_csv(index=False))
+    average_precision = average_precision_per_species(truth, scores)
+    save_png(average_precision_chart(species, average_precision), plots_dir / "average_precision.png")
+    curves = precision_recall_curves(truth, scores, average_precision, detector)
+    save_png(curves, plots_dir / "precision_recall_by_species.png")
+    n = settings.evaluate.worst_examples
+    for name, picks, title in [
+        ("worst_false_positives", worst_false_positives(truth, scores, n),
+         "Worst false positives: validation windows whose absent species scores highest"),
+        ("worst_false_negatives", worst_false_negatives(truth, scores, n),
+         "Worst false negatives: validation windows whose present species scores lowest"),
+    ]:
+        figure = window_examples(validation, scores, picks, events, species, card.sample_rate, card.features, title)
+        save_png(figure, plots_dir / f"{name}.png")
 
 
 if __name__ == "__main__":

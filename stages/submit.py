@@ -30,6 +30,7 @@ def main(settings, model_path, submission_path, metrics_path):
     scores = score_recordings(
         model, dataset / "test", recording_ids, card.sample_rate, card.features,
         settings.submit.hop_seconds, settings.submit.batch_size, settings.submit.aggregation, settings.submit.top_k,
+        settings.submit.workers,
     )
     write_text(submission_path, submission_table(recording_ids, species, scores).to_csv(index=False, float_format="%.6f"))
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dvc_project import STAGES, make_project, run
+from benchmarks.project import STAGES, make_project, run
 
 TINY = {
     "demo": {"n_train_recordings": 30, "n_test_recordings": 4, "duration_seconds": 10.0},
@@ -111,6 +111,63 @@ def test_validation_metrics(project):
     assert {"precision", "recall", "threshold"} <= set(pr.columns)
     confusion = pd.read_csv(path / "metrics/plots/confusion.csv")
     assert list(confusion.columns) == ["actual", "predicted"]
+
+
+def test_etl_writes_the_labelled_events_for_evaluate(project):
+    path, _ = project
+    events = pd.read_csv(path / "data/features/events.csv", dtype={"recording_id": str})
+    tp, fp = (pd.read_csv(path / f"data/demo/train_{kind}.csv", dtype={"recording_id": str}) for kind in ["tp", "fp"])
+    assert list(events.columns) == [*tp.columns, "present"]
+    assert events["present"].sum() == len(tp) and (~events["present"]).sum() == len(fp)
+    pd.testing.assert_frame_equal(events[events["present"]].drop(columns="present").reset_index(drop=True), tp)
+
+
+IMAGES = ["average_precision", "precision_recall_by_species", "worst_false_positives", "worst_false_negatives"]
+
+
+def test_evaluate_writes_the_detector_beside_the_model(project):
+    path, _ = project
+    detector = json.loads((path / "models/detector.json").read_text())
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    assert detector["target_precision"] == params["evaluate"]["target_precision"]
+    assert [entry["species"] for entry in detector["species"]] == [f"s{i}" for i in range(24)]
+    for entry in detector["species"]:
+        assert entry["rule"] in {"target_precision", "not_reached"}
+        assert (entry["threshold"] is None) == (entry["rule"] == "not_reached")
+        assert entry["threshold"] is None or 0 <= entry["threshold"] <= 1
+        assert 0 <= entry["low_freq_hz"] < entry["high_freq_hz"] <= 24000
+    at_thresholds = json.loads((path / "metrics/validation.json").read_text())["at_thresholds"]
+    assert {"precision", "recall", "per_species", "species_reaching_target"} <= set(at_thresholds)
+    assert 0 <= at_thresholds["recall"] <= 1
+
+
+def test_evaluate_saves_images_that_dvc_plots_renders(project):
+    path, log = project
+    for name in IMAGES:
+        data = (path / f"metrics/plots/{name}.png").read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000, name
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], path).stdout)
+    for name in IMAGES:
+        (plot,) = shown["data"][f"metrics/plots/{name}.png"]
+        assert plot["type"] == "image"
+    assert "evaluate: read models/model.keras" in log and "wrote metrics/validation.json" in log
+
+
+def test_detect_command_on_the_test_recordings(project):
+    path, _ = project
+    result = run(["rainforest-detect", "data/demo/test", "--all"], path)
+    assert "Traceback" not in result.stderr
+    detections = pd.read_csv(path / "detections/detections.csv", dtype={"recording": str})
+    assert list(detections.columns) == ["recording", "start", "end", "species", "score"]
+    sample = pd.read_csv(path / "data/demo/sample_submission.csv", dtype={"recording_id": str})
+    assert set(detections["recording"]) == set(sample["recording_id"])
+    detector = json.loads((path / "models/detector.json").read_text())["species"]
+    band = {entry["species"]: (entry["low_freq_hz"], entry["high_freq_hz"]) for entry in detector}
+    for recording in sample["recording_id"]:
+        table = pd.read_csv(path / f"detections/{recording}.Table.1.selections.txt", sep="\t")
+        assert len(table) == (detections["recording"] == recording).sum()
+        boxes = table[["Species", "Low Freq (Hz)", "High Freq (Hz)"]].itertuples(index=False)
+        assert all(band[species] == (low, high) for species, low, high in boxes)
 
 
 def test_submission_format(project):

@@ -52,7 +52,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dvc_project import STAGES, make_project, project_env, run
+from benchmarks.project import STAGES, make_project, project_env, run
 
 #: The smallest project that still exercises every stage. 24 training
 #: recordings, because with 16 every species/true-or-false-positive stratum
@@ -271,6 +271,11 @@ def test_base_run_writes_every_output(base):
         "metrics/validation.json",
         "metrics/plots/precision_recall.csv",
         "metrics/plots/confusion.csv",
+        "metrics/plots/average_precision.png",
+        "metrics/plots/precision_recall_by_species.png",
+        "metrics/plots/worst_false_positives.png",
+        "metrics/plots/worst_false_negatives.png",
+        "models/detector.json",
         "data/submission.csv",
         "metrics/test.json",
     ]:
@@ -466,6 +471,10 @@ def test_params_metrics_and_plots_diff_show_a_change_between_commits(scenarios, 
     precision_recall = _plot_rows(diffs["plots"], "metrics/plots/precision_recall.csv")
     assert precision_recall["HEAD~1"] and precision_recall["workspace"]
     assert precision_recall["HEAD~1"] != precision_recall["workspace"]
+    # Images are shown side by side, one per revision.
+    for image in ["average_precision", "precision_recall_by_species", "worst_false_positives", "worst_false_negatives"]:
+        shown = diffs["plots"]["data"][f"metrics/plots/{image}.png"]
+        assert sorted(rev for plot in shown for rev in plot["revisions"]) == ["HEAD~1", "workspace"], image
 
 
 def _experiments(shown: list[dict]) -> dict[str, dict]:

@@ -1,0 +1,146 @@
+"""``rainforest-detect``: run the trained model over new field recordings.
+
+Installed as a console script with the project (``pip install -e .``); see
+``rainforest-detect --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rainforest.errors import ConfigError, PipelineError
+
+PROG = "rainforest-detect"
+
+_DESCRIPTION = """\
+Find where in each recording each species called. The trained model scores
+windows slid over every recording (any format libsndfile reads, any sample
+rate, length and channel count); a window whose score reaches the species'
+threshold is a detection. The thresholds, chosen on the validation windows for
+a target precision (evaluate.target_precision), and each species' frequency
+band come from the detector file that the evaluate stage writes beside the
+model.
+
+Writes to OUTPUT: detections.csv (recording, start, end, species, score; one
+row per window and species detected, by recording, start and species) and
+one Raven Pro selection table per recording, <recording>.Table.1.selections.txt,
+to open over the recording in Raven (File > Open Selection Table)."""
+
+_EXAMPLES = """\
+examples:
+  rainforest-detect data/demo/test
+  rainforest-detect site3/ extra/rec_0412.wav --output detections/site3
+  rainforest-detect field.flac --min-score 0.3      # more detections, less precise
+  rainforest-detect field.flac --all                # every window and species, for analysis"""
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, got {text}")
+    return value
+
+
+def _score(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a score from 0 to 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=_DESCRIPTION, epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "inputs", nargs="+", type=Path, metavar="RECORDING_OR_FOLDER",
+        help="audio files (any format libsndfile reads), or folders whose .flac, .wav and .ogg files are read",
+    )
+    parser.add_argument(
+        "--model", type=Path, default=Path("models/model.keras"), help="trained model (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--detector", type=Path,
+        help="per-species thresholds and bands (default: detector.json beside the model)",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, default=Path("detections"), help="output folder (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--hop-seconds", type=_positive, default=1.0,
+        help="seconds between window starts, at most the model's window length (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=64, help="windows scored at a time (default: %(default)s)"
+    )
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--min-score", type=_score, metavar="SCORE",
+        help="one threshold for every species instead of the detector's per-species thresholds",
+    )
+    chosen.add_argument("--all", action="store_true", help="write every window and species, whatever its score")
+    parser.add_argument(
+        "--skip-unreadable", action="store_true",
+        help="leave out recordings that cannot be decoded, with a warning, instead of stopping",
+    )
+    return parser
+
+
+def detect(argv: Sequence[str] | None = None) -> int:
+    """Run ``rainforest-detect``; returns the exit status (1 on bad input, with one error line)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is no news to the user
+    # Imported here, not above: Keras takes seconds to load, --help should not wait for it.
+    from rainforest import detection
+    from rainforest.detector import load_detector
+
+    started = time.perf_counter()
+    try:
+        recordings = detection.find_recordings(args.inputs)
+        model, card = detection.load_detection_model(args.model)
+        detector_path = args.detector or args.model.with_name("detector.json")
+        detector = load_detector(detector_path, card.species)
+        if args.hop_seconds > card.features.window_seconds:
+            raise ConfigError(
+                f"--hop-seconds ({args.hop_seconds}) must not exceed the model's window "
+                f"({card.features.window_seconds} s): windows would skip audio"
+            )
+        if args.all or args.min_score is not None:
+            thresholds = np.full(len(card.species), 0.0 if args.all else args.min_score)
+        else:
+            thresholds = detector.thresholds
+            if detector.undetected:
+                logging.info(
+                    "%s: not detecting %s: below the target precision %g on validation (--min-score shows them)",
+                    PROG, ", ".join(detector.undetected), detector.target_precision,
+                )
+        detections, skipped = detection.detect_recordings(
+            model, card, detector, recordings, thresholds, args.hop_seconds, args.batch_size, args.skip_unreadable
+        )
+        written = detection.write_detections(args.output, detections)
+    except PipelineError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    logging.info(
+        "%s: read %d recording(s) (%d skipped), %s and %s; wrote %d detection(s) to %s and %d Raven selection "
+        "table(s) beside it; done in %.1f s",
+        PROG, len(detections), len(skipped), args.model, detector_path, written,
+        args.output / "detections.csv", len(detections), time.perf_counter() - started,
+    )
+    return 0

@@ -1,0 +1,204 @@
+"""Detecting species in field recordings: where in each recording each species called.
+
+The trained model scores windows slid over every recording; a window is a
+detection of a species when its score reaches the species' threshold (from the
+detector file that ``evaluate`` writes beside the model). Detections are
+written as one CSV for all recordings and one Raven Pro selection table per
+recording. ``rainforest-detect`` (:mod:`rainforest.cli`) is the command.
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from rainforest import raven
+from rainforest.audio import index_recordings, load_recording
+from rainforest.detector import Detector
+from rainforest.errors import AudioError, ModelError
+from rainforest.inference import RecordingScorer
+from rainforest.model import ModelCard, load_card, load_model
+from rainforest.storage import write_text
+
+log = logging.getLogger(__name__)
+
+#: Columns of ``detections.csv``.
+DETECTION_COLUMNS = ["recording", "start", "end", "species", "score"]
+
+
+def find_recordings(inputs: list[str | Path]) -> dict[str, Path]:
+    """Recording id (file name without extension) -> audio file, sorted by id.
+
+    Parameters
+    ----------
+    inputs
+        Audio files, taken as given whatever their extension, and folders,
+        whose ``.flac``, ``.wav`` and ``.ogg`` files are taken (not those of
+        subfolders).
+
+    Raises
+    ------
+    AudioError
+        If an input does not exist, no audio file is found, or two files have
+        the same id (their selection tables would overwrite each other).
+    """
+    found: dict[str, Path] = {}
+    for source in map(Path, inputs):
+        if source.is_dir():
+            paths = index_recordings(source).values()
+        elif source.is_file():
+            paths = [source]
+        else:
+            raise AudioError(f"{source}: no such file or folder")
+        for path in paths:
+            if path.stem in found and found[path.stem] != path:
+                raise AudioError(
+                    f"{found[path.stem]} and {path}: two recordings named {path.stem!r}; "
+                    "rename one, or detect them in separate runs"
+                )
+            found[path.stem] = path
+    if not found:
+        raise AudioError(f"{', '.join(map(str, inputs))}: no audio files (.flac, .wav, .ogg) found")
+    return dict(sorted(found.items()))
+
+
+def load_detection_model(path: str | Path) -> tuple[keras.Model, ModelCard]:
+    """The model saved by ``train`` and its card.
+
+    Raises
+    ------
+    ModelError
+        If the file is missing or is not a model saved by this project.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model not found; train one with dvc repro train, or pass --model")
+    try:
+        return load_model(path), load_card(path)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        raise ModelError(
+            f"{path}: not a model saved by the train stage ({type(error).__name__}: {error})"
+        ) from None
+
+
+def window_detections(
+    recording_id: str,
+    starts: np.ndarray,
+    scores: np.ndarray,
+    window_seconds: float,
+    duration: float,
+    detector: Detector,
+    thresholds: np.ndarray,
+) -> pd.DataFrame:
+    """The windows of one recording whose score reaches their species' threshold.
+
+    Parameters
+    ----------
+    starts, scores
+        Window start times in seconds (n_windows,) and scores (n_windows,
+        n_species), as from :meth:`rainforest.inference.RecordingScorer.window_scores`.
+    window_seconds
+        Length of a window; a window's end is clipped to ``duration``, the
+        recording's length.
+    thresholds
+        Per-species scores at or above which a window is a detection.
+
+    Returns
+    -------
+    pd.DataFrame
+        :data:`DETECTION_COLUMNS` plus the species' band, ``low_freq`` and
+        ``high_freq`` (Hz), ordered by start, then species in model order.
+    """
+    rows, columns = np.nonzero(scores >= thresholds[None, :])  # row-major: by start, then species
+    bands = np.array([[entry.low_freq_hz, entry.high_freq_hz] for entry in detector.species])
+    names = np.array([entry.species for entry in detector.species], dtype=object)
+    return pd.DataFrame(
+        {
+            "recording": recording_id,
+            "start": starts[rows],
+            "end": np.minimum(starts[rows] + window_seconds, duration),
+            "species": names[columns],
+            "score": scores[rows, columns].astype(np.float64),
+            "low_freq": bands[columns, 0],
+            "high_freq": bands[columns, 1],
+        }
+    )
+
+
+def detect_recordings(
+    model: keras.Model,
+    card: ModelCard,
+    detector: Detector,
+    recordings: dict[str, Path],
+    thresholds: np.ndarray,
+    hop_seconds: float,
+    batch_size: int,
+    skip_unreadable: bool = False,
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Detections of every recording.
+
+    Each recording is decoded, mixed to mono and resampled to the model's
+    rate, whatever its format, rate and length, and scored by windows every
+    ``hop_seconds`` (see :class:`rainforest.inference.RecordingScorer` and
+    :func:`window_detections`).
+
+    Returns
+    -------
+    detections : dict
+        Recording id -> its detections, for every recording read.
+    skipped : dict
+        Recording id -> why it could not be read (only with ``skip_unreadable``).
+
+    Raises
+    ------
+    AudioError
+        If a recording cannot be decoded (without ``skip_unreadable``), or
+        none could.
+    """
+    scorer = RecordingScorer(model, card.features, card.sample_rate)
+    detections, skipped = {}, {}
+    # One BLAS thread: TensorFlow already keeps every core busy (see score_recordings).
+    with threadpool_limits(limits=1, user_api="blas"):
+        for recording_id, path in tqdm(recordings.items(), desc="detect", unit="rec", disable=None):
+            try:
+                waveform = load_recording(path, card.sample_rate)
+            except AudioError as error:
+                if not skip_unreadable:
+                    raise AudioError(f"{error} (or pass --skip-unreadable to leave it out)") from None
+                log.warning("skipped %s", error)
+                skipped[recording_id] = str(error)
+                continue
+            starts, scores = scorer.window_scores(waveform, hop_seconds, batch_size)
+            detections[recording_id] = window_detections(
+                recording_id, starts, scores, card.features.window_seconds, len(waveform) / card.sample_rate,
+                detector, thresholds,
+            )
+    if not detections:
+        first = next(iter(skipped.values()))
+        raise AudioError(f"none of the {len(recordings)} recording(s) could be read (first: {first})")
+    return detections, skipped
+
+
+def write_detections(out_dir: str | Path, detections: dict[str, pd.DataFrame]) -> int:
+    """Write ``detections.csv`` and one Raven selection table per recording (an
+    empty table where nothing was detected), atomically each.
+
+    Returns
+    -------
+    int
+        The number of detections written.
+    """
+    out_dir = Path(out_dir)
+    for recording_id, table in detections.items():
+        write_text(out_dir / raven.selection_table_name(recording_id), raven.selection_table(table))
+    every = pd.concat([table[DETECTION_COLUMNS] for table in detections.values()], ignore_index=True)
+    every = every.round({"start": 3, "end": 3, "score": 6})
+    write_text(out_dir / "detections.csv", every.to_csv(index=False, lineterminator="\n"))
+    return len(every)

@@ -1,0 +1,49 @@
+"""Tests of the benchmark's bookkeeping (the benchmark itself runs with python -m benchmarks)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from benchmarks.__main__ import THROUGHPUTS, marginal_table, measure, table, work_seconds
+
+
+def test_work_seconds_reads_the_stage_log_line():
+    output = "INFO etl: 976 events\nINFO etl: read data/demo (3 files, 1 GB); wrote x.h5 (5 MB); done in 9.5 s\n"
+    assert work_seconds("etl", output) == 9.5
+    assert work_seconds("original-etl", "original-etl: done in 12.0 s\n") == 12.0
+    with pytest.raises(RuntimeError, match="submit"):
+        work_seconds("submit", output)
+
+
+def test_measure_reports_time_memory_and_output(tmp_path):
+    # A child holding about 200 MB: the tree's peak memory must see it.
+    code = "import time, numpy; a = numpy.ones(25_000_000); time.sleep(0.5); print('held')"
+    seconds, peak, output = measure([sys.executable, "-c", code], tmp_path)
+    assert seconds >= 0.5 and peak > 200e6 and "held" in output
+    with pytest.raises(RuntimeError, match="failed"):
+        measure([sys.executable, "-c", "raise SystemExit(3)"], tmp_path)
+
+
+def _figures(scale: float) -> dict:
+    figures = {"train recordings": 10 * scale, "test recordings": 10 * scale}
+    for rate, (amount, stage) in THROUGHPUTS.items():
+        figures[amount] = 100.0 * scale
+        # A fixed second of start-up plus one second per 100 units of work.
+        figures[f"{stage} seconds after imports"] = 1.0 + scale
+        figures[rate] = figures[amount] / figures[f"{stage} seconds after imports"]
+    return figures
+
+
+def test_marginal_throughput_leaves_out_the_fixed_cost():
+    small, large = _figures(1.0), _figures(4.0)
+    assert small["etl audio s / s"] == 50.0 and large["etl audio s / s"] == 80.0
+    rows = marginal_table(small, large)
+    assert "| etl audio s / s | 100.0 |" in rows and "| submit audio s / s / BirdNET audio s / s | 1.00 |" in rows
+
+
+def test_table_has_a_column_per_size_and_the_ratio():
+    lines = table([_figures(1.0), _figures(4.0)]).splitlines()
+    assert lines[0] == "| figure | 10 + 10 rec | 40 + 40 rec | ratio |"
+    assert "| etl audio s / s | 50.00 | 80.00 | 1.60 |" in lines
