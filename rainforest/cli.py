@@ -109,11 +109,12 @@ def detect(argv: Sequence[str] | None = None) -> int:
     # Imported here, not above: Keras takes seconds to load, --help should not wait for it.
     from rainforest import detection
     from rainforest.detector import load_detector
+    from rainforest.model import load_card, load_model
 
     started = time.perf_counter()
     try:
         recordings = detection.find_recordings(args.inputs)
-        model, card = detection.load_detection_model(args.model)
+        model, card = load_model(args.model), load_card(args.model)
         detector_path = args.detector or args.model.with_name("detector.json")
         detector = load_detector(detector_path, card.species)
         if args.hop_seconds > card.features.window_seconds:

@@ -10,7 +10,6 @@ recording. ``rainforest-detect`` (:mod:`rainforest.cli`) is the command.
 from __future__ import annotations
 
 import logging
-import zipfile
 from pathlib import Path
 
 import keras
@@ -22,9 +21,9 @@ from tqdm import tqdm
 from rainforest import raven
 from rainforest.audio import index_recordings, load_recording
 from rainforest.detector import Detector
-from rainforest.errors import AudioError, ModelError
+from rainforest.errors import AudioError
 from rainforest.inference import RecordingScorer
-from rainforest.model import ModelCard, load_card, load_model
+from rainforest.model import ModelCard
 from rainforest.storage import write_text
 
 log = logging.getLogger(__name__)
@@ -67,25 +66,6 @@ def find_recordings(inputs: list[str | Path]) -> dict[str, Path]:
     if not found:
         raise AudioError(f"{', '.join(map(str, inputs))}: no audio files (.flac, .wav, .ogg) found")
     return dict(sorted(found.items()))
-
-
-def load_detection_model(path: str | Path) -> tuple[keras.Model, ModelCard]:
-    """The model saved by ``train`` and its card.
-
-    Raises
-    ------
-    ModelError
-        If the file is missing or is not a model saved by this project.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: model not found; train one with dvc repro train, or pass --model")
-    try:
-        return load_model(path), load_card(path)
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
-        raise ModelError(
-            f"{path}: not a model saved by the train stage ({type(error).__name__}: {error})"
-        ) from None
 
 
 def window_detections(

@@ -8,8 +8,10 @@ archive whose bytes depend only on the weights, not on when it was saved.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import numpy as np
 from keras import layers, ops
 
 from rainforest.config import FeatureSettings, ModelSettings
+from rainforest.errors import ModelError
 from rainforest.storage import atomic_path
 
 _PACKAGE = "rainforest"
@@ -272,12 +275,43 @@ def save_model(model: keras.Model, path: str | Path, card: ModelCard) -> None:
             staging.unlink(missing_ok=True)
 
 
+def _reading_model(path: Path) -> contextlib.AbstractContextManager:
+    # A missing file, or one that is not a .keras archive from save_model,
+    # becomes one ModelError naming the file, not a Keras traceback.
+    if not path.is_file():
+        raise ModelError(f"{path}: model not found; train one with dvc repro train, or give another model file")
+    return _model_errors(path)
+
+
+@contextlib.contextmanager
+def _model_errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        raise ModelError(f"{path}: not a model saved by the train stage ({type(error).__name__}: {error})") from None
+
+
 def load_model(path: str | Path) -> keras.Model:
-    """Load a model saved by :func:`save_model`, in Keras safe mode."""
-    return keras.models.load_model(path, compile=False, safe_mode=True)
+    """Load a model saved by :func:`save_model`, in Keras safe mode.
+
+    Raises
+    ------
+    ModelError
+        If the file is missing or is not a model saved by this project.
+    """
+    path = Path(path)
+    with _reading_model(path):
+        return keras.models.load_model(path, compile=False, safe_mode=True)
 
 
 def load_card(path: str | Path) -> ModelCard:
-    """The card stored with a model by :func:`save_model`."""
-    with zipfile.ZipFile(path) as archive:
+    """The card stored with a model by :func:`save_model`.
+
+    Raises
+    ------
+    ModelError
+        As :func:`load_model`.
+    """
+    path = Path(path)
+    with _reading_model(path), zipfile.ZipFile(path) as archive:
         return ModelCard.from_json(archive.read(CARD_NAME))

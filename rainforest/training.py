@@ -202,7 +202,10 @@ class BestEpochSelection(keras.callbacks.Callback):
         score = lwlrap(self.targets, scores)
         if logs is not None:
             logs["val_lwlrap"] = score
-        if score > self.best_score:
+        # A tie goes to the later epoch: on a small validation set LWLRAP
+        # can saturate at 1.0 from the first epoch, which would otherwise
+        # keep a barely trained model.
+        if score >= self.best_score:
             self.best_score, self.best_epoch = score, epoch
             self.best_weights = self.model.get_weights()
         elif self.patience and epoch - self.best_epoch >= self.patience:

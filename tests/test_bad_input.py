@@ -29,7 +29,7 @@ import soundfile as sf
 import yaml
 
 from rainforest.config import FeatureSettings, ModelSettings, load_settings, settings_from_dict
-from rainforest.errors import AudioError, ConfigError, LabelError
+from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
 from rainforest.features import window_frames
 from rainforest.labels import EVENT_COLUMNS, fit_events_to_recording, read_events, read_training_events
 from rainforest.storage import atomic_path
@@ -634,6 +634,24 @@ def test_submit_stops_when_test_recordings_have_no_audio(tmp_path):
     assert not (tmp_path / "submission.csv").exists() and not (tmp_path / "metrics").exists()
 
 
+@pytest.mark.parametrize("content", [None, b"not a model"], ids=["missing", "corrupt"])
+def test_submit_stops_on_a_missing_or_corrupt_model(tmp_path, content):
+    dataset = tmp_path / "dataset"
+    (dataset / "test").mkdir(parents=True)
+    (dataset / "test" / "t1.wav").write_bytes(audio_bytes(tone()))
+    (dataset / "sample_submission.csv").write_text("recording_id,s0,s1,s2\nt1,0,0,0\n")
+    write_params(tmp_path, project_params(dataset))
+    if content is not None:
+        (tmp_path / "model.keras").write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "submit.py"), "model.keras", "submission.csv", "metrics/test.json"],
+        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300,
+    )
+    message = stopped_with(result, "submit")
+    assert "model.keras: " in message and ("model not found" in message or "not a model saved" in message)
+    assert not (tmp_path / "submission.csv").exists()
+
+
 # --- loading a model runs no code from the file ---------------------------------------------
 
 
@@ -649,7 +667,8 @@ def test_model_with_code_is_refused_without_running_it(tmp_path):
     path = tmp_path / "evil.keras"
     keras.Model(inputs, keras.layers.Lambda(leave_marker)(inputs)).save(path)
     marker.unlink(missing_ok=True)  # building the model ran the code once, here
-    with pytest.raises(ValueError, match="(?i)lambda|safe"):
+    # Refused by Keras' safe mode, reported as a bad model file.
+    with pytest.raises(ModelError, match="(?i)evil.keras: not a model.*(lambda|safe)"):
         load_model(path)
     assert not marker.exists()
     # The marker does detect running code: an unsafe load leaves it.

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from rainforest.config import FeatureSettings, ModelSettings, TrainSettings
+from rainforest.errors import ModelError
 from rainforest.model import (
     CARD_NAME,
     WeightedBinaryCrossentropy,
@@ -228,7 +229,8 @@ def test_lambda_layer_is_refused(tmp_path):
     outputs = keras.layers.Lambda(lambda x: x * 2.0)(inputs)
     path = tmp_path / "evil.keras"
     keras.Model(inputs, outputs).save(path)
-    with pytest.raises(ValueError, match="(?i)lambda|safe"):
+    # Refused by Keras' safe mode, reported as a bad model file.
+    with pytest.raises(ModelError, match="(?i)evil.keras: not a model.*(lambda|safe)"):
         load_model(path)
 
 
@@ -261,3 +263,13 @@ def test_train_classifier_runs_one_epoch(tmp_path):
     assert scores.shape == (8, N_SPECIES)
     assert np.all((scores >= 0) & (scores <= 1))
     assert isinstance(model.loss, WeightedBinaryCrossentropy)
+
+
+@pytest.mark.parametrize("content", [None, b"", b"not a zip", b"PK\x03\x04 truncated"])
+def test_missing_or_corrupt_model_file_is_a_model_error(tmp_path, content):
+    path = tmp_path / "model.keras"
+    if content is not None:
+        path.write_bytes(content)
+    for load in (load_model, load_card):
+        with pytest.raises(ModelError, match="model.keras: (model not found|not a model saved by the train stage)"):
+            load(path)

@@ -280,6 +280,26 @@ def test_select_best_epoch_restores_the_best_weights():
         np.testing.assert_array_equal(restored, expected)
 
 
+def test_select_best_epoch_prefers_the_later_of_tied_epochs():
+    # One labelled validation window that every epoch ranks right: LWLRAP is
+    # 1.0 throughout, as on a tiny validation set; the last epoch must be kept.
+    inputs = keras.Input((N_MELS, N_FRAMES))
+    head = keras.layers.Dense(N_SPECIES, activation="sigmoid", kernel_initializer="zeros")
+    model = keras.Model(inputs, head(keras.layers.Flatten()(inputs)))
+    targets = np.zeros((1, N_SPECIES), np.uint8)
+    targets[0, 0] = 1
+    selection = BestEpochSelection(windows(1)["spectrograms"], targets, patience=0, restore_best=True)
+    selection.set_model(model)
+    for epoch in range(4):
+        head.bias.assign(np.eye(N_SPECIES, dtype=np.float32)[0] * (epoch + 1))  # new weights, same ranking
+        logs = {}
+        selection.on_epoch_end(epoch, logs)
+        assert logs["val_lwlrap"] == 1.0
+    head.bias.assign(np.zeros(N_SPECIES, np.float32))
+    selection.on_train_end()
+    assert selection.best_epoch == 3 and head.bias.numpy()[0] == 4.0
+
+
 # --- submission aggregation -----------------------------------------------------------
 
 
