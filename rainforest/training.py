@@ -193,6 +193,7 @@ class BestEpochSelection(keras.callbacks.Callback):
         self.restore_best = restore_best
         self.best_score = -np.inf
         self.best_epoch = -1
+        self.improved_epoch = -1
         self.best_weights = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -202,13 +203,15 @@ class BestEpochSelection(keras.callbacks.Callback):
         score = lwlrap(self.targets, scores)
         if logs is not None:
             logs["val_lwlrap"] = score
+        if score > self.best_score:
+            self.improved_epoch = epoch
         # A tie goes to the later epoch: on a small validation set LWLRAP
         # can saturate at 1.0 from the first epoch, which would otherwise
-        # keep a barely trained model.
+        # keep a barely trained model. A tie is no improvement, though.
         if score >= self.best_score:
             self.best_score, self.best_epoch = score, epoch
             self.best_weights = self.model.get_weights()
-        elif self.patience and epoch - self.best_epoch >= self.patience:
+        if self.patience and epoch - self.improved_epoch >= self.patience:
             log.info("no better validation LWLRAP for %d epochs: stopping after epoch %d", self.patience, epoch)
             self.model.stop_training = True
 
