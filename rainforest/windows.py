@@ -33,9 +33,15 @@ from rainforest.features import (
     window_frames,
     window_span_samples,
 )
-from rainforest.labels import fit_events_to_recording, read_species, read_training_events, window_labels
+from rainforest.labels import (
+    EVENT_COLUMNS,
+    fit_events_to_recording,
+    read_species,
+    read_training_events,
+    window_labels,
+)
 from rainforest.parallel import ordered_map
-from rainforest.storage import WindowWriter
+from rainforest.storage import WindowWriter, write_text
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +208,7 @@ def build_window_set(
     workers: int,
     on_unreadable: str = "stop",
     background_windows: int = 0,
+    events_path: str | Path | None = None,
 ) -> EtlReport:
     """Write the window set of every labelled event in a dataset.
 
@@ -218,6 +225,9 @@ def build_window_set(
         it is left out, with its events, and listed in the report.
     background_windows
         Windows per recording cut where no event is (labels all unknown).
+    events_path
+        If given, a CSV that gets the labelled events as validated (column
+        ``present``: from train_tp.csv), written after the window set.
 
     Returns
     -------
@@ -300,6 +310,8 @@ def build_window_set(
                 f"nothing to write (first: {first}: {skipped[first]})"
             )
     report.windows_written = writer.n_windows
+    if events_path is not None:
+        write_text(events_path, events[[*EVENT_COLUMNS, "present"]].to_csv(index=False))
     report.skipped = [{"recording_id": r, "reason": skipped[r]} for r in sorted(skipped)]
     report.recordings_skipped = len(skipped)
     report.events_skipped = int(events["recording_id"].isin(skipped).sum())

@@ -13,9 +13,8 @@ recordings do not rerun it.
 
 import logging
 
-from rainforest.labels import EVENT_COLUMNS, read_species, read_training_events
 from rainforest.runner import run_stage
-from rainforest.storage import write_json, write_text
+from rainforest.storage import write_json
 from rainforest.windows import build_window_set
 
 
@@ -28,12 +27,9 @@ def main(settings, windows_path, metrics_path="metrics/etl.json", events_path=No
         settings.etl.workers,
         settings.etl.on_unreadable,
         settings.etl.background_windows,
+        events_path,
     )
     write_json(metrics_path, report.to_dict())
-    if events_path is not None:
-        species, _ = read_species(settings.data.dataset_dir / "sample_submission.csv")
-        events, _ = read_training_events(settings.data.dataset_dir, len(species))
-        write_text(events_path, events[[*EVENT_COLUMNS, "present"]].to_csv(index=False))
     logging.info(
         "etl: wrote %d windows from %d recordings to %s (%d skipped; report in %s)",
         report.windows_written, report.recordings_read, windows_path, report.recordings_skipped, metrics_path,
