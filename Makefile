@@ -1,9 +1,11 @@
-# One command to set everything up and run the pipeline (make run),
-# one to set everything up and run the tests (make test).
+# make run: set everything up and run the pipeline; make test: set up and run the tests.
+# Nothing needs activating: recipes put the virtual environment first on PATH, so the
+# stages' `python` is its Python (stages/_environment.py covers a bare .venv/bin/dvc too).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+WITH_VENV = PATH="$(abspath $(BIN)):$$PATH"
 
 .PHONY: setup run test clean
 
@@ -17,11 +19,15 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 run: setup
-	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show
+	$(WITH_VENV) dvc repro
+	@echo
+	@$(WITH_VENV) dvc metrics show
+	@echo
+	@echo "Submission: data/submission.csv. Per-species figures: metrics/plots/validation_species.csv,"
+	@echo "metrics/test_species.csv. For dvc and rainforest-detect: . $(BIN)/activate"
 
 test: setup
-	$(BIN)/python -m pytest
+	$(WITH_VENV) python -m pytest
 
 clean:
 	rm -rf $(VENV)

@@ -164,6 +164,17 @@ class Detector:
     def to_dict(self) -> dict:
         return {"target_precision": self.target_precision, "species": [asdict(entry) for entry in self.species]}
 
+    def table(self) -> pd.DataFrame:
+        """One row per species: its threshold and validation precision and recall there."""
+        return pd.DataFrame(
+            {
+                "species": [entry.species for entry in self.species],
+                "threshold": [_rounded(entry.threshold) for entry in self.species],
+                "precision": [entry.validation_precision for entry in self.species],
+                "recall": [entry.validation_recall for entry in self.species],
+            }
+        )
+
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else round(value, 6)
@@ -185,26 +196,14 @@ def build_detector(
 
 
 def detection_summary(truth: np.ndarray, scores: np.ndarray, detector: Detector) -> dict:
-    """Precision and recall at the detector's per-species thresholds.
-
-    Pooled over every (window, species) decision, and per species with its
-    threshold; ``null`` where undefined (nothing detected, or no positives).
-    """
+    """Precision and recall at the detector's per-species thresholds, pooled
+    over every (window, species) decision; precision is ``None`` where nothing
+    is detected. Each species' own figures are in :meth:`Detector.table`."""
     detected = scores >= detector.thresholds[None, :]
     hits = int((detected & (truth == 1)).sum())
     return {
-        "target_precision": detector.target_precision,
         "precision": round(hits / int(detected.sum()), 6) if detected.any() else None,
         "recall": round(hits / int(truth.sum()), 6),
-        "species_reaching_target": len(detector.species) - len(detector.undetected),
-        "per_species": {
-            entry.species: {
-                "threshold": _rounded(entry.threshold),
-                "precision": entry.validation_precision,
-                "recall": entry.validation_recall,
-            }
-            for entry in detector.species
-        },
     }
 
 

@@ -15,8 +15,11 @@ def _finite_or_none(value: float) -> float | None:
     return None if math.isnan(value) else round(float(value), 6)
 
 
-def score_summary(truth: np.ndarray, scores: np.ndarray, species: list[str]) -> dict:
-    """LWLRAP, macro and per-species average precision, and top-1 accuracy.
+def score_summary(truth: np.ndarray, scores: np.ndarray) -> dict:
+    """The headline figures: LWLRAP, macro average precision and top-1 accuracy.
+
+    Short keys, so that ``dvc metrics show`` of every stage's figures fits a
+    terminal; the per-species figures go to :func:`species_table`.
 
     Parameters
     ----------
@@ -25,15 +28,26 @@ def score_summary(truth: np.ndarray, scores: np.ndarray, species: list[str]) -> 
     scores
         (n, n_species) model scores.
     """
-    per_species = metrics.average_precision_per_species(truth, scores)
     return {
         "lwlrap": _finite_or_none(metrics.lwlrap(truth, scores)),
-        "macro_average_precision": _finite_or_none(metrics.macro_average_precision(truth, scores)),
-        "top1_accuracy": _finite_or_none(metrics.top1_accuracy(truth, scores)),
-        "average_precision": {name: _finite_or_none(ap) for name, ap in zip(species, per_species)},
-        "n_samples": int(len(truth)),
-        "n_positive_labels": int(truth.sum()),
+        "macro_ap": _finite_or_none(metrics.macro_average_precision(truth, scores)),
+        "top1": _finite_or_none(metrics.top1_accuracy(truth, scores)),
     }
+
+
+def species_table(truth: np.ndarray, scores: np.ndarray, species: list[str]) -> pd.DataFrame:
+    """One row per species: its average precision and number of positives.
+
+    Written as a CSV that ``dvc plots`` draws as a bar chart and ``git diff``
+    compares line by line; empty where a species has no positives.
+    """
+    return pd.DataFrame(
+        {
+            "species": species,
+            "average_precision": [_finite_or_none(ap) for ap in metrics.average_precision_per_species(truth, scores)],
+            "positives": np.asarray(truth).sum(axis=0).astype(int),
+        }
+    )
 
 
 def confusion_rows(truth: np.ndarray, scores: np.ndarray, species: list[str]) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -76,20 +77,23 @@ def run_configuration(name: str, committed: dict, root: Path) -> dict:
     for key, value in overrides_for(name, committed).items():
         command += ["--set-param", _set_param(key, value)]
     print(f"== {name}: {' '.join(command)}", file=sys.stderr, flush=True)
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    # This interpreter's dvc, and its python for the stages, even if nothing is activated.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"experiment {name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     train_time = _TRAIN_TIME.search(result.stdout + result.stderr)
     validation = json.loads((root / "metrics/validation.json").read_text())
     test = json.loads((root / "metrics/test.json").read_text())
+    from rainforest.model import load_model  # TensorFlow: only once the experiment has run
     return {
         "name": name,
         "validation_lwlrap": validation["lwlrap"],
         "test_lwlrap": test["lwlrap"],
-        "test_macro_ap": test["macro_average_precision"],
-        "test_top1": test["top1_accuracy"],
+        "test_macro_ap": test["macro_ap"],
+        "test_top1": test["top1"],
         "train_seconds": float(train_time.group(1)) if train_time else float("nan"),
-        "parameters": validation["n_parameters"],
+        "parameters": load_model(root / "models/model.keras").count_params(),
         "model_mb": (root / "models/model.keras").stat().st_size / 1e6,
     }
 

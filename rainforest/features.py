@@ -21,6 +21,9 @@ from rainforest.config import FeatureSettings
 #: Floor of the power spectrogram before the logarithm: silence maps to
 #: -100 dB instead of -inf.
 POWER_FLOOR = 1e-10
+#: The same floor in dB, applied after the logarithm too: float32 log10 of
+#: POWER_FLOOR is -100.00001 on some CPUs' SIMD kernels, -100 on others.
+FLOOR_DB = -100.0
 
 #: Frames transformed at a time: bounds the memory of long recordings.
 FRAME_BLOCK = 4096
@@ -66,7 +69,7 @@ def _log_mel_of_frames(frames: np.ndarray, sample_rate: int, features: FeatureSe
     power = spectrum.real**2 + spectrum.imag**2
     basis = _mel_basis(sample_rate, features.n_fft, features.n_mels, features.fmin, features.fmax)
     mel = power @ basis.T
-    return 10.0 * np.log10(np.maximum(mel, POWER_FLOOR))
+    return np.maximum(10.0 * np.log10(np.maximum(mel, POWER_FLOOR)), np.float32(FLOOR_DB))
 
 
 def _frames(waveform: np.ndarray, features: FeatureSettings) -> np.ndarray:

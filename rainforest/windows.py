@@ -184,7 +184,11 @@ def _recording_job(job: RecordingJob) -> RecordingResult:
 
 @dataclass
 class EtlReport:
-    """What an ``etl`` run read, wrote, left out and changed: its metrics file."""
+    """What an ``etl`` run read, wrote, left out and changed: its report file.
+
+    :meth:`headline` is the part tracked as DVC metrics; :meth:`to_dict` the
+    whole report, with every skipped recording and why.
+    """
 
     recordings_read: int = 0
     recordings_skipped: int = 0
@@ -198,6 +202,10 @@ class EtlReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def headline(self) -> dict:
+        """The counts a person compares between runs (``dvc metrics show``)."""
+        return {"recordings": self.recordings_read, "skipped": self.recordings_skipped, "windows": self.windows_written}
 
 
 def build_window_set(

@@ -3,6 +3,8 @@
 Usage: python stages/augment.py WINDOWS_H5 SPLIT_CSV AUGMENTED_H5
 """
 
+import _environment  # noqa: F401  (first: runs this script with the project's Python)
+
 import logging
 
 import pandas as pd

@@ -3,6 +3,8 @@
 Usage: python stages/demo.py OUT_DIR
 """
 
+import _environment  # noqa: F401  (first: runs this script with the project's Python)
+
 from pathlib import Path
 
 from rainforest.demo import load_species_profiles, make_demo_dataset

@@ -7,8 +7,12 @@ each species' detection threshold (the lowest validation score that reaches
 evaluate.target_precision) and frequency band (from its labelled calls):
 rainforest-detect reads it beside the model. PLOTS_DIR gets the plot data and
 the images (PNG) that dvc plots show renders, the labelled event boxes drawn
-on the worst validation windows.
+on the worst validation windows, and validation_species.csv: each species'
+average precision, threshold, and precision and recall at it. METRICS_JSON
+gets the headline figures only, so that dvc metrics show fits a terminal.
 """
+
+import _environment  # noqa: F401  (first: runs this script with the project's Python)
 
 import logging
 from pathlib import Path
@@ -20,6 +24,7 @@ from rainforest.evaluation import (
     confusion_rows,
     precision_recall_table,
     score_summary,
+    species_table,
     worst_false_negatives,
     worst_false_positives,
 )
@@ -48,20 +53,26 @@ def main(settings, model_path, windows_path, split_path, events_path, metrics_pa
     detector = build_detector(species, select_thresholds(truth, scores, target_precision), bands, target_precision)
     save_detector(detector_path, detector)
     undetected = ", ".join(detector.undetected) or "none"
+    pooled = detection_summary(truth, scores, detector)
     logging.info(
-        "evaluate: %d of %d species reach precision %g on validation (not, so not detected: %s)",
+        "evaluate: %d of %d species reach precision %g on validation (not, so not detected: %s); "
+        "pooled over the validation windows: precision %s, recall %s",
         len(species) - len(detector.undetected), len(species), target_precision, undetected,
+        pooled["precision"], pooled["recall"],
     )
 
-    summary = score_summary(truth, scores, species)
     # Loss over known labels only, whatever weight training gave unknown ones.
     loss = WeightedBinaryCrossentropy()(label_weights(truth, validation["masks"], 0.0), scores)
-    summary["loss"] = round(float(loss), 6)
-    summary["n_parameters"] = int(model.count_params())
-    summary["at_thresholds"] = detection_summary(truth, scores, detector)
+    summary = {
+        **score_summary(truth, scores),
+        "loss": round(float(loss), 6),
+        "windows": int(len(truth)),
+    }
     write_json(metrics_path, summary)
 
     plots_dir = Path(plots_dir)
+    per_species = species_table(truth, scores, species).merge(detector.table(), on="species")
+    write_text(plots_dir / "validation_species.csv", per_species.to_csv(index=False))
     write_text(plots_dir / "precision_recall.csv", precision_recall_table(truth, scores).to_csv(index=False))
     write_text(plots_dir / "confusion.csv", confusion_rows(truth, scores, species).to_csv(index=False))
     average_precision = average_precision_per_species(truth, scores)

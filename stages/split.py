@@ -3,6 +3,8 @@
 Usage: python stages/split.py WINDOWS_H5 SPLIT_CSV
 """
 
+import _environment  # noqa: F401  (first: runs this script with the project's Python)
+
 import logging
 
 import numpy as np

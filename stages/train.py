@@ -3,6 +3,8 @@
 Usage: python stages/train.py WINDOWS_H5 SPLIT_CSV AUGMENTED_H5 MODEL_KERAS LIVE_DIR
 """
 
+import _environment  # noqa: F401  (first: runs this script with the project's Python)
+
 import pandas as pd
 
 from rainforest.model import ModelCard, save_model

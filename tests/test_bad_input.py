@@ -40,7 +40,11 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 RATE = 16000
 FEATURES = {"n_fft": 512, "hop_length": 256, "n_mels": 32, "fmin": 50.0, "fmax": 8000.0, "window_seconds": 1.0}
 HEADER = ",".join(EVENT_COLUMNS)
-PREVIOUS = {"windows.h5": b"previous window set", "metrics/etl.json": b'{"previous": true}\n'}
+PREVIOUS = {
+    "windows.h5": b"previous window set",
+    "metrics/etl.json": b'{"previous": true}\n',
+    "metrics/etl_report.json": b'{"previous": true}\n',
+}
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -191,7 +195,7 @@ def test_recording_missing_for_a_label_row_stops_etl(tmp_path):
     assert outputs(tmp_path) == PREVIOUS
 
 
-def test_unreadable_recordings_are_skipped_and_reported(tmp_path):
+def test_unreadable_recordings_are_skipped_and_reported(tmp_path, monkeypatch):
     good = audio_bytes(tone(), format="FLAC")
     recordings = {
         "a.flac": good,
@@ -209,7 +213,9 @@ def test_unreadable_recordings_are_skipped_and_reported(tmp_path):
     write_params(tmp_path, project_params(dataset, workers=2, on_unreadable="skip"))
     log = succeeded(etl(tmp_path))
 
-    report = json.loads((tmp_path / "metrics/etl.json").read_text())
+    report = json.loads((tmp_path / "metrics/etl_report.json").read_text())
+    headline = json.loads((tmp_path / "metrics/etl.json").read_text())
+    assert headline == {"recordings": 3, "skipped": 6, "windows": report["windows_written"]}
     skipped = {item["recording_id"]: item["reason"] for item in report["skipped"]}
     assert [item["recording_id"] for item in report["skipped"]] == ["b", "d", "e", "f", "g", "h"]
     assert "cannot decode audio" in skipped["b"] and str(dataset / "train" / "b.flac") in skipped["b"]
@@ -232,8 +238,11 @@ def test_unreadable_recordings_are_skipped_and_reported(tmp_path):
     # the stage's own code, in this process with one worker, writes the same bytes.
     settings = load_settings(tmp_path / "params.yaml")
     settings = settings.model_copy(update={"etl": settings.etl.model_copy(update={"workers": 1})})
-    runpy.run_path(str(ROOT / "stages" / "etl.py"))["main"](settings, tmp_path / "serial.h5", tmp_path / "serial.json")
-    assert json.loads((tmp_path / "serial.json").read_text()) == report
+    monkeypatch.syspath_prepend(str(ROOT / "stages"))  # as when the script runs: its folder first
+    main = runpy.run_path(str(ROOT / "stages" / "etl.py"))["main"]
+    main(settings, tmp_path / "serial.h5", tmp_path / "serial.json", None, tmp_path / "serial_report.json")
+    assert json.loads((tmp_path / "serial_report.json").read_text()) == report
+    assert json.loads((tmp_path / "serial.json").read_text()) == headline
     assert (tmp_path / "serial.h5").read_bytes() == (tmp_path / "windows.h5").read_bytes()
 
 
@@ -299,7 +308,7 @@ def test_formats_rates_and_edge_cases_are_handled(tmp_path):
     assert short[:, -5:].max() == -100.0  # zero-padded past its end
     assert short.max() > -40.0
 
-    report = json.loads((tmp_path / "metrics/etl.json").read_text())
+    report = json.loads((tmp_path / "metrics/etl_report.json").read_text())
     assert report["recordings_read"] == len(recordings) and report["recordings_skipped"] == 0
     assert report["skipped"] == [] and report["windows_written"] == windows["total"]
     assert report["events_dropped_as_duplicates"] == 1
@@ -602,7 +611,7 @@ def test_killed_etl_leaves_the_previous_output_and_a_rerun_succeeds(tmp_path):
     succeeded(etl(tmp_path))
     assert not temporary.exists()  # the rerun removed the dead run's temporary
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "metrics", "params.yaml", "windows.h5"]
-    assert sorted(p.name for p in (tmp_path / "metrics").iterdir()) == ["etl.json"]
+    assert sorted(p.name for p in (tmp_path / "metrics").iterdir()) == ["etl.json", "etl_report.json"]
     assert len(read_event_windows(tmp_path / "windows.h5")["ids"]) == len(rows)
 
 

@@ -169,8 +169,9 @@ def test_detection_summary_pools_every_decision():
     detector = build_detector(["s0", "s1"], select_thresholds(truth, scores, 0.6), np.zeros((2, 2)), 0.6)
     assert detector.undetected == ["s1"]
     summary = detection_summary(truth, scores, detector)
-    assert summary["precision"] == round(2 / 3, 6)
-    assert summary["recall"] == round(2 / 3, 6)  # s1's positive is missed
-    assert summary["species_reaching_target"] == 1
-    assert summary["per_species"]["s0"] == {"threshold": 0.4, "precision": round(2 / 3, 6), "recall": 1.0}
-    assert summary["per_species"]["s1"] == {"threshold": None, "precision": None, "recall": 0.0}
+    assert summary == {"precision": round(2 / 3, 6), "recall": round(2 / 3, 6)}  # s1's positive is missed
+    table = detector.table()
+    assert list(table.columns) == ["species", "threshold", "precision", "recall"]
+    assert table.iloc[0].to_dict() == {"species": "s0", "threshold": 0.4, "precision": round(2 / 3, 6), "recall": 1.0}
+    assert table.iloc[1]["species"] == "s1" and pd.isna(table.iloc[1]["threshold"])
+    assert pd.isna(table.iloc[1]["precision"]) and table.iloc[1]["recall"] == 0.0

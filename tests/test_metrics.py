@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, label_ranking_average_precision_score
 
+from rainforest.evaluation import score_summary, species_table
 from rainforest.metrics import (
     average_precision_per_species,
     confusion_counts,
@@ -303,3 +305,19 @@ def test_non_finite_scores_raise():
         lwlrap([[1, 0, 1]], [[np.nan, 0.8, 0.1]])
     with pytest.raises(ValueError, match="finite"):
         lwlrap([[1, 0, 1]], [[np.inf, 0.8, 0.1]])
+
+
+def test_headline_summary_and_species_table():
+    truth = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0]])
+    scores = np.array([[0.9, 0.1, 0.2], [0.1, 0.3, 0.1], [0.7, 0.4, 0.9]])
+    summary = score_summary(truth, scores)
+    # Short keys only: dvc metrics show tracks this, per-species figures go to the table.
+    assert summary == {
+        "lwlrap": round(lwlrap(truth, scores), 6),
+        "macro_ap": round(macro_average_precision(truth, scores), 6),
+        "top1": round(top1_accuracy(truth, scores), 6),
+    }
+    table = species_table(truth, scores, ["a", "b", "c"])
+    assert list(table["species"]) == ["a", "b", "c"] and list(table["positives"]) == [2, 1, 0]
+    assert table["average_precision"].iloc[0] == 1.0 and table["average_precision"].iloc[1] == 0.5
+    assert pd.isna(table["average_precision"].iloc[2])  # no positives: undefined, written empty

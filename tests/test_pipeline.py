@@ -104,9 +104,15 @@ def test_model_and_training_log(project):
 def test_validation_metrics(project):
     path, _ = project
     metrics = json.loads((path / "metrics/validation.json").read_text())
-    for key in ["lwlrap", "macro_average_precision", "top1_accuracy", "loss"]:
+    assert set(metrics) == {"lwlrap", "macro_ap", "top1", "loss", "windows"}
+    for key in ["lwlrap", "macro_ap", "top1", "loss"]:
         assert 0 <= metrics[key] <= (1 if key != "loss" else 10), key
-    assert set(metrics["average_precision"]) == {f"s{i}" for i in range(24)}
+    species = pd.read_csv(path / "metrics/plots/validation_species.csv")
+    assert list(species.columns) == ["species", "average_precision", "positives", "threshold", "precision", "recall"]
+    assert list(species["species"]) == [f"s{i}" for i in range(24)]
+    assert species["positives"].sum() > 0
+    # A species without validation positives has no average precision.
+    assert species["average_precision"].isna().equals(species["positives"] == 0)
     pr = pd.read_csv(path / "metrics/plots/precision_recall.csv")
     assert {"precision", "recall", "threshold"} <= set(pr.columns)
     confusion = pd.read_csv(path / "metrics/plots/confusion.csv")
@@ -136,9 +142,12 @@ def test_evaluate_writes_the_detector_beside_the_model(project):
         assert (entry["threshold"] is None) == (entry["rule"] == "not_reached")
         assert entry["threshold"] is None or 0 <= entry["threshold"] <= 1
         assert 0 <= entry["low_freq_hz"] < entry["high_freq_hz"] <= 24000
-    at_thresholds = json.loads((path / "metrics/validation.json").read_text())["at_thresholds"]
-    assert {"precision", "recall", "per_species", "species_reaching_target"} <= set(at_thresholds)
-    assert 0 <= at_thresholds["recall"] <= 1
+    species = pd.read_csv(path / "metrics/plots/validation_species.csv")
+    thresholds = {entry["species"]: entry["threshold"] for entry in detector["species"]}
+    for row in species.itertuples():
+        assert (pd.isna(row.threshold) and thresholds[row.species] is None) or row.threshold == pytest.approx(
+            thresholds[row.species], abs=1e-6
+        )
 
 
 def test_evaluate_saves_images_that_dvc_plots_renders(project):
@@ -179,8 +188,12 @@ def test_submission_format(project):
     scores = submission.iloc[:, 1:].to_numpy()
     assert np.isfinite(scores).all() and (scores >= 0).all() and (scores <= 1).all()
     test = json.loads((path / "metrics/test.json").read_text())
+    assert set(test) == {"lwlrap", "macro_ap", "top1", "recordings"}
     assert 0 <= test["lwlrap"] <= 1
-    assert test["n_samples"] == TINY["demo"]["n_test_recordings"]
+    assert test["recordings"] == TINY["demo"]["n_test_recordings"]
+    species = pd.read_csv(path / "metrics/test_species.csv")
+    assert list(species["species"]) == [f"s{i}" for i in range(24)]
+    assert ((species["average_precision"].dropna() >= 0) & (species["average_precision"].dropna() <= 1)).all()
 
 
 def test_second_repro_runs_nothing(project):
