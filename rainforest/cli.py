@@ -82,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, default=Path("detections"), help="output folder (default: %(default)s)"
     )
     parser.add_argument(
-        "--hop-seconds", type=_positive, default=1.0,
-        help="seconds between window starts, at most the model's window length (default: %(default)s)",
+        "--hop-seconds", type=_positive,
+        help="seconds between window starts, at most the model's window length (default: 1 for a model on "
+        "spectrograms; the window length, no overlap, for a head on embeddings, whose model is the cost)",
     )
     parser.add_argument(
         "--batch-size", type=_positive_int, default=64, help="windows scored at a time (default: %(default)s)"
@@ -117,9 +118,10 @@ def detect(argv: Sequence[str] | None = None) -> int:
         model, card = load_model(args.model), load_card(args.model)
         detector_path = args.detector or args.model.with_name("detector.json")
         detector = load_detector(detector_path, card.species)
-        if args.hop_seconds > card.features.window_seconds:
+        hop_seconds = args.hop_seconds or (card.features.window_seconds if card.embedding else 1.0)
+        if hop_seconds > card.features.window_seconds:
             raise ConfigError(
-                f"--hop-seconds ({args.hop_seconds}) must not exceed the model's window "
+                f"--hop-seconds ({hop_seconds}) must not exceed the model's window "
                 f"({card.features.window_seconds} s): windows would skip audio"
             )
         if args.all or args.min_score is not None:
@@ -132,7 +134,7 @@ def detect(argv: Sequence[str] | None = None) -> int:
                     PROG, ", ".join(detector.undetected), detector.target_precision,
                 )
         detections, skipped = detection.detect_recordings(
-            model, card, detector, recordings, thresholds, args.hop_seconds, args.batch_size, args.skip_unreadable
+            model, card, detector, recordings, thresholds, hop_seconds, args.batch_size, args.skip_unreadable
         )
         written = detection.write_detections(args.output, detections)
     except PipelineError as error:

@@ -169,8 +169,14 @@ class AugmentSettings(_Section):
     time_stretch: TimeStretchSettings
 
 
+class EmbeddingSettings(_Section):
+    # none, or a model of rainforest.embedding.EMBEDDING_MODELS (listed here,
+    # not imported: every stage reads the settings, few need the models).
+    model: Literal["none", "birdnet-v2.4"]
+
+
 class ModelSettings(_Section):
-    architecture: Literal["baseline", "cnn", "resnet"]
+    architecture: Literal["baseline", "cnn", "resnet", "embedding_head"]
     frequency_channel: bool
     filters: Annotated[list[PositiveInt], Field(min_length=1, max_length=6)]
     dense_units: PositiveInt
@@ -234,6 +240,7 @@ class Settings(_Section):
     etl: EtlSettings
     split: SplitSettings
     augment: AugmentSettings
+    embedding: EmbeddingSettings
     model: ModelSettings
     train: TrainSettings
     evaluate: EvaluateSettings
@@ -253,6 +260,14 @@ class Settings(_Section):
                 f"features.window_seconds ({self.features.window_seconds}) must hold at "
                 f"least one FFT frame (n_fft / sample_rate = "
                 f"{self.features.n_fft / self.audio.sample_rate:.4f} s)"
+            )
+        head, embedding = self.model.architecture == "embedding_head", self.embedding.model != "none"
+        if head != embedding:
+            raise ValueError(
+                f"model.architecture ({self.model.architecture}) and embedding.model ({self.embedding.model}) "
+                "disagree: the embedding_head architecture trains on a pretrained model's embeddings, so set "
+                "both (model.architecture: embedding_head, embedding.model: birdnet-v2.4) or neither "
+                "(embedding.model: none)"
             )
         if self.submit.hop_seconds > self.features.window_seconds:
             raise ValueError(

@@ -22,7 +22,7 @@ from rainforest import raven
 from rainforest.audio import index_recordings, load_recording
 from rainforest.detector import Detector
 from rainforest.errors import AudioError
-from rainforest.inference import RecordingScorer
+from rainforest.inference import make_scorer
 from rainforest.model import ModelCard
 from rainforest.storage import write_text
 
@@ -126,7 +126,7 @@ def detect_recordings(
 
     Each recording is decoded, mixed to mono and resampled to the model's
     rate, whatever its format, rate and length, and scored by windows every
-    ``hop_seconds`` (see :class:`rainforest.inference.RecordingScorer` and
+    ``hop_seconds`` (see :func:`rainforest.inference.make_scorer` and
     :func:`window_detections`).
 
     Returns
@@ -142,7 +142,7 @@ def detect_recordings(
         If a recording cannot be decoded (without ``skip_unreadable``), or
         none could.
     """
-    scorer = RecordingScorer(model, card.features, card.sample_rate)
+    scorer = make_scorer(model, card)
     detections, skipped = {}, {}
     # One BLAS thread: TensorFlow already keeps every core busy (see score_recordings).
     with threadpool_limits(limits=1, user_api="blas"):

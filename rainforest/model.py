@@ -1,4 +1,4 @@
-"""The species classifier: a compact CNN on log-mel windows, one score per species.
+"""The species classifier: a compact CNN on log-mel windows (or a head on embeddings), one score per species.
 
 Read top to bottom, :func:`build_model` and its backbones are the architecture. The custom layers
 and the loss are registered with Keras, so a saved model loads in safe mode
@@ -12,7 +12,7 @@ import contextlib
 import json
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -137,35 +137,43 @@ def _residual_backbone(x, settings: ModelSettings):
 
 def build_model(
     settings: ModelSettings,
-    n_mels: int,
-    n_frames: int,
+    input_shape: tuple[int, ...],
     n_species: int,
-    mel_mean: np.ndarray,
-    mel_var: np.ndarray,
+    mean: np.ndarray,
+    variance: np.ndarray,
     activation: str = "sigmoid",
 ) -> keras.Model:
-    """The classifier, from a log-mel window to one score per species.
+    """The classifier, from a log-mel window (or a window's embedding) to one score per species.
 
     Parameters
     ----------
     settings
         ``architecture`` picks the backbone: ``cnn`` (one 3x3 convolution,
         batch normalisation and 2x2 max-pooling per entry of ``filters``),
-        ``resnet`` (a residual block per entry) or ``baseline`` (the original
+        ``resnet`` (a residual block per entry), ``baseline`` (the original
         approach: resize to 224x400, min-max scale, one convolution and 2x4
-        max-pooling per entry, flatten). ``dense_units`` and ``dropout`` size
-        the head.
-    n_mels, n_frames
-        Shape of one input window (``cnn`` and ``resnet`` accept any number
-        of frames).
-    mel_mean, mel_var
-        Per-mel-bin statistics of the training spectrograms; ``cnn`` and
-        ``resnet`` standardise their input with them. With
-        ``frequency_channel`` they also see a channel holding each mel bin's
-        position, so a call in the wrong band looks different.
+        max-pooling per entry, flatten) or ``embedding_head`` (none: the
+        input is already a pretrained model's embedding). ``dense_units`` and
+        ``dropout`` size the head.
+    input_shape
+        Shape of one input: ``(n_mels, n_frames)`` of a log-mel window
+        (``cnn`` and ``resnet`` accept any number of frames), or
+        ``(dimension,)`` of an embedding.
+    mean, variance
+        Statistics of the training inputs per mel bin (or per embedding
+        dimension), which every architecture but ``baseline`` standardises
+        its input with. With ``frequency_channel``, ``cnn`` and ``resnet``
+        also see a channel holding each mel bin's position, so a call in the
+        wrong band looks different.
     activation
         ``sigmoid`` (independent species) or ``softmax`` (exactly one).
     """
+    if settings.architecture == "embedding_head":
+        inputs = keras.Input(shape=input_shape, name="embedding")
+        x = layers.Normalization(axis=-1, mean=mean, variance=variance)(inputs)
+        x = layers.Dropout(settings.dropout)(x)
+        return _head(inputs, x, settings, n_species, activation)
+    n_mels, n_frames = input_shape
     # cnn and resnet take any number of frames: they are fully convolutional
     # up to their pooling, so submit can score a whole recording in one pass.
     time_axis = n_frames if settings.architecture == "baseline" else None
@@ -174,11 +182,15 @@ def build_model(
     if settings.architecture == "baseline":
         x = _baseline_backbone(x, settings)
     else:
-        x = layers.Normalization(axis=1, mean=mel_mean, variance=mel_var)(x)
+        x = layers.Normalization(axis=1, mean=mean, variance=variance)(x)
         if settings.frequency_channel:
             x = MelPositionChannel()(x)
         backbone = _residual_backbone if settings.architecture == "resnet" else _plain_backbone
         x = backbone(x, settings)
+    return _head(inputs, x, settings, n_species, activation)
+
+
+def _head(inputs, x, settings: ModelSettings, n_species: int, activation: str) -> keras.Model:
     x = layers.Dense(settings.dense_units, activation="relu")(x)
     x = layers.Dropout(settings.dropout)(x)
     outputs = layers.Dense(n_species, activation=activation, name="species")(x)
@@ -195,25 +207,41 @@ CARD_NAME = "rainforest_card.json"
 
 
 @dataclass(frozen=True)
+class EmbeddingCard:
+    """The pretrained model whose embeddings a head was trained on, so that
+    inference computes the same ones: its name in
+    :data:`rainforest.embedding.EMBEDDING_MODELS`, the SHA-256 of its file and
+    its licence (a head inherits it)."""
+
+    model: str
+    sha256: str
+    licence: str
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """What a user of the model needs besides the weights: the audio and
-    feature settings its input was made with, and the species it scores."""
+    feature settings its input was made with, the species it scores, and for
+    an ``embedding_head`` the embedding model it reads."""
 
     sample_rate: int
     features: FeatureSettings
     species: list[str]
+    embedding: EmbeddingCard | None = None
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"sample_rate": self.sample_rate, "features": self.features.model_dump(), "species": self.species},
-            indent=2,
-            sort_keys=True,
-        )
+        values = {"sample_rate": self.sample_rate, "features": self.features.model_dump(), "species": self.species}
+        if self.embedding is not None:
+            values["embedding"] = asdict(self.embedding)
+        return json.dumps(values, indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelCard:
         values = json.loads(text)
-        return cls(int(values["sample_rate"]), FeatureSettings(**values["features"]), list(values["species"]))
+        embedding = EmbeddingCard(**values["embedding"]) if "embedding" in values else None
+        return cls(
+            int(values["sample_rate"]), FeatureSettings(**values["features"]), list(values["species"]), embedding
+        )
 
 
 def _renumber_shared_objects(config: object) -> object:

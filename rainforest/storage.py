@@ -21,6 +21,7 @@ and the settings that made it as file attributes.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 from collections.abc import Iterator
@@ -215,8 +216,9 @@ def read_windows(path: str | Path, fields: tuple[str, ...], rows: np.ndarray | N
     return out
 
 
-class SpectrogramRows:
-    """The spectrograms of chosen rows of one or more window sets, read on demand.
+class WindowRows:
+    """One field (spectrograms, or embeddings) of chosen rows of one or more
+    HDF5 files, read on demand.
 
     Array-like enough for training (``len``, ``shape``, an integer, a slice,
     or a boolean or integer array as index), so a training set larger than
@@ -225,23 +227,24 @@ class SpectrogramRows:
     Parameters
     ----------
     parts
-        ``(path, rows)`` of each window set, rows ascending; row ``i`` of this
+        ``(path, rows)`` of each file, rows ascending; row ``i`` of this
         object is the ``i``-th of all parts' rows in that order.
+    field
+        The dataset to read from each file.
     """
 
-    def __init__(self, parts: list[tuple[str | Path, np.ndarray]]):
+    def __init__(self, parts: list[tuple[str | Path, np.ndarray]], field: str = "spectrograms"):
         self._paths = [Path(path) for path, _ in parts]
         self._part = np.concatenate([np.full(len(rows), i, dtype=np.int64) for i, (_, rows) in enumerate(parts)])
         self._row = np.concatenate([np.asarray(rows, dtype=np.int64) for _, rows in parts])
         self._files: list[h5py.File] | None = None
+        self._field = field
         with h5py.File(self._paths[0], "r") as file:
-            self._window_shape = file["spectrograms"].shape[1:]
+            self._window_shape = file[field].shape[1:]
 
-    @classmethod
-    def _of(cls, paths: list[Path], part: np.ndarray, row: np.ndarray, window_shape: tuple) -> SpectrogramRows:
-        subset = cls.__new__(cls)
-        subset._paths, subset._part, subset._row, subset._files = paths, part, row, None
-        subset._window_shape = window_shape
+    def _of(self, part: np.ndarray, row: np.ndarray) -> WindowRows:
+        subset = copy.copy(self)
+        subset._part, subset._row, subset._files = part, row, None
         return subset
 
     @property
@@ -257,7 +260,7 @@ class SpectrogramRows:
         part, row = self._part[index], self._row[index]
         if isinstance(index, slice):
             return self._read(part, row)
-        return SpectrogramRows._of(self._paths, part, row, self._window_shape)
+        return self._of(part, row)
 
     def _read(self, part: np.ndarray, row: np.ndarray) -> np.ndarray:
         out = np.empty((len(row), *self._window_shape), dtype=np.float32)
@@ -272,7 +275,7 @@ class SpectrogramRows:
         # Opened on first read: the object can be made in one process and read in another.
         if self._files is None:
             self._files = [h5py.File(path, "r") for path in self._paths]
-        return [file["spectrograms"] for file in self._files]
+        return [file[self._field] for file in self._files]
 
     def close(self) -> None:
         """Close the files (they reopen on the next read)."""

@@ -20,9 +20,9 @@ from tqdm.keras import TqdmCallback
 
 from rainforest.config import ModelSettings, SpecAugmentSettings, TrainSettings
 from rainforest.metrics import lwlrap
-from rainforest.model import WeightedBinaryCrossentropy, build_model
+from rainforest.model import EmbeddingCard, ModelCard, WeightedBinaryCrossentropy, build_model
 from rainforest.split import window_rows
-from rainforest.storage import SpectrogramRows, read_windows
+from rainforest.storage import WindowRows, read_feature_settings, read_window_attrs, read_windows
 
 log = logging.getLogger(__name__)
 
@@ -48,36 +48,38 @@ def one_hot_species(event_species: np.ndarray, n_species: int) -> np.ndarray:
     return np.eye(n_species, dtype=np.float32)[event_species]
 
 
-def mel_statistics(spectrograms: np.ndarray | SpectrogramRows, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and variance of each mel bin over all windows and frames, read
-    ``chunk`` windows at a time."""
+def input_statistics(inputs: np.ndarray | WindowRows, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each mel bin over all windows and frames (or of
+    each dimension of embeddings over all windows), read ``chunk`` windows at
+    a time."""
+    axes = (0, *range(2, len(inputs.shape)))
     total = squares = 0.0
-    for first in range(0, len(spectrograms), chunk):
-        values = np.asarray(spectrograms[first : first + chunk], dtype=np.float64)
-        total = total + values.sum(axis=(0, 2))
-        squares = squares + (values**2).sum(axis=(0, 2))
-    count = spectrograms.shape[0] * spectrograms.shape[2]
+    for first in range(0, len(inputs), chunk):
+        values = np.asarray(inputs[first : first + chunk], dtype=np.float64)
+        total = total + values.sum(axis=axes)
+        squares = squares + (values**2).sum(axis=axes)
+    count = np.prod([inputs.shape[axis] for axis in axes])
     mean = total / count
     return mean, np.maximum(squares / count - mean**2, 1e-6)
 
 
-def _read_window(spectrograms: np.ndarray | SpectrogramRows, index: tf.Tensor) -> tf.Tensor:
-    # One window, read when the pipeline needs it: from HDF5 for SpectrogramRows.
-    window = tf.numpy_function(lambda i: np.asarray(spectrograms[int(i)], dtype=np.float32), [index], tf.float32)
-    return tf.ensure_shape(window, spectrograms.shape[1:])
+def _read_window(inputs: np.ndarray | WindowRows, index: tf.Tensor) -> tf.Tensor:
+    # One window, read when the pipeline needs it: from HDF5 for WindowRows.
+    window = tf.numpy_function(lambda i: np.asarray(inputs[int(i)], dtype=np.float32), [index], tf.float32)
+    return tf.ensure_shape(window, inputs.shape[1:])
 
 
 def ordered_batches(
-    spectrograms: np.ndarray | SpectrogramRows, batch_size: int, labels: np.ndarray | None = None
+    inputs: np.ndarray | WindowRows, batch_size: int, labels: np.ndarray | None = None
 ) -> tf.data.Dataset:
     """Consecutive batches of windows, read as needed (for scoring and validation loss)."""
-    starts = tf.data.Dataset.range(0, len(spectrograms), batch_size)
+    starts = tf.data.Dataset.range(0, len(inputs), batch_size)
 
     def read(first):
-        return np.asarray(spectrograms[int(first) : int(first) + batch_size], dtype=np.float32)
+        return np.asarray(inputs[int(first) : int(first) + batch_size], dtype=np.float32)
 
     batches = starts.map(
-        lambda first: tf.ensure_shape(tf.numpy_function(read, [first], tf.float32), (None, *spectrograms.shape[1:]))
+        lambda first: tf.ensure_shape(tf.numpy_function(read, [first], tf.float32), (None, *inputs.shape[1:]))
     )
     if labels is not None:
         batches = tf.data.Dataset.zip(batches, tf.data.Dataset.from_tensor_slices(labels).batch(batch_size))
@@ -120,19 +122,21 @@ def spec_augment(spectrogram: tf.Tensor, settings: SpecAugmentSettings, seed: tf
     return tf.where(masked, tf.reduce_mean(spectrogram), spectrogram)
 
 
-def mixup(spectrograms: tf.Tensor, labels: tf.Tensor, alpha: float, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Mix each window of a batch with another one of the same batch.
+def mixup(inputs: tf.Tensor, labels: tf.Tensor, alpha: float, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mix each window (spectrogram or embedding) of a batch with another one of the same batch.
 
     The share of the first window is drawn from Beta(alpha, alpha) per pair.
     Targets mix in the same shares; a label's weight is the larger of the
     two, so a species known in either window stays known.
     """
-    batch = tf.shape(spectrograms)[0]
+    batch = tf.shape(inputs)[0]
     partner = tf.random.experimental.stateless_shuffle(tf.range(batch), seed)
     first = tf.random.stateless_gamma([batch], seed + [0, 1], alpha)
     second = tf.random.stateless_gamma([batch], seed + [0, 2], alpha)
     share = first / tf.maximum(first + second, 1e-12)
-    mixed = share[:, None, None] * spectrograms + (1 - share[:, None, None]) * tf.gather(spectrograms, partner)
+    # One share per window, broadcast over its other axes.
+    window_share = tf.reshape(share, [-1] + [1] * (len(inputs.shape) - 1))
+    mixed = window_share * inputs + (1 - window_share) * tf.gather(inputs, partner)
     targets, weights = tf.split(labels, 2, axis=-1)
     other_targets, other_weights = tf.split(tf.gather(labels, partner), 2, axis=-1)
     targets = share[:, None] * targets + (1 - share[:, None]) * other_targets
@@ -140,22 +144,23 @@ def mixup(spectrograms: tf.Tensor, labels: tf.Tensor, alpha: float, seed: tf.Ten
 
 
 def training_dataset(
-    spectrograms: np.ndarray | SpectrogramRows, labels: np.ndarray, settings: TrainSettings
+    inputs: np.ndarray | WindowRows, labels: np.ndarray, settings: TrainSettings
 ) -> tf.data.Dataset:
     """Shuffled batches with SpecAugment and mixup, drawn afresh every epoch.
 
     Only window indices are shuffled; each window is read when its batch is
-    made, so a set in HDF5 streams through with flat memory. Mixup only
-    applies to the weighted binary cross-entropy's labels; the softmax loss
-    trains on unmixed one-hot targets.
+    made, so a set in HDF5 streams through with flat memory. SpecAugment
+    applies to spectrograms only, not to embeddings. Mixup only applies to
+    the weighted binary cross-entropy's labels; the softmax loss trains on
+    unmixed one-hot targets.
     """
     randomness = tf.data.Dataset.random(seed=settings.seed, rerandomize_each_iteration=True)
     dataset = tf.data.Dataset.zip(tf.data.Dataset.range(len(labels)), randomness.batch(2))
     dataset = dataset.shuffle(len(labels), seed=settings.seed, reshuffle_each_iteration=True)
     labels = tf.constant(labels)
-    dataset = dataset.map(lambda index, seed: ((_read_window(spectrograms, index), tf.gather(labels, index)), seed))
+    dataset = dataset.map(lambda index, seed: ((_read_window(inputs, index), tf.gather(labels, index)), seed))
     augment = settings.spec_augment
-    if augment.time_masks or augment.frequency_masks:
+    if (augment.time_masks or augment.frequency_masks) and len(inputs.shape) == 3:
         dataset = dataset.map(lambda pair, seed: ((spec_augment(pair[0], augment, seed), pair[1]), seed))
     dataset = dataset.map(lambda pair, seed: (pair, seed[0]))
     dataset = dataset.batch(settings.batch_size)
@@ -183,11 +188,11 @@ class BestEpochSelection(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, spectrograms: np.ndarray | SpectrogramRows, targets: np.ndarray, patience: int, restore_best: bool
+        self, inputs: np.ndarray | WindowRows, targets: np.ndarray, patience: int, restore_best: bool
     ):
         super().__init__()
         labelled = targets.sum(axis=1) > 0
-        self.spectrograms = spectrograms[labelled]
+        self.inputs = inputs[labelled]
         self.targets = targets[labelled]
         self.patience = patience
         self.restore_best = restore_best
@@ -199,7 +204,7 @@ class BestEpochSelection(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not len(self.targets):
             return
-        scores = self.model.predict(ordered_batches(self.spectrograms, 256), verbose=0)
+        scores = self.model.predict(ordered_batches(self.inputs, SCORING_BATCH), verbose=0)
         score = lwlrap(self.targets, scores)
         if logs is not None:
             logs["val_lwlrap"] = score
@@ -244,31 +249,53 @@ def select_training_windows(windows: dict[str, np.ndarray], settings: TrainSetti
     return {name: values[keep] for name, values in windows.items()}
 
 
-#: Window-set fields training reads, besides the spectrograms.
+#: Window-set fields training reads, besides the model's inputs.
 LABEL_FIELDS = ("targets", "masks", "event_species", "event_present")
+
+#: Windows scored at a time, for validation.
+SCORING_BATCH = 256
 
 
 def load_training_data(
-    windows_path: str | Path, split: pd.DataFrame, augmented_path: str | Path, use_augmented: bool
+    windows_path: str | Path,
+    split: pd.DataFrame,
+    augmented_path: str | Path,
+    use_augmented: bool,
+    embeddings: tuple[str | Path, str | Path] | None = None,
 ) -> tuple[dict, dict]:
     """The training windows (with their augmented copies if ``use_augmented``)
     and the validation windows.
 
-    Labels are read into memory; ``spectrograms`` are :class:`SpectrogramRows`
-    that stream from the HDF5 files as training reads them.
+    Labels are read into memory; ``inputs`` are :class:`WindowRows` that
+    stream from the HDF5 files as training reads them: the spectrograms, or
+    with ``embeddings`` (the embedding files of the window set and of the
+    augmented set, row for row) the embeddings.
     """
     ids = read_windows(windows_path, ("recording_ids",))["recording_ids"]
     train_rows, validation_rows = (window_rows(ids, split, part) for part in ("train", "validation"))
+    sources, field = ((windows_path, augmented_path), "spectrograms") if embeddings is None else (embeddings, "embeddings")
     train = read_windows(windows_path, LABEL_FIELDS, train_rows)
-    parts = [(windows_path, train_rows)]
+    parts = [(sources[0], train_rows)]
     if use_augmented:
         augmented = read_windows(augmented_path, LABEL_FIELDS)
         train = {name: np.concatenate([train[name], augmented[name]]) for name in LABEL_FIELDS}
-        parts.append((augmented_path, np.arange(len(augmented["targets"]))))
-    train["spectrograms"] = SpectrogramRows(parts)
+        parts.append((sources[1], np.arange(len(augmented["targets"]))))
+    train["inputs"] = WindowRows(parts, field)
     validation = read_windows(windows_path, LABEL_FIELDS, validation_rows)
-    validation["spectrograms"] = SpectrogramRows([(windows_path, validation_rows)])
+    validation["inputs"] = WindowRows([(sources[0], validation_rows)], field)
     return train, validation
+
+
+def model_card(windows_path: str | Path, embeddings_path: str | Path | None = None) -> ModelCard:
+    """The card of a model trained on this window set (and on these embeddings
+    of it, for an ``embedding_head``): what inference must reproduce."""
+    sample_rate, features = read_feature_settings(windows_path)
+    species = [str(name) for name in read_window_attrs(windows_path)["species"]]
+    embedding = None
+    if embeddings_path is not None:
+        attrs = read_window_attrs(embeddings_path)
+        embedding = EmbeddingCard(str(attrs["model"]), str(attrs["sha256"]), str(attrs["licence"]))
+    return ModelCard(sample_rate, features, species, embedding)
 
 
 def train_classifier(
@@ -283,8 +310,8 @@ def train_classifier(
     Parameters
     ----------
     train, validation
-        Window sets as :func:`load_training_data` reads them, or in memory as
-        :func:`rainforest.storage.read_windows` reads them: ``spectrograms``,
+        Window sets as :func:`load_training_data` reads them, or in memory:
+        ``inputs`` (spectrograms, or embeddings for ``embedding_head``),
         ``targets``, ``masks``, ``event_species`` and ``event_present``.
     live_dir
         Folder where dvclive logs every epoch's training and validation loss
@@ -298,12 +325,12 @@ def train_classifier(
     make_deterministic(settings.seed)
     train = select_training_windows(train, settings)
     validation = select_training_windows(validation, settings)
-    n_windows, n_mels, n_frames = train["spectrograms"].shape
+    n_windows, *input_shape = train["inputs"].shape
     n_species = train["targets"].shape[1]
-    mean, variance = mel_statistics(train["spectrograms"])
+    mean, variance = input_statistics(train["inputs"])
     softmax = settings.loss == "softmax_crossentropy"
     model = build_model(
-        model_settings, n_mels, n_frames, n_species, mean, variance, activation="softmax" if softmax else "sigmoid"
+        model_settings, tuple(input_shape), n_species, mean, variance, activation="softmax" if softmax else "sigmoid"
     )
     steps = settings.epochs * int(np.ceil(n_windows / settings.batch_size))
     model.compile(
@@ -311,20 +338,21 @@ def train_classifier(
         loss=keras.losses.CategoricalCrossentropy() if softmax else WeightedBinaryCrossentropy(),
     )
     log.info(
-        "training %s on %d windows (%d mels x %d frames), %d parameters",
+        "training %s on %d windows (inputs %s), %d parameters",
         model_settings.architecture,
         n_windows,
-        n_mels,
-        n_frames,
+        " x ".join(map(str, input_shape)),
         model.count_params(),
     )
     selection = BestEpochSelection(
-        validation["spectrograms"], validation["targets"], settings.early_stopping_patience, settings.select_best_epoch
+        validation["inputs"], validation["targets"], settings.early_stopping_patience, settings.select_best_epoch
     )
     model.fit(
-        training_dataset(train["spectrograms"], _labels(train, settings, n_species), settings),
+        training_dataset(train["inputs"], _labels(train, settings, n_species), settings),
         epochs=settings.epochs,
-        validation_data=ordered_batches(validation["spectrograms"], 256, _labels(validation, settings, n_species)),
+        validation_data=ordered_batches(
+            validation["inputs"], SCORING_BATCH, _labels(validation, settings, n_species)
+        ),
         # After the scorer, so the logger sees val_lwlrap.
         callbacks=[
             selection,

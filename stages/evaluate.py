@@ -1,6 +1,9 @@
 """Stage evaluate: score the validation windows, choose detection thresholds, write metrics, plots and images.
 
-Usage: python stages/evaluate.py MODEL_KERAS WINDOWS_H5 SPLIT_CSV EVENTS_CSV METRICS_JSON PLOTS_DIR DETECTOR_JSON
+Usage: python stages/evaluate.py MODEL_KERAS WINDOWS_H5 WINDOW_EMBEDDINGS_H5 SPLIT_CSV EVENTS_CSV METRICS_JSON PLOTS_DIR DETECTOR_JSON
+
+WINDOW_EMBEDDINGS_H5 (the embed stage's) gives the validation windows' inputs
+when the model is an embedding_head.
 
 EVENTS_CSV holds the labelled events, as etl writes them. DETECTOR_JSON gets
 each species' detection threshold (the lowest validation score that reaches
@@ -34,18 +37,23 @@ from rainforest.model import WeightedBinaryCrossentropy, load_card, load_model
 from rainforest.runner import run_stage
 from rainforest.split import window_rows
 from rainforest.storage import read_windows, write_json, write_text
-from rainforest.training import label_weights
+from rainforest.training import SCORING_BATCH, label_weights
 
 VALIDATION_FIELDS = ("spectrograms", "targets", "masks", "recording_ids", "start_times")
 
 
-def main(settings, model_path, windows_path, split_path, events_path, metrics_path, plots_dir, detector_path):
+def main(settings, model_path, windows_path, window_embeddings_path, split_path, events_path, metrics_path, plots_dir,
+         detector_path):
     split = pd.read_csv(split_path, dtype={"recording_id": str})
     ids = read_windows(windows_path, ("recording_ids",))["recording_ids"]
-    validation = read_windows(windows_path, VALIDATION_FIELDS, window_rows(ids, split, "validation"))
+    rows = window_rows(ids, split, "validation")
+    validation = read_windows(windows_path, VALIDATION_FIELDS, rows)
     model, card = load_model(model_path), load_card(model_path)
     species, truth = card.species, validation["targets"]
-    scores = model.predict(validation["spectrograms"], batch_size=256, verbose=0)
+    inputs = validation["spectrograms"]
+    if card.embedding is not None:
+        inputs = read_windows(window_embeddings_path, ("embeddings",), rows)["embeddings"]
+    scores = model.predict(inputs, batch_size=SCORING_BATCH, verbose=0)
     events = pd.read_csv(events_path, dtype={"recording_id": str})
 
     target_precision = settings.evaluate.target_precision

@@ -31,10 +31,10 @@ def main(settings, model_path, submission_path, metrics_path, species_path="metr
             f"{dataset / 'sample_submission.csv'}: its {len(species)} species columns differ from the "
             f"{len(card.species)} species the model was trained on; retrain on this dataset"
         )
+    submit = settings.submit
     scores = score_recordings(
-        model, dataset / "test", recording_ids, card.sample_rate, card.features,
-        settings.submit.hop_seconds, settings.submit.batch_size, settings.submit.aggregation, settings.submit.top_k,
-        settings.submit.workers,
+        model, card, dataset / "test", recording_ids, hop_seconds=submit.hop_seconds, batch_size=submit.batch_size,
+        aggregation=submit.aggregation, top_k=submit.top_k, workers=submit.workers,
     )
     write_text(submission_path, submission_table(recording_ids, species, scores).to_csv(index=False, float_format="%.6f"))
 
@@ -44,7 +44,8 @@ def main(settings, model_path, submission_path, metrics_path, species_path="metr
         write_json(metrics_path, {**score_summary(truth, scores), "recordings": len(recording_ids)})
     else:
         write_text(species_path, "species,average_precision,positives\n")
-        write_json(metrics_path, {"lwlrap": None, "recordings": len(recording_ids), "note": f"no {GROUND_TRUTH} in {dataset}"})
+        note = f"no {GROUND_TRUTH} in {dataset}"
+        write_json(metrics_path, {"lwlrap": None, "recordings": len(recording_ids), "note": note})
 
 
 if __name__ == "__main__":

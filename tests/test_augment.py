@@ -305,8 +305,11 @@ def test_augmented_set_uses_training_windows_only(tmp_path, window_set):
     assert attrs["n_windows"] == count
     assert attrs["sample_rate"] == SET_RATE
     assert '"copies": 2' in attrs["augment"]
-    with pytest.raises(KeyError):
-        read_windows(out, ("waveforms",))
+    # The augmented audio too, for embedding models: the audio the spectrograms were made from.
+    waveforms = read_windows(out, ("waveforms",))["waveforms"]
+    assert waveforms.shape == (count, source["waveforms"].shape[1]) and waveforms.dtype == np.float32
+    assert np.array_equal(log_mel_spectrogram(waveforms[0], SET_RATE, FEATURES)[:, : data["spectrograms"].shape[2]],
+                          data["spectrograms"][0])
 
 
 def test_augmented_spectrogram_matches_augmented_waveform(tmp_path, window_set):

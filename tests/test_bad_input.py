@@ -631,7 +631,7 @@ def test_submit_stops_when_test_recordings_have_no_audio(tmp_path):
     n_frames = window_frames(features, RATE)
     model_settings = ModelSettings(**{**params["model"], "architecture": "cnn", "filters": [4], "dense_units": 4})
     n_mels = features.n_mels
-    model = build_model(model_settings, n_mels, n_frames, 3, np.zeros(n_mels), np.ones(n_mels))
+    model = build_model(model_settings, (n_mels, n_frames), 3, np.zeros(n_mels), np.ones(n_mels))
     save_model(model, tmp_path / "model.keras", ModelCard(RATE, features, ["s0", "s1", "s2"]))
     result = subprocess.run(
         [sys.executable, str(ROOT / "stages" / "submit.py"), "model.keras", "submission.csv", "metrics/test.json"],

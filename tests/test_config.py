@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
 
-from rainforest.config import FeatureSettings, Settings, load_settings, settings_from_dict
+from rainforest.config import EmbeddingSettings, FeatureSettings, Settings, load_settings, settings_from_dict
+from rainforest.embedding import EMBEDDING_MODELS, NO_MODEL
 from rainforest.errors import ConfigError
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -240,3 +242,18 @@ def test_booleans_and_fractions_are_not_numbers(base, key, value):
 
 def test_integers_are_valid_floats(base):
     assert settings_from_dict(_with(base, "train.learning_rate", 1)).train.learning_rate == 1.0
+
+
+def test_embedding_head_and_embedding_model_go_together(base):
+    for key, value in [("model.architecture", "embedding_head"), ("embedding.model", "birdnet-v2.4")]:
+        with pytest.raises(ConfigError) as error:
+            settings_from_dict(_with(base, key, value))
+        message = str(error.value)
+        assert "model.architecture" in message and "embedding.model" in message and "set both" in message
+    both = _with(_with(base, "model.architecture", "embedding_head"), "embedding.model", "birdnet-v2.4")
+    assert settings_from_dict(both).embedding.model == "birdnet-v2.4"
+
+
+def test_embedding_models_in_the_settings_are_the_registered_ones():
+    allowed = set(get_args(EmbeddingSettings.model_fields["model"].annotation))
+    assert allowed == {NO_MODEL, *EMBEDDING_MODELS}

@@ -114,7 +114,7 @@ def model_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("model")
     settings = ModelSettings(**{**PARAMS["model"], "architecture": "cnn", "filters": [4], "dense_units": 4})
     model = build_model(
-        settings, FEATURES.n_mels, window_frames(FEATURES, RATE), len(SPECIES), np.full(32, -60.0), np.full(32, 400.0)
+        settings, (FEATURES.n_mels, window_frames(FEATURES, RATE)), len(SPECIES), np.full(32, -60.0), np.full(32, 400.0)
     )
     save_model(model, folder / "model.keras", ModelCard(RATE, FEATURES, SPECIES))
     save_thresholds(folder, [0.0, 0.0, 0.0])

@@ -1,4 +1,4 @@
-"""Tests of rainforest.experiments: the baseline-against-main comparison command."""
+"""Tests of rainforest.experiments: the model comparison command."""
 
 from __future__ import annotations
 
@@ -9,9 +9,19 @@ import yaml
 
 from benchmarks.project import merge
 from rainforest.config import settings_from_dict
-from rainforest.experiments import BASELINE, configuration_names, format_table, overrides_for
+from rainforest.experiments import (
+    BASELINE,
+    CONFIGURATIONS,
+    EMBEDDING_HEAD,
+    format_table,
+    overrides_for,
+    parse_arguments,
+    plan,
+)
 
-PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+XC_BIRDS = ROOT.parent / "shared" / "real" / "xc_birds"
 
 
 def _apply(params: dict, overrides: dict) -> dict:
@@ -23,12 +33,24 @@ def _apply(params: dict, overrides: dict) -> dict:
     return params
 
 
-def test_names_default_to_all_with_main_last():
-    assert configuration_names([]) == ["baseline", "main"]
-    assert configuration_names(["main", "baseline"]) == ["baseline", "main"]
-    assert configuration_names(["main"]) == ["main"]
+def test_names_default_to_all_with_the_committed_model_last(tmp_path, monkeypatch):
+    (tmp_path / "data/demo").mkdir(parents=True)
+    (tmp_path / "data/demo/sample_submission.csv").write_text("recording_id,s0\n")
+    monkeypatch.chdir(tmp_path)
+    assert parse_arguments([]) == (["baseline", "embedding", "cnn"], {"demo": "data/demo"})
+    assert parse_arguments(["cnn", "baseline"])[0] == ["baseline", "cnn"]
     with pytest.raises(SystemExit):
-        configuration_names(["resnet50"])
+        parse_arguments(["resnet50"])
+    with pytest.raises(SystemExit):  # not a dataset
+        parse_arguments(["--datasets", f"nowhere={tmp_path / 'nowhere'}"])
+    with pytest.raises(SystemExit):
+        parse_arguments(["--datasets", "no-equals-sign"])
+
+
+def test_plan_runs_the_committed_model_on_the_committed_dataset_last():
+    datasets = {"demo": "data/demo", "xc": "../shared/real/xc_birds"}
+    order = plan(["baseline", "embedding", "cnn"], datasets, "data/demo")
+    assert order[-1] == ("demo", "cnn") and len(order) == 6 and len(set(order)) == 6
 
 
 def test_baseline_is_the_original_approach_and_valid_settings():
@@ -40,16 +62,28 @@ def test_baseline_is_the_original_approach_and_valid_settings():
     assert settings.train.mixup_alpha == 0 and settings.train.spec_augment.time_masks == 0
 
 
-def test_main_sets_every_overridden_key_back_to_the_committed_value():
-    main = overrides_for("main", PARAMS)
-    assert set(main) == set(BASELINE)
-    assert settings_from_dict(_apply(PARAMS, main)) == settings_from_dict(PARAMS)
+def test_embedding_head_reads_birdnet_windows_as_they_are():
+    settings = settings_from_dict(_apply(PARAMS, overrides_for("embedding", PARAMS, str(XC_BIRDS))))
+    assert settings.model.architecture == "embedding_head" and settings.embedding.model == "birdnet-v2.4"
+    assert settings.features.window_seconds == 3.0 == settings.submit.hop_seconds
+    assert settings.data.dataset_dir == XC_BIRDS
 
 
-def test_table_has_a_row_per_configuration():
+def test_committed_model_sets_every_overridden_key_back_to_the_committed_value():
+    committed = overrides_for("cnn", PARAMS)
+    assert set(committed) == set(BASELINE) | set(EMBEDDING_HEAD) | {"data.dataset_dir"}
+    assert CONFIGURATIONS["cnn"] == {}
+    assert settings_from_dict(_apply(PARAMS, committed)) == settings_from_dict(PARAMS)
+
+
+def test_table_has_a_row_per_run_and_speeds_by_hop():
     row = {
-        "name": "main", "validation_lwlrap": 0.8, "test_lwlrap": 0.9, "test_macro_ap": 0.85, "test_top1": 0.95,
-        "train_seconds": 400.0, "parameters": 134000, "model_mb": 1.5,
+        "dataset": "demo", "name": "cnn", "validation_lwlrap": 0.8, "test_lwlrap": 0.9, "test_macro_ap": 0.85,
+        "train_seconds": 400.0, "speeds": {1.0: 700.4}, "parameters": 134000,
     }
-    lines = format_table([row, {**row, "name": "baseline", "test_lwlrap": 0.7}]).splitlines()
-    assert len(lines) == 4 and lines[2].startswith("| main | 0.800 | 0.900 |") and "| 134,000 |" in lines[2]
+    bare = {"dataset": "demo", "name": "bare BirdNET v2.4", "speeds": {3.0: 64.6}}
+    lines = format_table([row, {**row, "name": "embedding", "speeds": {3.0: 61.2, 1.5: 30.4}}, bare]).splitlines()
+    assert len(lines) == 5
+    assert lines[2].startswith("| demo | cnn | 0.800 | 0.900 | 0.850 | 400 s | 700 (hop 1 s) | 134,000 |")
+    assert "| 61 (hop 3 s), 30 (hop 1.5 s) |" in lines[3]
+    assert lines[4] == "| demo | bare BirdNET v2.4 | | | | | 65 (hop 3 s) | |"

@@ -10,8 +10,8 @@ import soundfile as sf
 import rainforest.inference as inference
 from rainforest.config import FeatureSettings, ModelSettings
 from rainforest.features import cut_windows, log_mel_spectrogram, window_frames
-from rainforest.inference import RecordingScorer, read_spectrograms, score_recordings
-from rainforest.model import build_model
+from rainforest.inference import RecordingScorer, read_prepared, score_recordings
+from rainforest.model import ModelCard, build_model
 
 RATE = 16000
 N_MELS = 16
@@ -24,7 +24,7 @@ def _model(architecture: str = "cnn", filters=(4, 8, 8)) -> keras.Model:
     settings = ModelSettings(
         architecture=architecture, frequency_channel=True, filters=list(filters), dense_units=8, dropout=0.0
     )
-    return build_model(settings, N_MELS, N_FRAMES, 3, np.full(N_MELS, -40.0), np.full(N_MELS, 100.0))
+    return build_model(settings, (N_MELS, N_FRAMES), 3, np.full(N_MELS, -40.0), np.full(N_MELS, 100.0))
 
 
 def _waveform(seconds: float, seed: int = 0) -> np.ndarray:
@@ -46,7 +46,7 @@ def test_one_window_recording_scores_as_the_model_does():
     waveform = _waveform(1.0)
     scorer = RecordingScorer(model, FEATURES, RATE)
     starts, scores = scorer.window_scores(waveform, 0.5, 8)
-    spectrogram = scorer.spectrogram(waveform)
+    spectrogram = scorer.prepare(waveform)
     assert spectrogram.shape[1] == N_FRAMES
     np.testing.assert_array_equal(starts, [0.0])
     np.testing.assert_allclose(scores, model(spectrogram[None]).numpy(), atol=1e-5)
@@ -71,7 +71,7 @@ def test_pooled_scores_follow_the_per_window_scores():
     scorer = RecordingScorer(model, FEATURES, RATE)
     waveform = np.concatenate([_waveform(3.0, 1), 3 * _waveform(3.0, 2), _waveform(3.0, 3)])
     starts, pooled = scorer.window_scores(waveform, 0.5, 8)
-    spectrogram = scorer.spectrogram(waveform)
+    spectrogram = scorer.prepare(waveform)
     frames = np.minimum(np.round(starts * RATE / FEATURES.hop_length).astype(int), spectrogram.shape[1] - N_FRAMES)
     direct = model(cut_windows(spectrogram, frames, N_FRAMES)).numpy()
     assert np.corrcoef(pooled.ravel(), direct.ravel())[0, 1] > 0.9
@@ -108,12 +108,16 @@ def test_spectrograms_come_in_order_whatever_the_threads(tmp_path):
         paths.append(tmp_path / f"r{i}.wav")
         sf.write(paths[-1], _waveform(1.0 + 0.25 * i, seed=i), RATE)
     scorer = RecordingScorer(_model(), FEATURES, RATE)
-    one, three = list(read_spectrograms(scorer, paths, 1)), list(read_spectrograms(scorer, paths, 3))
-    assert [s.shape for s in one] == [s.shape for s in three]
-    assert all(np.array_equal(a, b) for a, b in zip(one, three))
-    assert one[0].shape[1] < one[-1].shape[1]
+    one, three = list(read_prepared(scorer, paths, 1)), list(read_prepared(scorer, paths, 3))
+    assert [seconds for seconds, _ in one] == [1.0 + 0.25 * i for i in range(7)]
+    assert [s.shape for _, s in one] == [s.shape for _, s in three]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(one, three))
+    assert one[0][1].shape[1] < one[-1][1].shape[1]
 
     ids = [p.stem for p in paths]
-    scores = [score_recordings(_model(), tmp_path, ids, RATE, FEATURES, 0.5, 8, workers=w) for w in (1, 2)]
+    card = ModelCard(RATE, FEATURES, ["a", "b", "c"])
+    scores = [
+        score_recordings(_model(), card, tmp_path, ids, hop_seconds=0.5, batch_size=8, workers=w) for w in (1, 2)
+    ]
     np.testing.assert_array_equal(scores[0], scores[1])
     assert scores[0].shape == (7, 3)

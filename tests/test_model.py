@@ -23,7 +23,7 @@ from rainforest.model import (
     load_model,
     save_model,
 )
-from rainforest.training import label_weights, mel_statistics, train_classifier
+from rainforest.training import label_weights, input_statistics, train_classifier
 
 N_MELS, N_FRAMES, N_SPECIES = 16, 16, 5
 SMALL = ModelSettings(architecture="cnn", frequency_channel=True, filters=[4, 8], dense_units=8, dropout=0.25)
@@ -31,7 +31,7 @@ FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=N_MELS, fmin=50.0, 
 
 
 def _model(settings: ModelSettings = SMALL) -> keras.Model:
-    return build_model(settings, N_MELS, N_FRAMES, N_SPECIES, np.full(N_MELS, -50.0), np.full(N_MELS, 100.0))
+    return build_model(settings, (N_MELS, N_FRAMES), N_SPECIES, np.full(N_MELS, -50.0), np.full(N_MELS, 100.0))
 
 
 def _inputs(n: int, seed: int = 0) -> np.ndarray:
@@ -61,7 +61,7 @@ def test_output_shape_and_range():
 
 def test_single_filter_block_and_odd_shapes():
     model = build_model(
-        ModelSettings(architecture="cnn", frequency_channel=True, filters=[3], dense_units=4, dropout=0.0), 13, 9, 2, np.zeros(13), np.ones(13)
+        ModelSettings(architecture="cnn", frequency_channel=True, filters=[3], dense_units=4, dropout=0.0), (13, 9), 2, np.zeros(13), np.ones(13)
     )
     scores = np.asarray(model(np.zeros((2, 13, 9), dtype=np.float32)))
     assert scores.shape == (2, 2)
@@ -102,9 +102,9 @@ def test_input_is_standardised_inside_the_model():
     # scores on correspondingly shifted input.
     settings = ModelSettings(architecture="cnn", frequency_channel=True, filters=[4], dense_units=4, dropout=0.0)
     keras.utils.set_random_seed(0)
-    a = build_model(settings, N_MELS, N_FRAMES, 2, np.zeros(N_MELS), np.ones(N_MELS))
+    a = build_model(settings, (N_MELS, N_FRAMES), 2, np.zeros(N_MELS), np.ones(N_MELS))
     keras.utils.set_random_seed(0)
-    b = build_model(settings, N_MELS, N_FRAMES, 2, np.full(N_MELS, 30.0), np.ones(N_MELS))
+    b = build_model(settings, (N_MELS, N_FRAMES), 2, np.full(N_MELS, 30.0), np.ones(N_MELS))
     x = _inputs(3)
     np.testing.assert_allclose(np.asarray(a(x, training=False)), np.asarray(b(x + 30, training=False)), atol=1e-5)
 
@@ -181,10 +181,10 @@ def test_label_weights_from_uint8():
     assert labels.max() <= 1  # no uint8 wrap-around to 255
 
 
-def test_mel_statistics():
+def test_input_statistics():
     spectrograms = np.stack([np.full((3, 4), 1.0), np.full((3, 4), 3.0)]).astype(np.float32)
     spectrograms[:, 2] = 5.0
-    mean, var = mel_statistics(spectrograms)
+    mean, var = input_statistics(spectrograms)
     np.testing.assert_allclose(mean, [2.0, 2.0, 5.0])
     np.testing.assert_allclose(var, [1.0, 1.0, 1e-6])
 
@@ -245,7 +245,7 @@ def test_train_classifier_runs_one_epoch(tmp_path):
         targets = rng.integers(0, 2, (n, N_SPECIES)).astype(np.uint8)
         targets[0, 0] = 1
         return {
-            "spectrograms": _inputs(n, seed=int(rng.integers(1000))),
+            "inputs": _inputs(n, seed=int(rng.integers(1000))),
             "targets": targets,
             "masks": rng.integers(0, 2, (n, N_SPECIES)).astype(np.uint8),
             "event_species": rng.integers(0, N_SPECIES, n).astype(np.int16),
@@ -259,7 +259,7 @@ def test_train_classifier_runs_one_epoch(tmp_path):
     logged = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert np.isfinite(logged["train"]["loss"]) and np.isfinite(logged["eval"]["loss"])
     assert 0 <= logged["eval"]["lwlrap"] <= 1
-    scores = np.asarray(model.predict(validation["spectrograms"], verbose=0))
+    scores = np.asarray(model.predict(validation["inputs"], verbose=0))
     assert scores.shape == (8, N_SPECIES)
     assert np.all((scores >= 0) & (scores <= 1))
     assert isinstance(model.loss, WeightedBinaryCrossentropy)

@@ -272,19 +272,19 @@ def test_same_data_gives_identical_bytes(tmp_path):
 
 
 def test_spectrogram_rows_read_chosen_rows_of_several_sets(tmp_path):
-    from rainforest.storage import SpectrogramRows
+    from rainforest.storage import WindowRows
 
     first, second = [_batch(10, seed=1)], [_batch(6, seed=2, offset=10)]
     _write_set(tmp_path / "a.h5", first)
     _write_set(tmp_path / "b.h5", second)
     a, b = first[0]["spectrograms"], second[0]["spectrograms"]
-    rows = SpectrogramRows([(tmp_path / "a.h5", np.array([1, 4, 7])), (tmp_path / "b.h5", np.array([0, 5]))])
+    rows = WindowRows([(tmp_path / "a.h5", np.array([1, 4, 7])), (tmp_path / "b.h5", np.array([0, 5]))])
     expected = np.stack([a[1], a[4], a[7], b[0], b[5]])
     assert len(rows) == 5 and rows.shape == (5, *a.shape[1:])
     np.testing.assert_array_equal(rows[3], b[0])
     np.testing.assert_array_equal(rows[1:4], expected[1:4])
     subset = rows[np.array([True, False, True, True, False])]
-    assert isinstance(subset, SpectrogramRows) and len(subset) == 3
+    assert isinstance(subset, WindowRows) and len(subset) == 3
     np.testing.assert_array_equal(subset[0:3], expected[[0, 2, 3]])
     rows.close()
     np.testing.assert_array_equal(rows[0], a[1])  # reopens

@@ -14,7 +14,7 @@ import yaml
 from rainforest.config import ModelSettings, TrainSettings
 from rainforest.inference import aggregate_windows
 from rainforest.model import MelPositionChannel, build_model
-from rainforest.storage import SpectrogramRows, WindowWriter
+from rainforest.storage import WindowRows, WindowWriter
 from rainforest.training import (
     BestEpochSelection,
     _optimizer,
@@ -51,7 +51,7 @@ def windows(n=24, seed=0) -> dict[str, np.ndarray]:
     for i in np.flatnonzero(present):
         spectrograms[i, 4 * species[i] : 4 * species[i] + 4] += 20
     return {
-        "spectrograms": spectrograms,
+        "inputs": spectrograms,
         "targets": targets,
         "masks": np.eye(N_SPECIES, dtype=np.uint8)[species],
         "event_species": species.astype(np.int16),
@@ -60,7 +60,7 @@ def windows(n=24, seed=0) -> dict[str, np.ndarray]:
 
 
 def build(settings: ModelSettings, activation="sigmoid") -> keras.Model:
-    return build_model(settings, N_MELS, N_FRAMES, N_SPECIES, np.zeros(N_MELS), np.ones(N_MELS), activation)
+    return build_model(settings, (N_MELS, N_FRAMES), N_SPECIES, np.zeros(N_MELS), np.ones(N_MELS), activation)
 
 
 def layer_types(model: keras.Model) -> set[str]:
@@ -101,7 +101,7 @@ def test_dropout_is_used():
 
 
 def test_softmax_loss_builds_a_softmax_head_summing_to_one():
-    scores = build(model_settings(), activation="softmax")(windows()["spectrograms"][:4]).numpy()
+    scores = build(model_settings(), activation="softmax")(windows()["inputs"][:4]).numpy()
     np.testing.assert_allclose(scores.sum(axis=1), 1, rtol=1e-5)
 
 
@@ -129,7 +129,7 @@ def test_use_false_positives_keeps_or_drops_absent_windows():
 def write_set(path, data, ids, waveforms=False):
     attrs = {"species": [f"s{i}" for i in range(N_SPECIES)]}
     with WindowWriter(path, N_MELS, N_FRAMES, N_SPECIES, 8 if waveforms else None, attrs) as writer:
-        fields = dict(data)
+        fields = {("spectrograms" if name == "inputs" else name): values for name, values in data.items()}
         if waveforms:
             fields["waveforms"] = np.zeros((len(ids), 8), np.float32)
         writer.append(
@@ -151,10 +151,10 @@ def test_use_augmented_adds_the_augmented_windows(tmp_path):
     assert len(without["targets"]) == 6 and len(with_copies["targets"]) == 12
     assert len(validation["targets"]) == 2
     # Spectrograms stay on disk until read, in the order of the labels.
-    assert isinstance(with_copies["spectrograms"], SpectrogramRows) and with_copies["spectrograms"].shape[0] == 12
-    np.testing.assert_array_equal(with_copies["spectrograms"][0:12], np.concatenate([data["spectrograms"][:6]] * 2))
+    assert isinstance(with_copies["inputs"], WindowRows) and with_copies["inputs"].shape[0] == 12
+    np.testing.assert_array_equal(with_copies["inputs"][0:12], np.concatenate([data["inputs"][:6]] * 2))
     np.testing.assert_array_equal(with_copies["targets"], np.concatenate([data["targets"][:6]] * 2))
-    np.testing.assert_array_equal(validation["spectrograms"][0:2], data["spectrograms"][6:])
+    np.testing.assert_array_equal(validation["inputs"][0:2], data["inputs"][6:])
 
 
 def test_training_streamed_from_hdf5_equals_training_in_memory(tmp_path):
@@ -163,8 +163,8 @@ def test_training_streamed_from_hdf5_equals_training_in_memory(tmp_path):
     write_set(tmp_path / "windows.h5", data, ids)
     split = pd.DataFrame({"recording_id": sorted(set(ids)), "subset": ["train"] * 9 + ["validation"] * 3})
     streamed, validation = load_training_data(tmp_path / "windows.h5", split, tmp_path / "none.h5", False)
-    in_memory = {**streamed, "spectrograms": data["spectrograms"][:18]}
-    validation_in_memory = {**validation, "spectrograms": data["spectrograms"][18:]}
+    in_memory = {**streamed, "inputs": data["inputs"][:18]}
+    validation_in_memory = {**validation, "inputs": data["inputs"][18:]}
     settings = train_settings(epochs=2, early_stopping_patience=0)
 
     def weights(train, val):
@@ -181,7 +181,7 @@ def first_batch(settings: TrainSettings):
     data = windows()
     labels = label_weights(data["targets"], data["masks"], settings.unknown_label_weight)
     make_deterministic(settings.seed)
-    x, y = next(iter(training_dataset(data["spectrograms"], labels, settings)))
+    x, y = next(iter(training_dataset(data["inputs"], labels, settings)))
     return data, x.numpy(), y.numpy()
 
 
@@ -191,7 +191,7 @@ NO_AUGMENTATION = {"time_masks": 0, "max_time_frames": 4, "frequency_masks": 0, 
 def test_spec_augment_masks_runs_of_frames_and_bins():
     plain = train_settings(mixup_alpha=0.0, spec_augment=NO_AUGMENTATION)
     data, x, _ = first_batch(plain)
-    originals = {row.tobytes() for row in data["spectrograms"]}
+    originals = {row.tobytes() for row in data["inputs"]}
     assert all(window.tobytes() in originals for window in x)
 
     masked_settings = train_settings(
@@ -209,7 +209,7 @@ def test_spec_augment_draws_new_masks_every_epoch():
     data = windows()
     labels = label_weights(data["targets"], data["masks"], 0.1)
     make_deterministic(settings.seed)
-    dataset = training_dataset(data["spectrograms"], labels, settings)
+    dataset = training_dataset(data["inputs"], labels, settings)
     first = np.concatenate([x.numpy() for x, _ in dataset])
     second = np.concatenate([x.numpy() for x, _ in dataset])
     assert not np.array_equal(first, second)
@@ -271,10 +271,10 @@ def test_select_best_epoch_restores_the_best_weights():
     data, validation = windows(), windows(12, seed=1)
     model = build(model_settings())
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy")
-    selection = BestEpochSelection(validation["spectrograms"], validation["targets"], patience=0, restore_best=True)
+    selection = BestEpochSelection(validation["inputs"], validation["targets"], patience=0, restore_best=True)
     snapshots = []
     record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(model.get_weights()))
-    model.fit(data["spectrograms"], data["targets"].astype("float32"), epochs=4, verbose=0, callbacks=[selection, record])
+    model.fit(data["inputs"], data["targets"].astype("float32"), epochs=4, verbose=0, callbacks=[selection, record])
     best = snapshots[selection.best_epoch]
     for restored, expected in zip(model.get_weights(), best):
         np.testing.assert_array_equal(restored, expected)
@@ -288,7 +288,7 @@ def test_select_best_epoch_prefers_the_later_of_tied_epochs():
     model = keras.Model(inputs, head(keras.layers.Flatten()(inputs)))
     targets = np.zeros((1, N_SPECIES), np.uint8)
     targets[0, 0] = 1
-    selection = BestEpochSelection(windows(1)["spectrograms"], targets, patience=0, restore_best=True)
+    selection = BestEpochSelection(windows(1)["inputs"], targets, patience=0, restore_best=True)
     selection.set_model(model)
     for epoch in range(4):
         head.bias.assign(np.eye(N_SPECIES, dtype=np.float32)[0] * (epoch + 1))  # new weights, same ranking

@@ -1,0 +1,26 @@
+"""Stage embed: a pretrained model's embedding of every window and augmented window.
+
+Usage: python stages/embed.py WINDOWS_H5 AUGMENTED_H5 WINDOW_EMBEDDINGS_H5 AUGMENTED_EMBEDDINGS_H5
+
+Each output holds one embedding per row of its input (``embeddings``, float32,
+(n, dimension)) and, as file attributes, the embedding model's name, the
+SHA-256 of its file and its licence. With ``embedding.model: none`` (the
+default: the CNN trains on spectrograms) both outputs are small placeholders
+that name no model, so the stage costs nothing and changes nothing downstream.
+"""
+
+import _environment  # noqa: F401  (first: runs this script with the project's Python)
+
+from rainforest.embedding import embed_window_sets
+from rainforest.runner import run_stage
+
+
+def main(settings, windows_path, augmented_path, window_embeddings_path, augmented_embeddings_path):
+    embed_window_sets(
+        {windows_path: window_embeddings_path, augmented_path: augmented_embeddings_path},
+        model=settings.embedding.model,
+    )
+
+
+if __name__ == "__main__":
+    run_stage("embed", main)
