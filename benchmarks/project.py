@@ -19,7 +19,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STAGES = ["demo", "etl", "split", "augment", "train", "evaluate", "submit"]
+STAGES = ["demo", "etl", "split", "augment", "embed", "train", "evaluate", "submit"]
 
 
 def project_env(cwd) -> dict[str, str]:

@@ -75,9 +75,9 @@ WORKERS = int(os.environ.get("RAINFOREST_TEST_WORKERS", "2"))
 TIMEOUT = 900
 
 UP_TO_DATE = "Data and pipelines are up to date."
-AFTER_ETL = {"etl", "split", "augment", "train", "evaluate", "submit"}
-AFTER_SPLIT = {"split", "augment", "train", "evaluate", "submit"}
-AFTER_AUGMENT = {"augment", "train", "evaluate", "submit"}
+AFTER_ETL = {"etl", "split", "augment", "embed", "train", "evaluate", "submit"}
+AFTER_SPLIT = {"split", "augment", "embed", "train", "evaluate", "submit"}
+AFTER_AUGMENT = {"augment", "embed", "train", "evaluate", "submit"}
 AFTER_TRAIN = {"train", "evaluate", "submit"}
 
 
