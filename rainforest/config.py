@@ -106,6 +106,9 @@ class EtlSettings(_Section):
     # list it in the etl report (metrics/etl.json).
     on_unreadable: Literal["stop", "skip"]
     background_windows: Annotated[Integer, Field(ge=0, le=100)]
+    # Windows cut along each event, each centred on an equal share of it: a
+    # song longer than a window is seen whole, at several offsets.
+    windows_per_event: Annotated[Integer, Field(ge=1, le=20)]
 
 
 class SplitSettings(_Section):

@@ -4,6 +4,7 @@ Usage (from the project root, with the pipeline already reproduced once)::
 
     python -m rainforest.experiments                                   # every model, demo data
     python -m rainforest.experiments cnn embedding --datasets demo=data/demo xc_birds=../shared/real/xc_birds
+    python -m rainforest.experiments --help
 
 Each configuration is a set of ``params.yaml`` overrides, run on each dataset
 as ``dvc exp run --force --downstream etl`` (named ``DATASET-MODEL``), so
@@ -63,8 +64,12 @@ EMBEDDING_HEAD = {
     "submit.hop_seconds": 3.0,
 }
 
+#: The CNN with five windows cut along each labelled call: what it needs to
+#: learn from a few dozen calls per species (five times the training time).
+CNN_WINDOWS5 = {"etl.windows_per_event": 5}
+
 #: Name -> overrides of params.yaml; ``cnn`` is params.yaml as committed.
-CONFIGURATIONS = {"baseline": BASELINE, "cnn": {}, "embedding": EMBEDDING_HEAD}
+CONFIGURATIONS = {"baseline": BASELINE, "cnn": {}, "cnn-windows5": CNN_WINDOWS5, "embedding": EMBEDDING_HEAD}
 COMMITTED = "cnn"
 
 #: Extra inference hops measured for the embedding head (seconds).

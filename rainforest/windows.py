@@ -88,8 +88,9 @@ def event_windows(
     n_species: int,
     n_background: int = 0,
     rng: np.random.Generator | None = None,
+    windows_per_event: int = 1,
 ) -> dict[str, np.ndarray]:
-    """Cut one window around each event of a recording, and background windows.
+    """Cut windows around each event of a recording, and background windows.
 
     Only the windows' own samples are read (see :class:`Recording`), and the
     spectrogram of each is computed from them: by the geometry of
@@ -106,6 +107,10 @@ def event_windows(
         Windows to add that overlap no event (see
         :func:`background_window_starts`), drawn with ``rng``. Their labels are
         all unknown; their ``event_species`` is -1.
+    windows_per_event
+        Windows cut along each event: the event is split into this many
+        equal spans and a window is centred on each (1: one window centred
+        on the event).
 
     Returns
     -------
@@ -116,9 +121,13 @@ def event_windows(
     features, rate = geometry.features, geometry.sample_rate
     # A recording shorter than a window is zero-padded to one window.
     n_recording_frames = recording_frames(max(recording.n_samples, geometry.n_samples), features)
+    # A song longer than a window gives several different views of itself;
+    # linspace keeps t_min and t_max exact, so one window per event is unchanged.
+    spans = [np.linspace(t_min, t_max, windows_per_event + 1) for t_min, t_max in zip(events["t_min"], events["t_max"])]
     event_starts = [
-        event_window_start(t_min, t_max, n_recording_frames, geometry.n_frames, rate, features)
-        for t_min, t_max in zip(events["t_min"], events["t_max"])
+        event_window_start(edges[k], edges[k + 1], n_recording_frames, geometry.n_frames, rate, features)
+        for edges in spans
+        for k in range(windows_per_event)
     ]
     background = (
         background_window_starts(events, n_recording_frames, n_background, geometry, rng)
@@ -129,6 +138,7 @@ def event_windows(
     start_times = frame_times(starts, rate, features)
     end_times = start_times + geometry.n_samples / rate
     labels = [window_labels(events, start, end, n_species) for start, end in zip(start_times, end_times)]
+    species, present = events["species_id"].to_numpy(np.int16), events["present"].to_numpy(np.uint8)
     waveforms = np.stack([recording.read(int(start) * features.hop_length, geometry.n_samples) for start in starts])
     return {
         "spectrograms": log_mel_spectrogram(waveforms, rate, features),
@@ -137,8 +147,8 @@ def event_windows(
         "masks": np.stack([mask for _, mask in labels]),
         "start_times": start_times,
         "end_times": end_times,
-        "event_species": np.concatenate([events["species_id"].to_numpy(np.int16), np.full(len(background), -1, np.int16)]),
-        "event_present": np.concatenate([events["present"].to_numpy(np.uint8), np.zeros(len(background), np.uint8)]),
+        "event_species": np.concatenate([np.repeat(species, windows_per_event), np.full(len(background), -1, np.int16)]),
+        "event_present": np.concatenate([np.repeat(present, windows_per_event), np.zeros(len(background), np.uint8)]),
     }
 
 
@@ -153,6 +163,7 @@ class RecordingJob:
     n_species: int
     skip_unreadable: bool
     n_background: int = 0
+    windows_per_event: int = 1
 
 
 @dataclass(frozen=True)
@@ -173,7 +184,9 @@ def _recording_job(job: RecordingJob) -> RecordingResult:
             events, clamped = fit_events_to_recording(job.events, recording.n_samples / job.geometry.sample_rate)
             # Seeded by the recording's id: the same windows whatever the worker or order.
             rng = np.random.default_rng(zlib.crc32(job.recording_id.encode()))
-            windows = event_windows(recording, events, job.geometry, job.n_species, job.n_background, rng)
+            windows = event_windows(
+                recording, events, job.geometry, job.n_species, job.n_background, rng, job.windows_per_event
+            )
     except AudioError as error:
         if job.skip_unreadable:
             return RecordingResult(job.recording_id, None, skip_reason=str(error))
@@ -217,6 +230,7 @@ def build_window_set(
     on_unreadable: str = "stop",
     background_windows: int = 0,
     events_path: str | Path | None = None,
+    windows_per_event: int = 1,
 ) -> EtlReport:
     """Write the window set of every labelled event in a dataset.
 
@@ -233,6 +247,8 @@ def build_window_set(
         it is left out, with its events, and listed in the report.
     background_windows
         Windows per recording cut where no event is (labels all unknown).
+    windows_per_event
+        Windows cut along each event (see :func:`event_windows`).
     events_path
         If given, a CSV that gets the labelled events as validated (column
         ``present``: from train_tp.csv), written after the window set.
@@ -276,6 +292,7 @@ def build_window_set(
         RecordingJob(
             recording_id, audio[recording_id], group.reset_index(drop=True), geometry, len(species),
             skip_unreadable=on_unreadable == "skip", n_background=background_windows,
+            windows_per_event=windows_per_event,
         )
         for recording_id, group in events.groupby("recording_id", sort=True)
         if recording_id in audio

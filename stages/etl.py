@@ -33,6 +33,7 @@ def main(settings, windows_path, metrics_path="metrics/etl.json", events_path=No
         settings.etl.on_unreadable,
         settings.etl.background_windows,
         events_path,
+        windows_per_event=settings.etl.windows_per_event,
     )
     write_json(report_path, report.to_dict())
     write_json(metrics_path, report.headline())

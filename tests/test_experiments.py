@@ -11,6 +11,7 @@ from benchmarks.project import merge
 from rainforest.config import settings_from_dict
 from rainforest.experiments import (
     BASELINE,
+    CNN_WINDOWS5,
     CONFIGURATIONS,
     EMBEDDING_HEAD,
     format_table,
@@ -37,7 +38,7 @@ def test_names_default_to_all_with_the_committed_model_last(tmp_path, monkeypatc
     (tmp_path / "data/demo").mkdir(parents=True)
     (tmp_path / "data/demo/sample_submission.csv").write_text("recording_id,s0\n")
     monkeypatch.chdir(tmp_path)
-    assert parse_arguments([]) == (["baseline", "embedding", "cnn"], {"demo": "data/demo"})
+    assert parse_arguments([]) == (["baseline", "cnn-windows5", "embedding", "cnn"], {"demo": "data/demo"})
     assert parse_arguments(["cnn", "baseline"])[0] == ["baseline", "cnn"]
     with pytest.raises(SystemExit):
         parse_arguments(["resnet50"])
@@ -71,7 +72,7 @@ def test_embedding_head_reads_birdnet_windows_as_they_are():
 
 def test_committed_model_sets_every_overridden_key_back_to_the_committed_value():
     committed = overrides_for("cnn", PARAMS)
-    assert set(committed) == set(BASELINE) | set(EMBEDDING_HEAD) | {"data.dataset_dir"}
+    assert set(committed) == set(BASELINE) | set(EMBEDDING_HEAD) | set(CNN_WINDOWS5) | {"data.dataset_dir"}
     assert CONFIGURATIONS["cnn"] == {}
     assert settings_from_dict(_apply(PARAMS, committed)) == settings_from_dict(PARAMS)
 

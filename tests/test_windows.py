@@ -73,3 +73,23 @@ def test_recording_shorter_than_a_window_is_zero_padded(tmp_path):
         windows = event_windows(recording, events((0.05, 0.2)), GEOMETRY, 3)
     assert windows["waveforms"].shape == (1, GEOMETRY.n_samples)
     assert np.all(windows["waveforms"][0, 3000:] == 0) and np.any(windows["waveforms"][0, :3000] != 0)
+
+
+def test_windows_per_event_spread_windows_along_each_event(tmp_path):
+    waveform = np.random.default_rng(5).normal(0, 0.1, 8000 * 10).astype(np.float32)
+    # A 3 s event in 1 s windows, and a short one.
+    recording_events = events((2.0, 5.0), (7.0, 7.3))
+    with _recording(tmp_path, waveform) as recording:
+        one = event_windows(recording, recording_events, GEOMETRY, 3, n_background=1, rng=np.random.default_rng(3))
+        three = event_windows(
+            recording, recording_events, GEOMETRY, 3, n_background=1, rng=np.random.default_rng(3), windows_per_event=3
+        )
+    assert list(three["event_species"]) == [0, 0, 0, 1, 1, 1, -1]
+    assert list(three["event_present"]) == [1, 1, 1, 1, 1, 1, 0]
+    assert (three["targets"][:6].sum(axis=1) == 1).all()
+    # The long event's windows are centred on its thirds: 2.5, 3.5 and 4.5 s.
+    centres = (three["start_times"][:3] + three["end_times"][:3]) / 2
+    np.testing.assert_allclose(centres, [2.5, 3.5, 4.5], atol=FEATURES.hop_length / 8000)
+    # The middle window of each event is the one windows_per_event 1 cuts.
+    np.testing.assert_array_equal(three["start_times"][[1, 4, 6]], one["start_times"])
+    np.testing.assert_array_equal(three["spectrograms"][[1, 4, 6]], one["spectrograms"])
