@@ -8,10 +8,12 @@ rainforest-detect must work with it as with the CNN.
 """
 
 import json
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from pathlib import Path
+import yaml
 
 from benchmarks.project import make_project, run
 from rainforest.model import load_card
@@ -72,3 +74,15 @@ def test_evaluate_and_detect_work_with_the_head(head_project):
     assert len(right) >= 20 and sum(right) / len(right) >= 0.8, result.stderr
     tables = list((project / "detections").glob("*.Table.1.selections.txt"))
     assert len(tables) == 28
+
+
+def test_a_head_setting_reruns_only_the_head_and_what_follows(head_project):
+    project, _ = head_project
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["model"]["dense_units"] = 64
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    log = run(["dvc", "repro", "submit", "evaluate"], project, timeout=1200).stdout
+    ran = set(re.findall(r"Running stage '([^']+)'", log))
+    # The embeddings (the costly part) are not recomputed.
+    assert ran == {"train", "evaluate", "submit"}, log
+    assert "Stage 'embed' didn't change" in log
