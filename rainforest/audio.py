@@ -11,9 +11,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import librosa
 import numpy as np
 import soundfile as sf
+import soxr
 
 from rainforest.errors import AudioError
 
@@ -23,6 +23,9 @@ AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg")
 #: Largest accepted sample magnitude (24 dB over full scale). Float files may
 #: overshoot [-1, 1] a little; much more means integer-scaled or garbage data.
 MAX_PEAK = 16.0
+
+#: Samples decoded at a time when a resampled file is read whole.
+BLOCK_SAMPLES = 1 << 22
 
 _DATA_SIZE = re.compile(r"^\s*(?:data|SSND)\s*:\s*(?P<declared>\d+)\s*\(should be (?P<actual>\d+)\)", re.MULTILINE)
 
@@ -52,19 +55,58 @@ def index_recordings(folder: str | Path) -> dict[str, Path]:
     return index
 
 
+def audio_files(
+    folder: str | Path, recording_ids: list[str], *, listed_in: str, on_missing: str = "stop", hint: str = ""
+) -> tuple[dict[str, Path], list[str]]:
+    """The audio file of each of ``recording_ids`` in ``folder``, and the ids that have none.
+
+    Parameters
+    ----------
+    listed_in
+        Where the ids come from, for the message (``sample_submission.csv``).
+    on_missing
+        ``"stop"``: raise if any id has no file; ``"skip"``: return them.
+    hint
+        Appended to the message: another way out.
+
+    Returns
+    -------
+    found : dict
+        Recording id -> its file, in the order of ``recording_ids``.
+    missing : list
+        The ids without a file, sorted.
+
+    Raises
+    ------
+    AudioError
+        If the folder does not exist, or (with ``"stop"``) an id has no file.
+    """
+    index = index_recordings(folder)
+    missing = sorted({recording_id for recording_id in recording_ids if recording_id not in index})
+    if missing and on_missing == "stop":
+        raise AudioError(
+            f"{folder}: {len(missing)} recording(s) listed in {listed_in} have no audio file there "
+            f"(first: {', '.join(missing[:5])}); add the files or remove their rows{hint}"
+        )
+    return {recording_id: index[recording_id] for recording_id in recording_ids if recording_id in index}, missing
+
+
 def to_mono(samples: np.ndarray) -> np.ndarray:
     """Mix a (n_samples, n_channels) array down to one channel by averaging."""
     return samples.mean(axis=1) if samples.ndim == 2 else samples
 
 
 class Recording:
-    """An open recording, read whole or in excerpts, mono at ``sample_rate``.
+    """An open recording, read whole, in excerpts or as a stream of blocks,
+    mono at ``sample_rate``.
 
     When the file is already at ``sample_rate`` an excerpt decodes only its
     own samples (FLAC and WAV seek exactly), so cutting a few windows from a
-    long recording costs a fraction of decoding all of it. Otherwise the file
-    is decoded and resampled (soxr, high quality) whole, once, on opening.
-    Use as a context manager.
+    long recording costs a fraction of decoding all of it. Otherwise the
+    first excerpt decodes and resamples (soxr, high quality) the whole file,
+    once. :meth:`blocks` decodes (and resamples) one block at a time, so a
+    day-long recording streams through in flat memory; its samples are the
+    same as those of :meth:`read`. Use as a context manager.
 
     Raises
     ------
@@ -87,43 +129,60 @@ class Recording:
             if self._file.frames == 0:
                 raise AudioError(f"{self.path}: recording holds no samples; remove it or its label rows")
             _check_complete(self.path, self._file.extra_info)
-            if self._file.samplerate != sample_rate:
-                self._waveform = self._resampled()
+            #: Length of the recording at ``sample_rate`` (librosa.resample's rounding).
+            self.n_samples = int(np.ceil(self._file.frames * (sample_rate / self._file.samplerate)))
         except AudioError:
             self._file.close()
             raise
 
     @property
-    def n_samples(self) -> int:
-        """Length of the recording at ``sample_rate``."""
-        return len(self._waveform) if self._waveform is not None else self._file.frames
+    def resampled(self) -> bool:
+        """Whether the file's rate differs from ``sample_rate``."""
+        return self._file.samplerate != self.sample_rate
 
     def read(self, start: int = 0, n_samples: int | None = None) -> np.ndarray:
         """``n_samples`` from sample ``start`` (default: to the end), zero-padded
         past the end of the recording; 1-D float32."""
         n_samples = self.n_samples - start if n_samples is None else n_samples
-        if self._waveform is not None:
+        if self.resampled:
+            if self._waveform is None:
+                self._waveform = np.concatenate(list(self.blocks(BLOCK_SAMPLES)))
             excerpt = self._waveform[start : start + n_samples]
         else:
-            with self._decoding():
-                self._file.seek(min(start, self._file.frames))
-                samples = self._file.read(n_samples, dtype="float32", always_2d=True)
-            if len(samples):
-                _check_samples(self.path, samples)
-            excerpt = to_mono(samples)
+            excerpt = self._decoded(min(start, self._file.frames), n_samples)
         return np.ascontiguousarray(np.pad(excerpt, (0, n_samples - len(excerpt))), dtype=np.float32)
 
-    def _resampled(self) -> np.ndarray:
+    def blocks(self, block_samples: int) -> Iterator[np.ndarray]:
+        """The whole recording as consecutive blocks of ``block_samples``
+        (the last one shorter), 1-D float32, decoding one block at a time."""
+        if not self.resampled:
+            for start in range(0, self.n_samples, block_samples):
+                yield self._decoded(start, block_samples)
+            return
+        # A streaming resampler gives exactly the samples of resampling the
+        # whole file at once (librosa.resample's soxr_hq), which etl uses.
+        stream = soxr.ResampleStream(self._file.samplerate, self.sample_rate, 1, dtype="float32", quality="HQ")
+        pending, produced = [], 0
+        in_block = max(1, round(block_samples * self._file.samplerate / self.sample_rate))
+        for start in range(0, self._file.frames, in_block):
+            last = start + in_block >= self._file.frames
+            pending.append(stream.resample_chunk(self._decoded(start, in_block), last=last))
+            ready = np.concatenate(pending)
+            if last:  # librosa's length: zero-padded or cut to n_samples
+                ready = np.pad(ready, (0, max(0, self.n_samples - produced - len(ready))))[: self.n_samples - produced]
+            whole = len(ready) if last else len(ready) - len(ready) % block_samples
+            for first in range(0, whole, block_samples):
+                yield ready[first : first + block_samples]
+            pending, produced = [ready[whole:]], produced + whole
+
+    def _decoded(self, start: int, n_samples: int) -> np.ndarray:
+        # Samples [start, start + n_samples) of the file, at its own rate, mono.
         with self._decoding():
-            samples = self._file.read(dtype="float32", always_2d=True)
-        _check_samples(self.path, samples)
-        waveform = librosa.resample(to_mono(samples), orig_sr=self._file.samplerate, target_sr=self.sample_rate, res_type="soxr_hq")
-        if len(waveform) == 0:
-            raise AudioError(
-                f"{self.path}: {samples.shape[0]} sample(s) at {self._file.samplerate} Hz are shorter than one "
-                f"sample at audio.sample_rate ({self.sample_rate} Hz); remove the file or its label rows"
-            )
-        return waveform
+            self._file.seek(start)
+            samples = self._file.read(n_samples, dtype="float32", always_2d=True)
+        if len(samples):
+            _check_samples(self.path, samples, start)
+        return to_mono(samples)
 
     @contextlib.contextmanager
     def _decoding(self) -> Iterator[None]:
@@ -181,12 +240,12 @@ def _check_complete(path: Path, header_log: str) -> None:
         )
 
 
-def _check_samples(path: Path, samples: np.ndarray) -> None:
+def _check_samples(path: Path, samples: np.ndarray, offset: int = 0) -> None:
     # Only float files can hold these values; they would turn into NaN or
     # infinite features (or crash the STFT) far from the file that caused them.
     finite = np.isfinite(samples)
     if not finite.all():
-        first = int(np.flatnonzero(~finite.all(axis=1))[0])
+        first = offset + int(np.flatnonzero(~finite.all(axis=1))[0])
         raise AudioError(
             f"{path}: {int((~finite).sum())} sample(s) are NaN or infinite (first at sample {first}); "
             "the file is corrupt: re-export it, or remove it and its label rows"

@@ -134,7 +134,8 @@ def detect(argv: Sequence[str] | None = None) -> int:
                     PROG, ", ".join(detector.undetected), detector.target_precision,
                 )
         detections, skipped = detection.detect_recordings(
-            model, card, detector, recordings, thresholds, hop_seconds, args.batch_size, args.skip_unreadable
+            model, card, detector, recordings, thresholds=thresholds, hop_seconds=hop_seconds,
+            batch_size=args.batch_size, skip_unreadable=args.skip_unreadable,
         )
         written = detection.write_detections(args.output, detections)
     except PipelineError as error:

@@ -9,24 +9,20 @@ recording. ``rainforest-detect`` (:mod:`rainforest.cli`) is the command.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
-from tqdm import tqdm
 
 from rainforest import raven
-from rainforest.audio import index_recordings, load_recording
+from rainforest.audio import index_recordings
 from rainforest.detector import Detector
 from rainforest.errors import AudioError
-from rainforest.inference import make_scorer
+from rainforest.inference import make_scorer, score_windows
 from rainforest.model import ModelCard
 from rainforest.storage import write_text
 
-log = logging.getLogger(__name__)
 
 #: Columns of ``detections.csv``.
 DETECTION_COLUMNS = ["recording", "start", "end", "species", "score"]
@@ -83,7 +79,7 @@ def window_detections(
     ----------
     starts, scores
         Window start times in seconds (n_windows,) and scores (n_windows,
-        n_species), as from :meth:`rainforest.inference.RecordingScorer.window_scores`.
+        n_species), as from :func:`rainforest.inference.score_windows`.
     window_seconds
         Length of a window; a window's end is clipped to ``duration``, the
         recording's length.
@@ -117,6 +113,7 @@ def detect_recordings(
     card: ModelCard,
     detector: Detector,
     recordings: dict[str, Path],
+    *,
     thresholds: np.ndarray,
     hop_seconds: float,
     batch_size: int,
@@ -126,8 +123,9 @@ def detect_recordings(
 
     Each recording is decoded, mixed to mono and resampled to the model's
     rate, whatever its format, rate and length, and scored by windows every
-    ``hop_seconds`` (see :func:`rainforest.inference.make_scorer` and
-    :func:`window_detections`).
+    ``hop_seconds``, in blocks, so a day-long recording takes no more memory
+    than a minute-long one (see :func:`rainforest.inference.score_windows`
+    and :func:`window_detections`).
 
     Returns
     -------
@@ -142,24 +140,22 @@ def detect_recordings(
         If a recording cannot be decoded (without ``skip_unreadable``), or
         none could.
     """
-    scorer = make_scorer(model, card)
     detections, skipped = {}, {}
-    # One BLAS thread: TensorFlow already keeps every core busy (see score_recordings).
-    with threadpool_limits(limits=1, user_api="blas"):
-        for recording_id, path in tqdm(recordings.items(), desc="detect", unit="rec", disable=None):
-            try:
-                waveform = load_recording(path, card.sample_rate)
-            except AudioError as error:
-                if not skip_unreadable:
-                    raise AudioError(f"{error} (or pass --skip-unreadable to leave it out)") from None
-                log.warning("skipped %s", error)
-                skipped[recording_id] = str(error)
+    scored = score_windows(
+        make_scorer(model, card), recordings, hop_seconds=hop_seconds, batch_size=batch_size,
+        skip_unreadable=skip_unreadable, progress="detect",
+    )
+    try:
+        for item in scored:
+            if item.skipped:
+                skipped[item.recording_id] = item.skipped
                 continue
-            starts, scores = scorer.window_scores(waveform, hop_seconds, batch_size)
-            detections[recording_id] = window_detections(
-                recording_id, starts, scores, card.features.window_seconds, len(waveform) / card.sample_rate,
+            detections[item.recording_id] = window_detections(
+                item.recording_id, item.starts, item.scores, card.features.window_seconds, item.seconds,
                 detector, thresholds,
             )
+    except AudioError as error:
+        raise AudioError(f"{error} (or pass --skip-unreadable to leave it out)") from None
     if not detections:
         first = next(iter(skipped.values()))
         raise AudioError(f"none of the {len(recordings)} recording(s) could be read (first: {first})")

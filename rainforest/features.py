@@ -10,6 +10,7 @@ the same numbers, which keeps ``etl``, ``augment`` and ``submit`` consistent.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 import librosa
@@ -107,6 +108,51 @@ def log_mel_spectrogram(waveform: np.ndarray, sample_rate: int, features: Featur
         block = _log_mel_of_frames(frames[..., first : first + FRAME_BLOCK, :], sample_rate, features)
         spectrogram[..., first : first + block.shape[-2]] = np.swapaxes(block, -1, -2)
     return spectrogram
+
+
+def spectrogram_blocks(
+    pieces: Iterable[np.ndarray], sample_rate: int, features: FeatureSettings, block_frames: int = FRAME_BLOCK
+) -> Iterator[np.ndarray]:
+    """The log-mel spectrogram of a waveform that arrives in pieces, ``block_frames`` frames at a time.
+
+    Only one block's samples are held at a time, so memory stays flat however
+    long the waveform. Joined along time, the blocks are
+    :func:`log_mel_spectrogram` of the whole waveform; with the default
+    ``block_frames`` they are its numbers bit for bit (it computes the same
+    blocks).
+
+    Parameters
+    ----------
+    pieces
+        Consecutive pieces of a 1-D waveform, of any lengths.
+
+    Yields
+    ------
+    np.ndarray
+        Shape (n_mels, block_frames); the last block may be narrower.
+
+    Examples
+    --------
+    >>> from rainforest.config import FeatureSettings
+    >>> features = FeatureSettings(n_fft=512, hop_length=256, n_mels=16, fmin=50.0, fmax=8000.0, window_seconds=1.0)
+    >>> waveform = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    >>> blocks = list(spectrogram_blocks(np.array_split(waveform, 7), 16000, features, block_frames=20))
+    >>> [block.shape[1] for block in blocks]
+    [20, 20, 20, 1]
+    >>> bool(np.allclose(np.concatenate(blocks, axis=1), log_mel_spectrogram(waveform, 16000, features), atol=1e-4))
+    True
+    """
+    step, span = block_frames * features.hop_length, window_span_samples(block_frames, features)
+    buffer, yielded = np.zeros(0, dtype=np.float32), False
+    for piece in pieces:
+        buffer = np.concatenate([buffer, np.asarray(piece, dtype=np.float32)])
+        while len(buffer) >= span:
+            yield log_mel_spectrogram(buffer[:span], sample_rate, features)
+            buffer, yielded = buffer[step:], True
+    # What is left holds the last frames, if it is one FFT frame long (a
+    # waveform shorter than that is padded to one frame, as the whole is).
+    if len(buffer) >= features.n_fft or not yielded:
+        yield log_mel_spectrogram(buffer, sample_rate, features)
 
 
 def frame_times(frames: np.ndarray | int, sample_rate: int, features: FeatureSettings) -> np.ndarray:

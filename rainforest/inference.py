@@ -1,13 +1,20 @@
-"""Scoring whole recordings: windows slid over the spectrogram, one score per species.
+"""Scoring recordings: windows slid over each one, a score per window and species.
+
+One path serves ``submit`` and ``rainforest-detect``: :func:`score_windows`
+streams recordings through a scorer and yields each one's window scores. A
+recording is decoded and scored in blocks, so memory stays flat whatever its
+length (a day-long file scores in the memory of a minute-long one), and the
+scores are those of scoring the whole file at once.
 
 A model whose backbone ends in :class:`~rainforest.model.TimeFrequencyPooling`
 (``cnn``, ``resnet``) is fully convolutional up to that layer, so a recording
-is scored in one pass: the convolutions run once over its whole spectrogram
-and the pooling and head run on each window's slice of the resulting feature
-map. Overlapping windows then share their convolutions, which halves the cost
-at the default 50 % overlap. Other models (``baseline``) score each window cut
-from the spectrogram. An ``embedding_head`` scores each window's embedding
-(:class:`EmbeddingScorer`). :func:`make_scorer` picks the scorer a model needs.
+is scored in one pass: the convolutions run once over its whole spectrogram,
+:data:`CHUNK_FRAMES` frames at a time, and the pooling and head run on each
+window's slice of the resulting feature map. Overlapping windows then share
+their convolutions, which halves the cost at the default 50 % overlap. Other
+models (``baseline``) score each window cut from the spectrogram. An
+``embedding_head`` scores each window's embedding (:class:`EmbeddingScorer`).
+:func:`make_scorer` picks the scorer a model needs.
 """
 
 from __future__ import annotations
@@ -15,9 +22,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -26,30 +32,92 @@ import tensorflow as tf
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from rainforest.audio import index_recordings, load_recording
+from rainforest.audio import Recording
 from rainforest.config import FeatureSettings
 from rainforest.embedding import EmbeddingModel, fit_windows, load_embedding_model
 from rainforest.errors import AudioError, ModelError
 from rainforest.features import (
-    cut_windows,
+    FRAME_BLOCK,
     frame_times,
-    log_mel_spectrogram,
-    pad_to_length,
+    spectrogram_blocks,
     sliding_window_starts,
     window_frames,
     window_span_samples,
 )
 from rainforest.model import ModelCard, TimeFrequencyPooling
+from rainforest.parallel import streams_ahead
 
 log = logging.getLogger(__name__)
 
 #: Spectrogram frames the convolutions see at a time (about 87 s at the
-#: default settings): bounds the memory of scoring an hour-long recording.
-CHUNK_FRAMES = 4096
+#: default settings): the block a recording is decoded and scored in. The
+#: spectrogram's own block, so a streamed spectrogram is the whole one's, bit
+#: for bit.
+CHUNK_FRAMES = FRAME_BLOCK
+
+#: Samples an embedding scorer decodes at a time (about 22 s at 48 kHz).
+EMBEDDING_BLOCK_SAMPLES = 1 << 20
+
+
+def stream_windows(blocks: Iterable[np.ndarray], starts: np.ndarray, width: int, batch_size: int) -> Iterator[np.ndarray]:
+    """Batches of the windows ``[start, start + width)`` along the first axis
+    of ``blocks`` joined, read as the blocks arrive.
+
+    Only the rows the next batch needs are held, so memory is bounded by a
+    batch's span plus a block, not by the length of the whole. Batch ``i``
+    holds the windows ``starts[i * batch_size : (i + 1) * batch_size]``,
+    whatever the blocks' sizes.
+
+    Parameters
+    ----------
+    blocks
+        Consecutive blocks of rows, shape (n_rows, ...), together at least
+        ``starts[-1] + width`` rows.
+    starts
+        Ascending first rows of the windows.
+
+    Yields
+    ------
+    np.ndarray
+        Shape (n, ..., width): the window axis last, as
+        :func:`numpy.lib.stride_tricks.sliding_window_view` puts it.
+
+    Examples
+    --------
+    >>> rows = np.arange(10)
+    >>> [batch.tolist() for batch in stream_windows(np.array_split(rows, 4), np.array([0, 3, 6, 7]), 3, 3)]
+    [[[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[7, 8, 9]]]
+    """
+    buffer, offset, first, skip = None, 0, 0, 0  # buffer holds rows offset, offset + 1, ...
+    for block in blocks:
+        if skip:  # rows before the next window that had not arrived yet
+            cut = min(skip, len(block))
+            block, skip = block[cut:], skip - cut
+        buffer = block if buffer is None else np.concatenate([buffer, block])
+        while first < len(starts):
+            chosen = starts[first : first + batch_size]
+            if chosen[-1] + width > offset + len(buffer):
+                break
+            yield np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(buffer, width, axis=0)[chosen - offset])
+            first += len(chosen)
+            if first < len(starts):  # drop the rows no later window needs
+                drop = int(starts[first]) - offset
+                skip, offset = max(0, drop - len(buffer)), offset + drop
+                buffer = buffer[drop:]
+    if first < len(starts):
+        raise ValueError(f"the blocks end at row {offset + (0 if buffer is None else len(buffer))}, "
+                         f"before the window at {starts[first]}")
+
+
+def _padded(blocks: Iterable[np.ndarray], n_samples: int, length: int) -> Iterator[np.ndarray]:
+    # The blocks of a recording of n_samples, zero-padded at the end to length.
+    yield from blocks
+    if length > n_samples:
+        yield np.zeros(length - n_samples, dtype=np.float32)
 
 
 class RecordingScorer:
-    """Scores the windows of whole recordings with one model.
+    """Scores the windows of recordings with a model on spectrograms.
 
     Parameters
     ----------
@@ -64,26 +132,34 @@ class RecordingScorer:
     def __init__(self, model: keras.Model, features: FeatureSettings, sample_rate: int):
         self.model, self.features, self.sample_rate = model, features, sample_rate
         self.n_frames = window_frames(features, sample_rate)
+        #: Samples decoded at a time: one chunk of frames.
+        self.block_samples = CHUNK_FRAMES * features.hop_length
         pooling = [layer for layer in model.layers if isinstance(layer, TimeFrequencyPooling)]
         self.fully_convolutional = len(pooling) == 1 and model.input.shape[2] is None
         if self.fully_convolutional:
-            trunk = keras.Model(model.input, pooling[0].input)
-            n_mels = features.n_mels
+            self._trunk_model = keras.Model(model.input, pooling[0].input)
             #: Spectrogram frames per feature-map frame, and a window's width on the map.
-            self.stride = CHUNK_FRAMES // trunk.compute_output_shape((1, n_mels, CHUNK_FRAMES))[2]
-            self.window_width = trunk.compute_output_shape((1, n_mels, self.n_frames))[2]
+            self.stride = CHUNK_FRAMES // self._map_frames(CHUNK_FRAMES)
+            self.window_width = self._map_frames(self.n_frames)
             # Compiled once per input shape: half the time of eager calls.
-            self._trunk = tf.function(lambda x: trunk(x, training=False), reduce_retracing=True)
+            self._trunk = tf.function(lambda x: self._trunk_model(x, training=False), reduce_retracing=True)
             head = keras.Model(pooling[0].output, model.output)
             self._head = tf.function(lambda x: head(x, training=False), reduce_retracing=True)
 
-    def prepare(self, waveform: np.ndarray) -> np.ndarray:
-        """The recording's log-mel spectrogram, zero-padded to at least one window."""
-        waveform = pad_to_length(waveform, window_span_samples(self.n_frames, self.features))
-        return log_mel_spectrogram(waveform, self.sample_rate, self.features)
+    def _map_frames(self, n_frames: int) -> int:
+        return self._trunk_model.compute_output_shape((1, self.features.n_mels, n_frames))[2]
 
-    def window_scores(self, waveform: np.ndarray, hop_seconds: float, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores of every window slid over one recording.
+    def input_blocks(self, samples: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndarray]:
+        """The log-mel spectrogram of a recording of ``n_samples`` that arrives
+        in pieces, in blocks of :data:`CHUNK_FRAMES` frames; a recording
+        shorter than a window is zero-padded to one."""
+        length = max(n_samples, window_span_samples(self.n_frames, self.features))
+        return spectrogram_blocks(_padded(samples, n_samples, length), self.sample_rate, self.features, CHUNK_FRAMES)
+
+    def scores(
+        self, blocks: Iterable[np.ndarray], n_samples: int, *, hop_seconds: float, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of every window slid over one recording, from its :meth:`input_blocks`.
 
         Windows start every ``hop_seconds`` (rounded to whole frames, or for a
         fully convolutional model to whole feature-map frames, a multiple of
@@ -98,45 +174,38 @@ class RecordingScorer:
         scores : np.ndarray
             Shape (n_windows, n_species).
         """
-        return self.prepared_scores(self.prepare(waveform), hop_seconds, batch_size)
-
-    def prepared_scores(
-        self, spectrogram: np.ndarray, hop_seconds: float, batch_size: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`window_scores` of a spectrogram from :meth:`prepare`."""
+        length = max(n_samples, window_span_samples(self.n_frames, self.features))
+        n_frames = 1 + (length - self.features.n_fft) // self.features.hop_length
         hop_frames = max(1, round(hop_seconds * self.sample_rate / self.features.hop_length))
         if self.fully_convolutional:
-            starts, scores = self._pooled_window_scores(spectrogram, hop_frames, batch_size)
-        else:
-            starts = sliding_window_starts(spectrogram.shape[1], self.n_frames, hop_frames)
-            windows = cut_windows(spectrogram, starts, self.n_frames)
-            scores = np.concatenate(
-                [self.model(windows[i : i + batch_size], training=False).numpy() for i in range(0, len(windows), batch_size)]
-            )
-        return frame_times(starts, self.sample_rate, self.features), scores
-
-    def _pooled_window_scores(self, spectrogram: np.ndarray, hop_frames: int, batch_size: int):
-        # Mean over frequency of the last feature map, for the whole recording.
-        # Chunks are multiples of the stride, so they tile the map exactly.
-        over_frequency = np.concatenate(
-            [
-                self._trunk(spectrogram[None, :, first : first + CHUNK_FRAMES]).numpy().mean(axis=1)[0]
-                for first in range(0, spectrogram.shape[1], CHUNK_FRAMES)
+            # The feature map, averaged over frequency: (map frames, channels)
+            # per chunk. Whole chunks are multiples of the stride, so they tile it.
+            chunks = (self._trunk(block[None]).numpy().mean(axis=1)[0] for block in blocks)
+            full, rest = divmod(n_frames, CHUNK_FRAMES)
+            n_map = full * (CHUNK_FRAMES // self.stride) + (self._map_frames(rest) if rest else 0)
+            starts = sliding_window_starts(n_map, self.window_width, max(1, round(hop_frames / self.stride)))
+            scores = [
+                # What TimeFrequencyPooling does to a window of (channels, width): max and mean over time.
+                self._head(np.concatenate([windows.max(axis=2), windows.mean(axis=2)], axis=1)).numpy()
+                for windows in stream_windows(chunks, starts, self.window_width, batch_size)
             ]
-        )
-        starts = sliding_window_starts(len(over_frequency), self.window_width, max(1, round(hop_frames / self.stride)))
-        # (n_windows, channels, width): each window's slice of the map.
-        windows = np.lib.stride_tricks.sliding_window_view(over_frequency, self.window_width, axis=0)[starts]
-        # What TimeFrequencyPooling does to one window: max and mean over time.
-        pooled = np.concatenate([windows.max(axis=2), windows.mean(axis=2)], axis=1)
-        scores = np.concatenate(
-            [self._head(pooled[i : i + batch_size]).numpy() for i in range(0, len(pooled), batch_size)]
-        )
-        return starts * self.stride, scores
+            starts = starts * self.stride
+        else:
+            starts = sliding_window_starts(n_frames, self.n_frames, hop_frames)
+            frames = (block.T for block in blocks)  # (frames, n_mels): windows come out (n, n_mels, frames)
+            scores = [
+                self.model(windows, training=False).numpy()
+                for windows in stream_windows(frames, starts, self.n_frames, batch_size)
+            ]
+        return frame_times(starts, self.sample_rate, self.features), np.concatenate(scores)
+
+    def window_scores(self, waveform: np.ndarray, *, hop_seconds: float, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`scores` of a recording in memory."""
+        return _in_memory_scores(self, waveform, hop_seconds=hop_seconds, batch_size=batch_size)
 
 
 class EmbeddingScorer:
-    """Scores the windows of whole recordings with a head on a pretrained model's embeddings.
+    """Scores the windows of recordings with a head on a pretrained model's embeddings.
 
     Each window (``features.window_seconds`` at the card's rate) is fitted to
     the embedding model's input (:func:`rainforest.embedding.fit_windows`),
@@ -154,31 +223,44 @@ class EmbeddingScorer:
         That embedding model, loaded.
     """
 
+    block_samples = EMBEDDING_BLOCK_SAMPLES
+
     def __init__(self, model: keras.Model, card: ModelCard, embedder: EmbeddingModel):
         self.model, self.embedder, self.sample_rate = model, embedder, card.sample_rate
         self.window_samples = round(card.features.window_seconds * card.sample_rate)
         self._head = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
-    def prepare(self, waveform: np.ndarray) -> np.ndarray:
-        """The recording, zero-padded to at least one window."""
-        return pad_to_length(waveform, self.window_samples)
+    def input_blocks(self, samples: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndarray]:
+        """The recording's samples, zero-padded to at least one window."""
+        return _padded(samples, n_samples, max(n_samples, self.window_samples))
 
-    def window_scores(self, waveform: np.ndarray, hop_seconds: float, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """As :meth:`RecordingScorer.window_scores`; the hop is rounded to whole samples."""
-        return self.prepared_scores(self.prepare(waveform), hop_seconds, batch_size)
-
-    def prepared_scores(self, waveform: np.ndarray, hop_seconds: float, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`window_scores` of a waveform from :meth:`prepare`."""
-        starts = sliding_window_starts(len(waveform), self.window_samples, round(hop_seconds * self.sample_rate))
-        windows = np.lib.stride_tricks.sliding_window_view(waveform, self.window_samples)
+    def scores(
+        self, blocks: Iterable[np.ndarray], n_samples: int, *, hop_seconds: float, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`RecordingScorer.scores`; the hop is rounded to whole samples."""
+        length = max(n_samples, self.window_samples)
+        starts = sliding_window_starts(length, self.window_samples, round(hop_seconds * self.sample_rate))
         scores = [
-            self._head(self.embedder.embed(fit_windows(windows[batch], self.sample_rate, self.embedder.info))).numpy()
-            for batch in np.array_split(starts, np.arange(batch_size, len(starts), batch_size))
+            self._head(self.embedder.embed(fit_windows(windows, self.sample_rate, self.embedder.info))).numpy()
+            for windows in stream_windows(blocks, starts, self.window_samples, batch_size)
         ]
         return starts / self.sample_rate, np.concatenate(scores)
 
+    def window_scores(self, waveform: np.ndarray, *, hop_seconds: float, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`scores` of a recording in memory."""
+        return _in_memory_scores(self, waveform, hop_seconds=hop_seconds, batch_size=batch_size)
 
-def make_scorer(model: keras.Model, card: ModelCard) -> RecordingScorer | EmbeddingScorer:
+
+Scorer = RecordingScorer | EmbeddingScorer
+
+
+def _in_memory_scores(scorer: Scorer, waveform: np.ndarray, *, hop_seconds: float, batch_size: int):
+    pieces = (waveform[first : first + scorer.block_samples] for first in range(0, len(waveform), scorer.block_samples))
+    blocks = scorer.input_blocks(pieces, len(waveform))
+    return scorer.scores(blocks, len(waveform), hop_seconds=hop_seconds, batch_size=batch_size)
+
+
+def make_scorer(model: keras.Model, card: ModelCard) -> Scorer:
     """The scorer of a model saved by ``train``: on spectrograms, or for an
     ``embedding_head`` on the embeddings of the model its card names.
 
@@ -213,81 +295,100 @@ def aggregate_windows(scores: np.ndarray, method: str, top_k: int) -> np.ndarray
     return np.sort(scores, axis=0)[-k:].mean(axis=0)
 
 
-def read_prepared(
-    scorer: RecordingScorer | EmbeddingScorer, paths: list[Path], workers: int
-) -> Iterator[tuple[float, np.ndarray]]:
-    """Decode ``paths`` and prepare them for the scorer (compute their
-    spectrograms), in order, on ``workers`` threads a few recordings ahead, so
-    that this work overlaps scoring (decoding and FFTs release the GIL).
-    Yields each recording's duration in seconds and its prepared input.
+@dataclass(frozen=True)
+class WindowScores:
+    """The window scores of one recording, or why it could not be read.
 
-    Raises
-    ------
-    AudioError
-        If a recording cannot be decoded (see :func:`rainforest.audio.load_recording`).
+    Attributes
+    ----------
+    recording_id, path
+        The recording and its file.
+    seconds
+        Its length (0 when it could not be read).
+    starts, scores
+        Window start times in seconds (n_windows,) and scores (n_windows,
+        n_species), as from :meth:`RecordingScorer.scores`; ``None`` when
+        it could not be read.
+    skipped
+        Why it could not be read, or ``None``.
     """
-    with ThreadPoolExecutor(workers) as pool:
-        pending: deque[Future] = deque()
-        for path in paths:
-            pending.append(pool.submit(_read_and_prepare, scorer, path))
-            # A bounded lookahead: memory stays flat however many recordings.
-            if len(pending) > 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+
+    recording_id: str
+    path: Path
+    seconds: float
+    starts: np.ndarray | None = None
+    scores: np.ndarray | None = None
+    skipped: str | None = None
 
 
-def _read_and_prepare(scorer: RecordingScorer | EmbeddingScorer, path: Path) -> tuple[float, np.ndarray]:
-    waveform = load_recording(path, scorer.sample_rate)
-    return len(waveform) / scorer.sample_rate, scorer.prepare(waveform)
+def _blocks_of(scorer: Scorer, path: Path) -> Callable[[], Iterator]:
+    # A stream for streams_ahead: the recording's length, then its scorer input in blocks.
+    def stream() -> Iterator:
+        with Recording(path, scorer.sample_rate) as recording:
+            yield recording.n_samples
+            yield from scorer.input_blocks(recording.blocks(scorer.block_samples), recording.n_samples)
+
+    return stream
 
 
-def score_recordings(
-    model: keras.Model,
-    card: ModelCard,
-    folder: str | Path,
-    recording_ids: list[str],
+def score_windows(
+    scorer: Scorer,
+    recordings: dict[str, Path],
     *,
     hop_seconds: float,
     batch_size: int,
-    aggregation: str = "max",
-    top_k: int = 1,
     workers: int = 1,
-) -> np.ndarray:
-    """Per-species score of each recording, aggregated over its windows
-    (see :func:`aggregate_windows`), with the scorer the model needs
-    (:func:`make_scorer`). Logs the audio seconds scored per second.
+    skip_unreadable: bool = False,
+    progress: str = "score",
+) -> Iterator[WindowScores]:
+    """The window scores of every recording, in order, as each is scored.
 
-    Returns
-    -------
-    np.ndarray
-        Shape (len(recording_ids), n_species), rows in the given order.
+    Each recording is decoded (any format, rate and channel count, mixed to
+    mono and resampled to the scorer's rate) and scored in blocks: memory
+    stays flat in the recording's length. Decoding and spectrograms run on
+    ``workers`` threads a few blocks ahead of the model, which uses every
+    core itself; the scores are the same for any number of workers. Logs
+    the audio seconds scored per second at the end.
+
+    Parameters
+    ----------
+    recordings
+        Recording id -> audio file.
+    hop_seconds, batch_size
+        Seconds between window starts, and windows scored at a time (see
+        :meth:`RecordingScorer.scores`).
+    skip_unreadable
+        Yield a recording that cannot be decoded with ``skipped`` set (and
+        log a warning) instead of raising.
+    progress
+        The progress bar's label.
 
     Raises
     ------
     AudioError
-        If a recording has no audio file in ``folder``, or cannot be decoded.
+        If a recording cannot be decoded, unless ``skip_unreadable``.
     """
-    audio = index_recordings(folder)
-    missing = [r for r in recording_ids if r not in audio]
-    if missing:
-        raise AudioError(
-            f"{folder}: {len(missing)} recording(s) listed in sample_submission.csv have no audio "
-            f"(first: {', '.join(missing[:5])}); add the files or remove their rows"
-        )
-    scorer = make_scorer(model, card)
-    started, audio_seconds, scores = time.perf_counter(), 0.0, []
+    started, audio_seconds = time.perf_counter(), 0.0
     # TensorFlow already keeps every core busy: a BLAS thread pool on top (for
     # the spectrograms' mel projection) would oversubscribe them, 25 % slower.
     with threadpool_limits(limits=1, user_api="blas"):
-        prepared = read_prepared(scorer, [audio[r] for r in recording_ids], workers)
-        for seconds, recording in tqdm(prepared, total=len(recording_ids), desc="submit", unit="rec", disable=None):
-            window_scores = scorer.prepared_scores(recording, hop_seconds, batch_size)[1]
-            scores.append(aggregate_windows(window_scores, aggregation, top_k))
-            audio_seconds += seconds
+        streams = streams_ahead([_blocks_of(scorer, path) for path in recordings.values()], workers=workers)
+        for (recording_id, path), stream in tqdm(
+            zip(recordings.items(), streams), total=len(recordings), desc=progress, unit="rec", disable=None
+        ):
+            try:
+                n_samples = next(stream)
+                starts, scores = scorer.scores(stream, n_samples, hop_seconds=hop_seconds, batch_size=batch_size)
+            except AudioError as error:
+                if not skip_unreadable:
+                    raise
+                log.warning("skipped %s", error)
+                yield WindowScores(recording_id, path, 0.0, skipped=str(error))
+                continue
+            audio_seconds += n_samples / scorer.sample_rate
+            yield WindowScores(recording_id, path, n_samples / scorer.sample_rate, starts, scores)
     elapsed = time.perf_counter() - started
     log.info(
         "scored %d recordings, %.0f s of audio, in %.1f s: %.1f audio seconds per second",
-        len(recording_ids), audio_seconds, elapsed, audio_seconds / elapsed,
+        len(recordings), audio_seconds, elapsed, audio_seconds / elapsed,
     )
-    return np.stack(scores)

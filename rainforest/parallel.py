@@ -1,12 +1,19 @@
-"""Spreading per-item work over processes, in order."""
+"""Spreading work over processes and threads, with results in order."""
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import queue
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from threadpoolctl import threadpool_limits
+
+T = TypeVar("T")
 
 
 def _one_blas_thread() -> None:
@@ -30,3 +37,67 @@ def ordered_map(workers: int) -> Iterator[Callable[[Callable, Iterable], Iterato
         return
     with multiprocessing.Pool(workers, initializer=_one_blas_thread) as pool:
         yield pool.imap
+
+
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+_END = object()
+
+
+def streams_ahead(streams: Iterable[Callable[[], Iterable[T]]], *, workers: int, depth: int = 2) -> Iterator[Iterator[T]]:
+    """Run each stream on one of ``workers`` threads, ahead of its consumer.
+
+    Yields, for each of ``streams`` in order, an iterator over the items that
+    stream makes. Up to ``workers`` streams run at once, each at most
+    ``depth`` items ahead of where its consumer is, so memory is bounded by
+    the items in flight, not by the length of a stream or their number. Work
+    that releases the GIL (decoding, FFTs) overlaps what the consumer does.
+    An exception in a stream is raised where its consumer reaches it; the
+    other streams go on. Consume each stream whole before asking for the next.
+
+    Examples
+    --------
+    >>> [list(items) for items in streams_ahead([lambda: range(3), lambda: "ab"], workers=2)]
+    [[0, 1, 2], ['a', 'b']]
+    """
+    stop = threading.Event()
+
+    def put(into: queue.Queue, item) -> None:
+        while not stop.is_set():
+            try:
+                into.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce(stream: Callable[[], Iterable[T]], into: queue.Queue) -> None:
+        try:
+            for item in stream():
+                put(into, item)
+                if stop.is_set():
+                    return
+            put(into, _END)
+        except BaseException as error:  # handed to the consumer, raised there
+            put(into, _Failed(error))
+
+    def consume(source: queue.Queue) -> Iterator[T]:
+        while (item := source.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    with ThreadPoolExecutor(workers) as pool:
+        try:
+            pending: deque[queue.Queue] = deque()
+            for stream in streams:
+                pending.append(queue.Queue(depth))
+                pool.submit(produce, stream, pending[-1])
+                if len(pending) > workers:
+                    yield consume(pending.popleft())
+            while pending:
+                yield consume(pending.popleft())
+        finally:
+            stop.set()

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from rainforest.audio import Recording, index_recordings
+from rainforest.audio import Recording, audio_files
 from rainforest.config import FeatureSettings
 from rainforest.errors import AudioError, LabelError
 from rainforest.features import (
@@ -278,14 +278,10 @@ def build_window_set(
         events_dropped_as_duplicates=duplicates, events_above_nyquist=_count_band_above_nyquist(events, sample_rate)
     )
     train_dir = dataset_dir / "train"
-    audio = index_recordings(train_dir)
-    missing = sorted(set(events["recording_id"]) - set(audio))
-    if missing and on_unreadable == "stop":
-        raise LabelError(
-            f"{dataset_dir}: {len(missing)} recording(s) named in the label files have no audio in "
-            f"{train_dir} (first: {', '.join(missing[:5])}); add the files or remove their rows "
-            "(or set etl.on_unreadable: skip in params.yaml to leave them out)"
-        )
+    audio, missing = audio_files(
+        train_dir, list(events["recording_id"].unique()), listed_in="train_tp.csv and train_fp.csv",
+        on_missing=on_unreadable, hint=" (or set etl.on_unreadable: skip in params.yaml to leave them out)",
+    )
     skipped = {recording_id: f"no audio file in {train_dir}" for recording_id in missing}
     geometry = WindowGeometry(sample_rate, features)
     jobs = [
