@@ -19,15 +19,17 @@ import pandas as pd
 from tqdm import tqdm
 
 from rainforest.config import AugmentSettings
-from rainforest.features import log_mel_spectrogram, window_frames, window_span_samples
+from rainforest.spectrogram import log_mel_spectrogram, window_frames, window_span_samples
 from rainforest.parallel import ordered_map
-from rainforest.split import window_rows
-from rainforest.storage import WindowWriter, read_feature_settings, read_window_attrs, read_windows
+from rainforest.split import read_split, subset_rows
+from rainforest.storage import WINDOW_FIELDS, WindowWriter, read_feature_settings, read_window_attrs, read_windows
 
 log = logging.getLogger(__name__)
 
-_CHUNK_WINDOWS = 64
-_LABEL_FIELDS = ("targets", "masks", "recording_ids", "start_times", "end_times", "event_species", "event_present")
+#: Training windows per worker job.
+WINDOWS_PER_JOB = 64
+#: The fields an augmented copy keeps from its window: all but the audio and its spectrogram.
+_KEPT_FIELDS = tuple(name for name in WINDOW_FIELDS if name not in ("spectrograms", "waveforms"))
 
 
 def add_noise(waveform: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
@@ -97,7 +99,7 @@ def augment_waveform(
 def _augment_chunk(job: tuple) -> list[dict[str, np.ndarray]]:
     # Runs in a worker: every copy of one chunk of training windows.
     windows_path, rows, settings, sample_rate, features, n_frames = job
-    source = read_windows(windows_path, ("waveforms", *_LABEL_FIELDS), rows)
+    source = read_windows(windows_path, ("waveforms", *_KEPT_FIELDS), rows)
     copies = []
     for copy in range(settings.copies):
         waveforms, spectrograms = [], []
@@ -111,18 +113,19 @@ def _augment_chunk(job: tuple) -> list[dict[str, np.ndarray]]:
                 "spectrograms": np.stack(spectrograms),
                 # Kept for embedding models, which take audio, not spectrograms.
                 "waveforms": np.stack(waveforms),
-                **{name: source[name] for name in _LABEL_FIELDS},
+                **{name: source[name] for name in _KEPT_FIELDS},
             }
         )
     return copies
 
 
 def build_augmented_set(
-    windows_path: str | Path, split: pd.DataFrame, out_path: str | Path, settings: AugmentSettings
+    windows_path: str | Path, split: pd.DataFrame | str | Path, out_path: str | Path, settings: AugmentSettings
 ) -> int:
-    """Write ``settings.copies`` augmented copies of every training window.
+    """The augment stage: write ``settings.copies`` augmented copies of every training window.
 
-    Only windows of recordings in the training subset of ``split`` are used,
+    Only windows of recordings in the training subset of ``split`` (the
+    table, or the CSV file that the split stage writes) are used,
     so validation stays untouched. Spectrograms are computed with the settings
     the window set was made with. Copy ``c`` of window ``i`` draws its
     augmentation sizes from a generator seeded by ``(seed, i, c)``, and chunks
@@ -140,10 +143,10 @@ def build_augmented_set(
         # Not the worker count: it does not change the output.
         "augment": json.dumps(settings.model_dump(exclude={"workers"}), sort_keys=True)
     }
-    ids = read_windows(windows_path, ("recording_ids",))["recording_ids"]
-    rows = window_rows(ids, split, "train")
+    split = split if isinstance(split, pd.DataFrame) else read_split(split)
+    rows = subset_rows(windows_path, split, "train")
     log.info("augmenting %d training windows x %d copies on %d workers", len(rows), settings.copies, settings.workers)
-    chunks = np.array_split(rows, max(1, len(rows) // _CHUNK_WINDOWS)) if settings.copies and len(rows) else []
+    chunks = np.array_split(rows, max(1, len(rows) // WINDOWS_PER_JOB)) if settings.copies and len(rows) else []
     jobs = [(windows_path, chunk, settings, sample_rate, features, n_frames) for chunk in chunks]
     n_samples = window_span_samples(n_frames, features)
     writer = WindowWriter(out_path, features.n_mels, n_frames, len(attrs["species"]), n_samples, attrs)
@@ -152,4 +155,5 @@ def build_augmented_set(
         for copies in tqdm(results, total=len(jobs), desc="augment", unit="chunk", disable=None):
             for windows in copies:
                 writer.append(**windows)
+    log.info("augment: wrote %d windows to %s", writer.n_windows, out_path)
     return writer.n_windows

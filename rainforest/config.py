@@ -222,7 +222,7 @@ class TrainSettings(_Section):
 
 class EvaluateSettings(_Section):
     # Each species' detection threshold is the lowest validation score that
-    # reaches this precision (see rainforest.detector.select_thresholds).
+    # reaches this precision (see rainforest.detect.thresholds.select_thresholds).
     target_precision: Annotated[Number, Field(gt=0, le=1)]
     worst_examples: Annotated[Integer, Field(ge=1, le=48)]
 

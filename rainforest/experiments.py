@@ -104,15 +104,18 @@ def _environment() -> dict[str, str]:
 def scoring_speed(root: Path, dataset_dir: Path, hop_seconds: float) -> float:
     """Audio seconds per wall second of scoring the test recordings with the
     workspace's model, as ``submit`` does (one worker thread per core)."""
-    from rainforest.inference import score_recordings
+    from rainforest.config import SubmitSettings
     from rainforest.labels import read_species
     from rainforest.model import load_card, load_model
+    from rainforest.submit import score_recordings
 
     model, card = load_model(root / "models/model.keras"), load_card(root / "models/model.keras")
     _, recording_ids = read_species(dataset_dir / "sample_submission.csv")
     started = time.perf_counter()
-    score_recordings(model, card, dataset_dir / "test", recording_ids, hop_seconds=hop_seconds, batch_size=64,
-                     workers=os.cpu_count() or 1)
+    settings = SubmitSettings(
+        workers=os.cpu_count() or 1, hop_seconds=hop_seconds, batch_size=64, aggregation="max", top_k=1
+    )
+    score_recordings(model, card, dataset_dir / "test", recording_ids, settings)
     return _audio_seconds(dataset_dir, recording_ids) / (time.perf_counter() - started)
 
 

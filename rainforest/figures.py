@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from rainforest.config import FeatureSettings
-from rainforest.detector import Detector, precision_recall_by_threshold
+from rainforest.detect.thresholds import Detector, precision_recall_by_threshold
 from rainforest.storage import atomic_path
 
 DPI = 100
@@ -178,6 +178,7 @@ def window_examples(
     windows: dict[str, np.ndarray],
     scores: np.ndarray,
     picks: list[tuple[int, int]],
+    *,
     events: pd.DataFrame,
     species: list[str],
     sample_rate: int,

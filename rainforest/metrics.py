@@ -13,9 +13,12 @@ Every function takes the same two arrays:
 The headline metric is :func:`lwlrap`, the label-weighted label-ranking
 average precision used to score the Kaggle "Rainforest Connection Species
 Audio Detection" competition (and Freesound Audio Tagging 2019 before it).
-The other functions are diagnostics for reports and plots.
+The other functions are diagnostics, and the tables and headline figures that
+``evaluate`` and ``submit`` write (:func:`score_summary`, :func:`species_table`
+and others).
 
-All functions are pure numpy (plus :mod:`sklearn.metrics` where noted): no
+All functions are pure numpy (plus :mod:`sklearn.metrics` where noted, and
+pandas for the tables): no
 I/O, no global state. Inputs that cannot be scored (wrong shapes, values other
 than 0/1 in ``truth``, non-finite scores, no positive label at all) raise
 :class:`ValueError` with a message naming the problem.
@@ -23,18 +26,12 @@ than 0/1 in ``truth``, non-finite scores, no positive label at all) raise
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
-__all__ = [
-    "average_precision_per_species",
-    "confusion_counts",
-    "lwlrap",
-    "macro_average_precision",
-    "per_species_lwlrap",
-    "precision_recall_curve_points",
-    "top1_accuracy",
-]
 
 
 def _validate(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -283,42 +280,6 @@ def top1_accuracy(truth: np.ndarray, scores: np.ndarray) -> float:
     return float(hits.mean())
 
 
-def confusion_counts(truth: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Confusion matrix of true species against top-scoring species.
-
-    Only samples with exactly one species present are counted (for the others
-    "the true species" is not defined).
-
-    Parameters
-    ----------
-    truth : array_like, shape (n_samples, n_species)
-        0/1 labels (bool or int).
-    scores : array_like, shape (n_samples, n_species)
-        Finite scores.
-
-    Returns
-    -------
-    np.ndarray of int64, shape (n_species, n_species)
-        ``counts[t, p]`` = number of single-species samples whose true species
-        is ``t`` and whose highest-scoring species is ``p`` (ties go to the
-        lowest column index). The diagonal holds the correct predictions. All
-        zeros if no sample has exactly one species present.
-
-    Raises
-    ------
-    ValueError
-        See :func:`lwlrap`.
-    """
-    truth_b, scores_f = _validate(truth, scores)
-    n_species = truth_b.shape[1]
-    single = truth_b.sum(axis=1) == 1
-    true_species = np.argmax(truth_b[single], axis=1)
-    predicted = np.argmax(scores_f[single], axis=1)
-    counts = np.zeros((n_species, n_species), dtype=np.int64)
-    np.add.at(counts, (true_species, predicted), 1)
-    return counts
-
-
 def precision_recall_curve_points(
     truth: np.ndarray, scores: np.ndarray, max_points: int = 200
 ) -> dict[str, np.ndarray]:
@@ -370,3 +331,87 @@ def precision_recall_curve_points(
         "recall": np.asarray(recall, dtype=np.float64),
         "threshold": np.asarray(threshold, dtype=np.float64),
     }
+
+
+def rounded_or_none(value: float | None) -> float | None:
+    """``value`` rounded to 6 decimals, or ``None`` for a missing or NaN value:
+    JSON has no NaN (a species without positives gets null)."""
+    return None if value is None or math.isnan(value) else round(float(value), 6)
+
+
+def score_summary(truth: np.ndarray, scores: np.ndarray) -> dict:
+    """The headline figures: LWLRAP, macro average precision and top-1 accuracy.
+
+    Short keys, so that ``dvc metrics show`` of every stage's figures fits a
+    terminal; the per-species figures go to :func:`species_table`.
+
+    Parameters
+    ----------
+    truth
+        (n, n_species) 0/1 presence.
+    scores
+        (n, n_species) model scores.
+    """
+    return {
+        "lwlrap": rounded_or_none(lwlrap(truth, scores)),
+        "macro_ap": rounded_or_none(macro_average_precision(truth, scores)),
+        "top1": rounded_or_none(top1_accuracy(truth, scores)),
+    }
+
+
+def species_table(truth: np.ndarray, scores: np.ndarray, species: list[str]) -> pd.DataFrame:
+    """One row per species: its average precision and number of positives.
+
+    Written as a CSV that ``dvc plots`` draws as a bar chart and ``git diff``
+    compares line by line; empty where a species has no positives.
+    """
+    return pd.DataFrame(
+        {
+            "species": species,
+            "average_precision": [rounded_or_none(ap) for ap in average_precision_per_species(truth, scores)],
+            "positives": np.asarray(truth).sum(axis=0).astype(int),
+        }
+    )
+
+
+def confusion_rows(truth: np.ndarray, scores: np.ndarray, species: list[str]) -> pd.DataFrame:
+    """One row per sample with exactly one present species: its species and
+    the top-scoring one, the layout ``dvc plots``' confusion template counts."""
+    truth, scores = _validate(truth, scores)
+    single = truth.sum(axis=1) == 1
+    return pd.DataFrame(
+        {
+            "actual": np.asarray(species)[truth[single].argmax(axis=1)],
+            "predicted": np.asarray(species)[scores[single].argmax(axis=1)],
+        }
+    )
+
+
+def precision_recall_table(truth: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """The micro-averaged precision-recall curve as a table."""
+    points = precision_recall_curve_points(truth, scores)
+    return pd.DataFrame(points).round(6)
+
+
+def _worst_per_window(badness: np.ndarray, eligible: np.ndarray, n: int) -> list[tuple[int, int]]:
+    # Each window's worst eligible species, then the n worst windows: one
+    # species per window, so the examples show n different windows.
+    masked = np.where(eligible, badness, -np.inf)
+    columns = masked.argmax(axis=1)
+    worst = masked[np.arange(len(masked)), columns]
+    rows = [row for row in np.argsort(-worst, kind="stable") if np.isfinite(worst[row])][:n]
+    return [(int(row), int(columns[row])) for row in rows]
+
+
+def worst_false_positives(truth: np.ndarray, scores: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """Up to ``n`` ``(window, species)`` pairs: the windows where a species not
+    present (labelled absent, or not labelled) scores highest, highest first,
+    each window with its highest-scoring absent species."""
+    return _worst_per_window(scores, truth == 0, n)
+
+
+def worst_false_negatives(truth: np.ndarray, scores: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """Up to ``n`` ``(window, species)`` pairs: the windows where a present
+    species scores lowest, lowest first, each window with its lowest-scoring
+    present species."""
+    return _worst_per_window(-scores, truth == 1, n)

@@ -69,6 +69,26 @@ class MinMaxScaling(layers.Layer):
         return (inputs - low) / ops.maximum(high - low, 1e-6)
 
 
+#: Windows scored at a time when a whole window set is scored (validation).
+SCORING_BATCH = 256
+
+
+def label_weights(targets: np.ndarray, masks: np.ndarray, unknown_weight: float) -> np.ndarray:
+    """Targets and loss weights side by side, as :class:`WeightedBinaryCrossentropy` takes them.
+
+    Returns
+    -------
+    np.ndarray of float32, shape (n, 2 * n_species)
+        Targets (1 present, 0 otherwise), then weights: 1 where the label is
+        known, ``unknown_weight`` where nobody annotated the species.
+    """
+    known = masks.astype(bool)
+    # Cast first: unsigned targets would wrap around in arithmetic.
+    values = np.where(known, targets.astype(np.float32), np.float32(0))
+    weights = np.where(known, np.float32(1), np.float32(unknown_weight))
+    return np.concatenate([values, weights], axis=1).astype(np.float32)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class WeightedBinaryCrossentropy(keras.losses.Loss):
     """Binary cross-entropy with a weight per label.

@@ -1,15 +1,18 @@
-"""What every stage script shares: settings, logging, timing and clean errors."""
+"""What every stage script shares: its settings, usage, logging, timing and clean errors."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from rainforest.config import Settings, load_settings
-from rainforest.errors import PipelineError
+from rainforest.errors import ConfigError, PipelineError
 
 log = logging.getLogger("rainforest")
 
@@ -49,22 +52,75 @@ def _read_and_written(paths: list[Path], before: dict[Path, tuple | None]) -> li
     return [f"{verb} {', '.join(map(_describe, group))}" for verb, group in groups if group]
 
 
+class StageSettings:
+    """The settings sections a stage declares as params in ``dvc.yaml``.
+
+    Reading any other section raises, so a stage cannot depend on a setting
+    without DVC knowing: a change to a key reruns exactly the stages that
+    read it.
+
+    Examples
+    --------
+    >>> from rainforest.config import load_settings
+    >>> settings = StageSettings(load_settings("params.yaml"), "split", ["split"])
+    >>> settings.split.seed
+    7
+    >>> settings.train
+    Traceback (most recent call last):
+    ...
+    rainforest.errors.ConfigError: stage split reads the params section 'train', which dvc.yaml does not declare for it; add `- train` to its params in dvc.yaml
+    """
+
+    def __init__(self, settings: Settings, stage: str, sections: list[str]):
+        self._settings, self._stage, self._sections = settings, stage, frozenset(sections)
+
+    def __getattr__(self, section: str):
+        if section in self._sections:
+            return getattr(self._settings, section)
+        raise ConfigError(
+            f"stage {self._stage} reads the params section {section!r}, which dvc.yaml does not declare for it; "
+            f"add `- {section}` to its params in dvc.yaml"
+        )
+
+
+def declared_sections(pipeline_path: str | Path, stage: str) -> list[str]:
+    """The params sections that ``dvc.yaml`` declares for ``stage``."""
+    stages = yaml.safe_load(Path(pipeline_path).read_text())["stages"]
+    return list(stages[stage].get("params", []))
+
+
+def _usage(main: Callable[..., None]) -> str:
+    # The "Usage: ..." line of the stage script's docstring.
+    doc = sys.modules[main.__module__].__doc__ or ""
+    return next((line.strip() for line in doc.splitlines() if line.strip().startswith("Usage:")), "")
+
+
 def run_stage(name: str, main: Callable[..., None], params_path: str = "params.yaml") -> None:
     """Run a stage's ``main(settings, *argv)`` and exit.
 
-    The settings are read and validated before any work starts. A
-    :class:`PipelineError` (bad data or settings) is printed as one message
+    ``settings`` holds only the params sections that ``dvc.yaml`` (beside
+    the ``stages/`` folder) declares for the stage (:class:`StageSettings`);
+    they are read and validated before any work starts. Called with the
+    wrong number of arguments, the stage prints its usage and exits with 2.
+    A :class:`PipelineError` (bad data or settings) is printed as one message
     naming what to fix, without a traceback, and the process exits with 1.
     On success one line logs the files and folders among the arguments that
     the stage read and wrote (with their sizes) and how long it took.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     started = time.perf_counter()
-    paths = [Path(argument) for argument in sys.argv[1:]]
-    before = {path: _fingerprint(path) for path in paths}
+    arguments = sys.argv[1:]
     try:
-        settings: Settings = load_settings(params_path)
-        main(settings, *sys.argv[1:])
+        inspect.signature(main).bind(None, *arguments)
+    except TypeError:
+        print(f"{name}: error: {len(arguments)} argument(s) given\n{_usage(main)}", file=sys.stderr)
+        sys.exit(2)
+    paths = [Path(argument) for argument in arguments]
+    before = {path: _fingerprint(path) for path in paths}
+    pipeline = Path(inspect.getfile(main)).resolve().parents[1] / "dvc.yaml"
+    try:
+        settings = StageSettings(load_settings(params_path), name, declared_sections(pipeline, name))
+        main(settings, *arguments)
     except PipelineError as error:
         print(f"{name}: error: {error}", file=sys.stderr)
         sys.exit(1)

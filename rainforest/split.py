@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from rainforest.config import SplitSettings
 from rainforest.errors import ConfigError
+from rainforest.storage import read_windows, write_text
 
 SUBSETS = ("train", "validation")
 
@@ -72,3 +75,31 @@ def window_rows(recording_ids: np.ndarray, split: pd.DataFrame, subset: str) -> 
     """Indices (ascending) of the windows whose recording is in ``subset``."""
     chosen = set(split.loc[split["subset"] == subset, "recording_id"])
     return np.flatnonzero([r in chosen for r in recording_ids])
+
+
+def read_split(path: str | Path) -> pd.DataFrame:
+    """The split file that :func:`split_window_set` writes: ``recording_id``, ``subset``."""
+    return pd.read_csv(path, dtype={"recording_id": str})
+
+
+def subset_rows(windows_path: str | Path, split: pd.DataFrame, subset: str) -> np.ndarray:
+    """Indices (ascending) of the windows of a window set whose recording is in ``subset``."""
+    return window_rows(read_windows(windows_path, ("recording_ids",))["recording_ids"], split, subset)
+
+
+def split_window_set(windows_path: str | Path, split_path: str | Path, settings: SplitSettings) -> pd.DataFrame:
+    """The split stage: assign the recordings of a window set to training or
+    validation (:func:`split_recordings`) and write the split as CSV.
+
+    The true and false positive events of each species, and background
+    windows, are balanced separately.
+    """
+    windows = read_windows(windows_path, ("recording_ids", "event_species", "event_present"))
+    n_species = int(windows["event_species"].max()) + 1
+    species, present = windows["event_species"].astype(int), windows["event_present"].astype(int)
+    # One stratum per species and event kind (true, false positive), one for background (species -1).
+    strata = np.where(species < 0, 2 * n_species, species + n_species * (1 - present))
+    split = split_recordings(windows["recording_ids"], strata, settings.validation_fraction, settings.seed)
+    write_text(split_path, split.to_csv(index=False))
+    log.info("split: %s", split["subset"].value_counts().to_dict())
+    return split

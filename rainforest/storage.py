@@ -4,18 +4,10 @@ Every output goes to a temporary file beside its destination and is renamed
 into place only once complete, so a stage that fails or is killed leaves the
 previous output intact (or none), never a half-written file.
 
-A *window set* is an HDF5 file with one row per window:
-
-``spectrograms``  float32 (n, n_mels, n_frames), log-mel dB
-``waveforms``     float32 (n, n_samples), the audio the spectrogram was made from (optional)
-``targets``       uint8 (n, n_species), 1 present, 0 absent
-``masks``         uint8 (n, n_species), 1 where the target is known
-``recording_ids`` str (n,)
-``start_times``, ``end_times``  float64 (n,), seconds into the recording
-``event_species`` int16 (n,), the species of the event the window was cut around
-``event_present`` uint8 (n,), whether that event is a true (1) or false (0) positive
-
-and the settings that made it as file attributes.
+A *window set* is an HDF5 file with one row per window, in the fields of
+:data:`WINDOW_SCHEMA`, and the settings that made it as file attributes.
+The embed stage's files hold ``embeddings`` (float32 (n, dimension)), row for
+row of a window set.
 """
 
 from __future__ import annotations
@@ -32,18 +24,26 @@ import numpy as np
 
 from rainforest.config import FeatureSettings
 
-WINDOW_FIELDS = (
-    "spectrograms",
-    "waveforms",
-    "targets",
-    "masks",
-    "recording_ids",
-    "start_times",
-    "end_times",
-    "event_species",
-    "event_present",
-)
-_CHUNK_WINDOWS = 32
+#: The window set's fields: name -> (dtype, one row's shape in named
+#: dimensions, meaning). In the order :class:`WindowWriter` creates them,
+#: which is part of the file's bytes.
+WINDOW_SCHEMA: dict[str, tuple[type | np.dtype, tuple[str, ...], str]] = {
+    "spectrograms": (np.float32, ("n_mels", "n_frames"), "log-mel dB"),
+    "targets": (np.uint8, ("n_species",), "1 present, 0 absent"),
+    "masks": (np.uint8, ("n_species",), "1 where the target is known"),
+    "recording_ids": (h5py.string_dtype(), (), "the recording the window was cut from"),
+    "start_times": (np.float64, (), "seconds into the recording"),
+    "end_times": (np.float64, (), "seconds into the recording"),
+    "event_species": (np.int16, (), "species of the event the window was cut around, -1 for background"),
+    "event_present": (np.uint8, (), "whether that event is a true (1) or false (0) positive"),
+    "waveforms": (np.float32, ("n_samples",), "the audio the spectrogram was made from (optional)"),
+}
+WINDOW_FIELDS = tuple(WINDOW_SCHEMA)
+#: The fields that label a window (what training and evaluation read besides the inputs).
+LABEL_FIELDS = ("targets", "masks", "event_species", "event_present")
+
+#: Windows per HDF5 chunk: the unit the window set is written and read in.
+HDF5_CHUNK_WINDOWS = 32
 
 
 @contextlib.contextmanager
@@ -125,18 +125,12 @@ class WindowWriter:
         attrs: dict,
     ):
         self.path = Path(path)
+        sizes = {"n_mels": n_mels, "n_frames": n_frames, "n_species": n_species, "n_samples": n_samples}
         self._shapes = {
-            "spectrograms": ((n_mels, n_frames), np.float32),
-            "targets": ((n_species,), np.uint8),
-            "masks": ((n_species,), np.uint8),
-            "recording_ids": ((), h5py.string_dtype()),
-            "start_times": ((), np.float64),
-            "end_times": ((), np.float64),
-            "event_species": ((), np.int16),
-            "event_present": ((), np.uint8),
+            name: (tuple(sizes[dimension] for dimension in dimensions), dtype)
+            for name, (dtype, dimensions, _) in WINDOW_SCHEMA.items()
+            if name != "waveforms" or n_samples is not None
         }
-        if n_samples is not None:
-            self._shapes["waveforms"] = ((n_samples,), np.float32)
         self._attrs = attrs
         self._stack = contextlib.ExitStack()
         self._file: h5py.File | None = None
@@ -149,7 +143,7 @@ class WindowWriter:
         self._file = self._stack.enter_context(h5py.File(temporary, "w"))
         for name, (shape, dtype) in self._shapes.items():
             self._file.create_dataset(
-                name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=(_CHUNK_WINDOWS, *shape)
+                name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=(HDF5_CHUNK_WINDOWS, *shape)
             )
         for key, value in self._attrs.items():
             self._file.attrs[key] = value
@@ -167,7 +161,7 @@ class WindowWriter:
         for name, values in fields.items():
             self._pending[name].append(np.asarray(values))
         self.n_windows += len(fields["targets"])
-        if self.n_windows - self._written >= _CHUNK_WINDOWS:
+        if self.n_windows - self._written >= HDF5_CHUNK_WINDOWS:
             self._flush(whole_chunks_only=True)
 
     def _flush(self, whole_chunks_only: bool) -> None:
@@ -176,7 +170,7 @@ class WindowWriter:
             return
         count = len(pending["targets"])
         if whole_chunks_only:
-            count -= count % _CHUNK_WINDOWS
+            count -= count % HDF5_CHUNK_WINDOWS
         for name, values in pending.items():
             dataset = self._file[name]
             dataset.resize(self._written + count, axis=0)
@@ -206,7 +200,8 @@ def read_feature_settings(path: str | Path) -> tuple[int, FeatureSettings]:
 
 
 def read_windows(path: str | Path, fields: tuple[str, ...], rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Read ``fields`` of a window set: all rows, or the given rows (ascending)."""
+    """Read ``fields`` of a window set (or ``embeddings`` of an embedding
+    file): all rows, or the given rows (ascending)."""
     out = {}
     with h5py.File(path, "r") as file:
         for name in fields:

@@ -20,27 +20,19 @@ from tqdm.keras import TqdmCallback
 
 from rainforest.config import ModelSettings, SpecAugmentSettings, TrainSettings
 from rainforest.metrics import lwlrap
-from rainforest.model import EmbeddingCard, ModelCard, WeightedBinaryCrossentropy, build_model
-from rainforest.split import window_rows
+from rainforest.model import (
+    SCORING_BATCH,
+    EmbeddingCard,
+    ModelCard,
+    WeightedBinaryCrossentropy,
+    build_model,
+    label_weights,
+    save_model,
+)
+from rainforest.split import read_split, subset_rows
 from rainforest.storage import WindowRows, read_feature_settings, read_window_attrs, read_windows
 
 log = logging.getLogger(__name__)
-
-
-def label_weights(targets: np.ndarray, masks: np.ndarray, unknown_weight: float) -> np.ndarray:
-    """Targets and loss weights side by side, as :class:`WeightedBinaryCrossentropy` takes them.
-
-    Returns
-    -------
-    np.ndarray of float32, shape (n, 2 * n_species)
-        Targets (1 present, 0 otherwise), then weights: 1 where the label is
-        known, ``unknown_weight`` where nobody annotated the species.
-    """
-    known = masks.astype(bool)
-    # Cast first: unsigned targets would wrap around in arithmetic.
-    values = np.where(known, targets.astype(np.float32), np.float32(0))
-    weights = np.where(known, np.float32(1), np.float32(unknown_weight))
-    return np.concatenate([values, weights], axis=1).astype(np.float32)
 
 
 def one_hot_species(event_species: np.ndarray, n_species: int) -> np.ndarray:
@@ -252,9 +244,6 @@ def select_training_windows(windows: dict[str, np.ndarray], settings: TrainSetti
 #: Window-set fields training reads, besides the model's inputs.
 LABEL_FIELDS = ("targets", "masks", "event_species", "event_present")
 
-#: Windows scored at a time, for validation.
-SCORING_BATCH = 256
-
 
 def load_training_data(
     windows_path: str | Path,
@@ -271,8 +260,7 @@ def load_training_data(
     with ``embeddings`` (the embedding files of the window set and of the
     augmented set, row for row) the embeddings.
     """
-    ids = read_windows(windows_path, ("recording_ids",))["recording_ids"]
-    train_rows, validation_rows = (window_rows(ids, split, part) for part in ("train", "validation"))
+    train_rows, validation_rows = (subset_rows(windows_path, split, part) for part in ("train", "validation"))
     sources, field = ((windows_path, augmented_path), "spectrograms") if embeddings is None else (embeddings, "embeddings")
     train = read_windows(windows_path, LABEL_FIELDS, train_rows)
     parts = [(sources[0], train_rows)]
@@ -364,3 +352,33 @@ def train_classifier(
         verbose=0,
     )
     return model
+
+
+def train_model(
+    *,
+    model: ModelSettings,
+    settings: TrainSettings,
+    windows_path: str | Path,
+    split_path: str | Path,
+    augmented_path: str | Path,
+    window_embeddings_path: str | Path,
+    augmented_embeddings_path: str | Path,
+    model_path: str | Path,
+    live_dir: str | Path,
+) -> keras.Model:
+    """The train stage: fit the classifier on the training windows and their
+    augmented copies (:func:`train_classifier`) and save it with its card.
+
+    The classifier reads the windows' spectrograms, or with
+    ``architecture: embedding_head`` their embeddings (the embed stage's two
+    files); its card names the embedding model and the SHA-256 of its file,
+    so inference computes the same features.
+    """
+    head = model.architecture == "embedding_head"
+    embeddings = (window_embeddings_path, augmented_embeddings_path) if head else None
+    train, validation = load_training_data(
+        windows_path, read_split(split_path), augmented_path, settings.use_augmented, embeddings
+    )
+    classifier = train_classifier(model, settings, train, validation, str(live_dir))
+    save_model(classifier, model_path, model_card(windows_path, window_embeddings_path if head else None))
+    return classifier

@@ -20,7 +20,7 @@ from rainforest.augment import (
     stretch_time,
 )
 from rainforest.config import AugmentSettings, FeatureSettings
-from rainforest.features import log_mel_spectrogram, window_frames, window_span_samples
+from rainforest.spectrogram import log_mel_spectrogram, window_frames, window_span_samples
 from rainforest.storage import WINDOW_FIELDS, WindowWriter, read_window_attrs, read_windows
 
 RATE = 48000

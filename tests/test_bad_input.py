@@ -28,12 +28,12 @@ import pytest
 import soundfile as sf
 import yaml
 
-from rainforest.config import FeatureSettings, ModelSettings, load_settings, settings_from_dict
+from rainforest.config import EtlSettings, FeatureSettings, ModelSettings, load_settings, settings_from_dict
 from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
-from rainforest.features import window_frames
+from rainforest.spectrogram import window_frames
 from rainforest.labels import EVENT_COLUMNS, fit_events_to_recording, read_events, read_training_events
 from rainforest.storage import atomic_path
-from rainforest.windows import build_window_set
+from rainforest.etl import build_window_set
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -88,6 +88,10 @@ def project_params(dataset: Path | str, **etl) -> dict:
     params["features"].update(FEATURES)
     params["etl"].update({"workers": 1, "on_unreadable": "stop", **etl})
     return params
+
+
+def _etl_settings(on_unreadable: str = "stop") -> EtlSettings:
+    return EtlSettings(workers=1, on_unreadable=on_unreadable, background_windows=0, windows_per_event=1)
 
 
 def write_params(root: Path, params: dict) -> None:
@@ -249,7 +253,7 @@ def test_unreadable_recordings_are_skipped_and_reported(tmp_path, monkeypatch):
 def test_every_recording_skipped_stops(tmp_path):
     dataset = make_dataset(tmp_path, {"a.wav": b""}, [event("a"), event("b")])
     with pytest.raises(AudioError, match="all 2 labelled recording") as error:
-        build_window_set(dataset, tmp_path / "windows.h5", RATE, FeatureSettings(**FEATURES), 1, "skip")
+        build_window_set(dataset, tmp_path / "windows.h5", sample_rate=RATE, features=FeatureSettings(**FEATURES), settings=_etl_settings(on_unreadable="skip"))
     assert str(dataset / "train") in str(error.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]
 
@@ -348,7 +352,7 @@ def test_renamed_column_stops_etl(tmp_path):
 def test_label_file_without_events_stops(tmp_path):
     dataset = make_dataset(tmp_path, {"a.wav": audio_bytes(tone())}, [], fp_rows=[event("a")])
     with pytest.raises(LabelError, match="holds no events") as error:
-        build_window_set(dataset, tmp_path / "windows.h5", RATE, FeatureSettings(**FEATURES), 1)
+        build_window_set(dataset, tmp_path / "windows.h5", sample_rate=RATE, features=FeatureSettings(**FEATURES), settings=_etl_settings())
     assert str(dataset / "train_tp.csv") in str(error.value)
     assert not (tmp_path / "windows.h5").exists()
 

@@ -22,13 +22,13 @@ import pytest
 import soundfile as sf
 import yaml
 
-from rainforest import raven
-from rainforest.cli import detect
+from rainforest.detect import raven
+from rainforest.detect.cli import detect
 from rainforest.config import FeatureSettings, ModelSettings
-from rainforest.detection import find_recordings, window_detections
-from rainforest.detector import Detector, SpeciesDetector, save_detector
+from rainforest.detect.detections import find_recordings, window_detections
+from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
 from rainforest.errors import AudioError
-from rainforest.features import window_frames
+from rainforest.spectrogram import window_frames
 from rainforest.model import ModelCard, build_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]

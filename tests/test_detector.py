@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import precision_recall_curve
 
-from rainforest.detector import (
+from rainforest.detect.thresholds import (
     build_detector,
     choose_threshold,
     detection_summary,

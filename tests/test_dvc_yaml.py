@@ -1,8 +1,10 @@
 """dvc.yaml declares what each stage really uses.
 
 A stage's deps must name its script and every library module the script
-imports, directly or through other modules, so that editing a module reruns
-exactly the stages that run its code. Its params must exist in params.yaml.
+imports, directly or through other modules (and the ``__init__.py`` of every
+package on the way, which runs on import), so that editing a module reruns
+exactly the stages that run its code. Its params are whole sections of
+params.yaml, and the stage reads no other section.
 """
 
 import ast
@@ -25,7 +27,13 @@ def _imported_modules(path: Path) -> set[str]:
             modules.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             modules.update(alias.name for alias in node.names if alias.name.startswith("rainforest"))
-    return {m for m in modules if (ROOT / (m.replace(".", "/") + ".py")).exists()}
+    return {m for m in modules if _source(m).exists()}
+
+
+def _source(module: str) -> Path:
+    # rainforest.detect -> rainforest/detect/__init__.py; rainforest.model -> rainforest/model.py
+    path = ROOT / module.replace(".", "/")
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
 def _import_closure(script: Path) -> set[str]:
@@ -35,8 +43,11 @@ def _import_closure(script: Path) -> set[str]:
         module = pending.pop()
         if module not in seen:
             seen.add(module)
-            pending |= _imported_modules(ROOT / (module.replace(".", "/") + ".py"))
-    return {module.replace(".", "/") + ".py" for module in seen}
+            # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
+            parts = module.split(".")
+            pending |= {".".join(parts[:i]) for i in range(1, len(parts))} - seen
+            pending |= _imported_modules(_source(module))
+    return {str(_source(module).relative_to(ROOT)) for module in seen}
 
 
 @pytest.mark.parametrize("stage", sorted(PIPELINE))
@@ -48,28 +59,27 @@ def test_deps_list_script_and_every_imported_module(stage):
     assert code_deps == _import_closure(ROOT / script)
 
 
-def _lookup(params: dict, dotted: str):
-    value = params
-    for part in dotted.split("."):
-        value = value[part]
-    return value
+@pytest.mark.parametrize("stage", sorted(PIPELINE))
+def test_params_are_whole_existing_sections(stage):
+    for section in PIPELINE[stage].get("params", []):
+        assert isinstance(section, str), f"{stage}: params must list sections of params.yaml, got {section!r}"
+        assert isinstance(PARAMS.get(section), dict), f"{stage}: {section} is not a section of params.yaml"
+
+
+def _sections_read(script: Path) -> set[str]:
+    # Every `settings.<section>` in the stage script.
+    return {
+        node.attr
+        for node in ast.walk(ast.parse(script.read_text()))
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "settings"
+    }
 
 
 @pytest.mark.parametrize("stage", sorted(PIPELINE))
-def test_params_are_single_existing_keys(stage):
-    for key in PIPELINE[stage].get("params", []):
-        assert isinstance(key, str), f"{stage}: params must list single keys, got {key!r}"
-        value = _lookup(PARAMS, key)
-        assert not isinstance(value, dict), f"{stage}: {key} is a whole section; list its keys"
+def test_a_stage_reads_exactly_the_sections_it_declares(stage):
+    assert _sections_read(ROOT / "stages" / f"{stage}.py") == set(PIPELINE[stage].get("params", []))
 
 
-def test_every_param_is_read_by_some_stage():
-    def leaves(tree, prefix=""):
-        for name, value in tree.items():
-            if isinstance(value, dict):
-                yield from leaves(value, f"{prefix}{name}.")
-            else:
-                yield f"{prefix}{name}"
-
-    declared = {key for stage in PIPELINE.values() for key in stage.get("params", [])}
-    assert set(leaves(PARAMS)) == declared
+def test_every_section_is_read_by_some_stage():
+    declared = {section for stage in PIPELINE.values() for section in stage.get("params", [])}
+    assert set(PARAMS) == declared

@@ -1,4 +1,4 @@
-"""Tests of rainforest.features: log-mel spectrograms and window geometry."""
+"""Tests of rainforest.spectrogram: log-mel spectrograms and window geometry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rainforest.config import FeatureSettings
-from rainforest.features import (
+from rainforest.spectrogram import (
     POWER_FLOOR,
     cut_windows,
     event_window_start,
@@ -46,7 +46,7 @@ def test_matches_librosa_reference():
 
 
 def test_long_recording_is_computed_in_blocks_with_the_same_values(monkeypatch):
-    import rainforest.features as features_module
+    import rainforest.spectrogram as features_module
 
     waveform = np.random.default_rng(4).standard_normal(3 * RATE).astype(np.float32)
     whole = log_mel_spectrogram(waveform, RATE, FEATURES)

@@ -12,9 +12,9 @@ from PIL import Image
 
 from rainforest import figures
 from rainforest.config import FeatureSettings
-from rainforest.detector import build_detector, select_thresholds
-from rainforest.evaluation import worst_false_negatives, worst_false_positives
-from rainforest.features import log_mel_spectrogram, window_frames
+from rainforest.detect.thresholds import build_detector, select_thresholds
+from rainforest.metrics import worst_false_negatives, worst_false_positives
+from rainforest.spectrogram import log_mel_spectrogram, window_frames
 from rainforest.metrics import average_precision_per_species
 
 RATE = 16000
@@ -112,7 +112,8 @@ EVENTS = pd.DataFrame(
 
 def examples_figure(validation, picks):
     return figures.window_examples(
-        validation, validation["scores"], picks, EVENTS, SPECIES, RATE, FEATURES, "Worst false positives"
+        validation, validation["scores"], picks, events=EVENTS, species=SPECIES, sample_rate=RATE, features=FEATURES,
+        title="Worst false positives",
     )
 
 

@@ -1,4 +1,4 @@
-"""Tests of rainforest.inference: scoring whole recordings window by window."""
+"""Tests of rainforest.detect.scoring: scoring whole recordings window by window."""
 
 from __future__ import annotations
 
@@ -6,11 +6,23 @@ import keras
 import numpy as np
 import pytest
 import soundfile as sf
+from threadpoolctl import threadpool_limits
 
-import rainforest.inference as inference
+import rainforest.detect.scoring as inference
+import rainforest.spectrogram as spectrogram
 from rainforest.config import FeatureSettings, ModelSettings
-from rainforest.features import cut_windows, log_mel_spectrogram, window_frames
-from rainforest.inference import RecordingScorer, read_prepared, score_recordings
+from rainforest.config import SubmitSettings
+from rainforest.detect.scoring import RecordingScorer, make_scorer, score_windows, stream_windows
+from rainforest.spectrogram import (
+    cut_windows,
+    log_mel_spectrogram,
+    pad_to_length,
+    sliding_window_starts,
+    window_frames,
+    window_span_samples,
+)
+from rainforest.submit import score_recordings
+from rainforest.errors import AudioError
 from rainforest.model import ModelCard, build_model
 
 RATE = 16000
@@ -31,6 +43,11 @@ def _waveform(seconds: float, seed: int = 0) -> np.ndarray:
     return (0.1 * np.random.default_rng(seed).standard_normal(int(seconds * RATE))).astype(np.float32)
 
 
+def _spectrogram(waveform: np.ndarray) -> np.ndarray:
+    # The whole recording's spectrogram, padded to one window, as a scorer sees it.
+    return log_mel_spectrogram(pad_to_length(waveform, window_span_samples(N_FRAMES, FEATURES)), RATE, FEATURES)
+
+
 @pytest.mark.parametrize(("architecture", "stride"), [("cnn", 8), ("resnet", 16), ("baseline", None)])
 def test_cnn_and_resnet_score_whole_recordings_in_one_pass(architecture, stride):
     scorer = RecordingScorer(_model(architecture), FEATURES, RATE)
@@ -45,8 +62,8 @@ def test_one_window_recording_scores_as_the_model_does():
     model = _model()
     waveform = _waveform(1.0)
     scorer = RecordingScorer(model, FEATURES, RATE)
-    starts, scores = scorer.window_scores(waveform, 0.5, 8)
-    spectrogram = scorer.prepare(waveform)
+    starts, scores = scorer.window_scores(waveform, hop_seconds=0.5, batch_size=8)
+    spectrogram = _spectrogram(waveform)
     assert spectrogram.shape[1] == N_FRAMES
     np.testing.assert_array_equal(starts, [0.0])
     np.testing.assert_allclose(scores, model(spectrogram[None]).numpy(), atol=1e-5)
@@ -54,7 +71,7 @@ def test_one_window_recording_scores_as_the_model_does():
 
 def test_window_starts_step_by_the_hop_and_cover_the_recording():
     scorer = RecordingScorer(_model(), FEATURES, RATE)
-    starts, scores = scorer.window_scores(_waveform(10.0), 0.5, 4)
+    starts, scores = scorer.window_scores(_waveform(10.0), hop_seconds=0.5, batch_size=4)
     assert scores.shape == (len(starts), 3) and np.all((scores >= 0) & (scores <= 1))
     step = np.diff(starts)
     stride_seconds = scorer.stride * FEATURES.hop_length / RATE
@@ -70,8 +87,8 @@ def test_pooled_scores_follow_the_per_window_scores():
     model = _model()
     scorer = RecordingScorer(model, FEATURES, RATE)
     waveform = np.concatenate([_waveform(3.0, 1), 3 * _waveform(3.0, 2), _waveform(3.0, 3)])
-    starts, pooled = scorer.window_scores(waveform, 0.5, 8)
-    spectrogram = scorer.prepare(waveform)
+    starts, pooled = scorer.window_scores(waveform, hop_seconds=0.5, batch_size=8)
+    spectrogram = _spectrogram(waveform)
     frames = np.minimum(np.round(starts * RATE / FEATURES.hop_length).astype(int), spectrogram.shape[1] - N_FRAMES)
     direct = model(cut_windows(spectrogram, frames, N_FRAMES)).numpy()
     assert np.corrcoef(pooled.ravel(), direct.ravel())[0, 1] > 0.9
@@ -81,43 +98,119 @@ def test_pooled_scores_follow_the_per_window_scores():
 def test_long_recordings_are_scored_in_chunks(monkeypatch):
     model = _model()
     waveform = _waveform(12.0)
-    whole = RecordingScorer(model, FEATURES, RATE).window_scores(waveform, 1.0, 8)
+    whole = RecordingScorer(model, FEATURES, RATE).window_scores(waveform, hop_seconds=1.0, batch_size=8)
     monkeypatch.setattr(inference, "CHUNK_FRAMES", 128)
-    chunked = RecordingScorer(model, FEATURES, RATE).window_scores(waveform, 1.0, 8)
+    chunked = RecordingScorer(model, FEATURES, RATE).window_scores(waveform, hop_seconds=1.0, batch_size=8)
     np.testing.assert_array_equal(whole[0], chunked[0])
     assert np.abs(whole[1] - chunked[1]).mean() < 0.05
 
 
 def test_short_recording_gets_one_window():
-    starts, scores = RecordingScorer(_model(), FEATURES, RATE).window_scores(_waveform(0.3), 0.5, 8)
+    starts, scores = RecordingScorer(_model(), FEATURES, RATE).window_scores(_waveform(0.3), hop_seconds=0.5, batch_size=8)
     assert starts.tolist() == [0.0] and scores.shape == (1, 3)
 
 
 def test_baseline_scores_each_window_cut_from_the_spectrogram():
     model = _model("baseline", filters=(4,))
     waveform = _waveform(4.0)
-    starts, scores = RecordingScorer(model, FEATURES, RATE).window_scores(waveform, 0.5, 3)
+    starts, scores = RecordingScorer(model, FEATURES, RATE).window_scores(waveform, hop_seconds=0.5, batch_size=3)
     spectrogram = log_mel_spectrogram(waveform, RATE, FEATURES)
     frames = np.round(starts * RATE / FEATURES.hop_length).astype(int)
     np.testing.assert_allclose(scores, model(cut_windows(spectrogram, frames, N_FRAMES)).numpy(), atol=1e-5)
 
 
-def test_spectrograms_come_in_order_whatever_the_threads(tmp_path):
+def _whole_file_scores(scorer: RecordingScorer, waveform: np.ndarray, hop_seconds: float, batch_size: int):
+    # Scoring the whole recording at once, as before scoring streamed: the
+    # whole spectrogram, the trunk over its CHUNK_FRAMES chunks, every window's
+    # slice of the whole feature map, the head over batches of them. One BLAS
+    # thread, as score_windows runs.
+    with threadpool_limits(limits=1, user_api="blas"):
+        spectrogram = _spectrogram(waveform)
+    chunks = range(0, spectrogram.shape[1], inference.CHUNK_FRAMES)
+    feature_map = np.concatenate(
+        [scorer._trunk(spectrogram[None, :, c : c + inference.CHUNK_FRAMES]).numpy().mean(axis=1)[0] for c in chunks]
+    )
+    hop_frames = round(round(hop_seconds * RATE / FEATURES.hop_length) / scorer.stride)
+    starts = sliding_window_starts(len(feature_map), scorer.window_width, hop_frames)
+    windows = np.lib.stride_tricks.sliding_window_view(feature_map, scorer.window_width, axis=0)[starts]
+    pooled = np.concatenate([windows.max(axis=2), windows.mean(axis=2)], axis=1)
+    scores = np.concatenate([scorer._head(pooled[i : i + batch_size]).numpy() for i in range(0, len(pooled), batch_size)])
+    return starts * scorer.stride * FEATURES.hop_length / RATE, scores
+
+
+@pytest.mark.parametrize("read_samples", [999, 25_000, 10**6])
+def test_streamed_scores_are_the_whole_files_scores(tmp_path, monkeypatch, read_samples):
+    # A recording of many chunks, decoded in pieces of any size: the scores
+    # are exactly those of scoring the whole file at once. (Chunks of the
+    # spectrogram's own block size, as CHUNK_FRAMES is by default.)
+    monkeypatch.setattr(inference, "CHUNK_FRAMES", 128)
+    monkeypatch.setattr(spectrogram, "FRAME_BLOCK", 128)
+    scorer = RecordingScorer(_model(), FEATURES, RATE)
+    scorer.block_samples = read_samples
+    waveform = _waveform(41.3)
+    sf.write(tmp_path / "long.wav", waveform, RATE, subtype="FLOAT")
+    [item] = score_windows(scorer, {"long": tmp_path / "long.wav"}, hop_seconds=0.5, batch_size=7)
+    # A scorer of its own: TensorFlow compiles a function afresh for a new
+    # batch shape, and after that once for all shapes, which can change the
+    # last bit; the same calls in the same order compile the same way.
+    starts, scores = _whole_file_scores(RecordingScorer(scorer.model, FEATURES, RATE), waveform, 0.5, 7)
+    np.testing.assert_array_equal(item.starts, starts)
+    np.testing.assert_array_equal(item.scores, scores)
+    assert item.seconds == pytest.approx(41.3) and item.skipped is None
+
+
+def test_streamed_baseline_scores_are_the_whole_files_scores():
+    model = _model("baseline", filters=(4,))
+    scorer = RecordingScorer(model, FEATURES, RATE)
+    scorer.block_samples = 3001
+    waveform = _waveform(6.0)
+    starts, scores = scorer.window_scores(waveform, hop_seconds=0.25, batch_size=5)
+    frames = np.round(starts * RATE / FEATURES.hop_length).astype(int)
+    windows = cut_windows(_spectrogram(waveform), frames, N_FRAMES)
+    expected = np.concatenate([model(windows[i : i + 5], training=False).numpy() for i in range(0, len(windows), 5)])
+    np.testing.assert_array_equal(scores, expected)
+
+
+def test_windows_stream_in_batches_of_the_whole():
+    rows = np.arange(50 * 3).reshape(50, 3)
+    starts = np.array([0, 4, 9, 20, 21, 40, 44])  # gaps wider than a block, and overlaps
+    batches = list(stream_windows(np.array_split(rows, 9), starts, 6, 3))
+    whole = np.lib.stride_tricks.sliding_window_view(rows, 6, axis=0)[starts]
+    assert [len(batch) for batch in batches] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate(batches), whole)
+    with pytest.raises(ValueError, match="the blocks end at row 45, before the window at 20"):
+        list(stream_windows([rows[:45]], starts, 6, 3))
+
+
+def test_unreadable_recordings_stop_or_are_skipped(tmp_path):
+    sf.write(tmp_path / "good.wav", _waveform(2.0), RATE)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF garbage")
+    recordings = {"bad": tmp_path / "bad.wav", "good": tmp_path / "good.wav"}
+    scorer = RecordingScorer(_model(), FEATURES, RATE)
+    with pytest.raises(AudioError, match="bad.wav: cannot decode audio"):
+        list(score_windows(scorer, recordings, hop_seconds=0.5, batch_size=8))
+    bad, good = score_windows(scorer, recordings, hop_seconds=0.5, batch_size=8, skip_unreadable=True, workers=2)
+    assert "cannot decode audio" in bad.skipped and bad.scores is None
+    assert good.skipped is None and good.scores.shape[1] == 3
+
+
+def test_scores_come_in_order_whatever_the_threads(tmp_path):
     paths = []
     for i in range(7):
         paths.append(tmp_path / f"r{i}.wav")
         sf.write(paths[-1], _waveform(1.0 + 0.25 * i, seed=i), RATE)
     scorer = RecordingScorer(_model(), FEATURES, RATE)
-    one, three = list(read_prepared(scorer, paths, 1)), list(read_prepared(scorer, paths, 3))
-    assert [seconds for seconds, _ in one] == [1.0 + 0.25 * i for i in range(7)]
-    assert [s.shape for _, s in one] == [s.shape for _, s in three]
-    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(one, three))
-    assert one[0][1].shape[1] < one[-1][1].shape[1]
+    recordings = {path.stem: path for path in paths}
+    one, three = (list(score_windows(scorer, recordings, hop_seconds=0.5, batch_size=8, workers=w)) for w in (1, 3))
+    assert [item.seconds for item in one] == [1.0 + 0.25 * i for i in range(7)]
+    assert [item.recording_id for item in three] == list(recordings)
+    assert all(np.array_equal(a.scores, b.scores) for a, b in zip(one, three))
+    assert len(one[0].starts) < len(one[-1].starts)
 
     ids = [p.stem for p in paths]
     card = ModelCard(RATE, FEATURES, ["a", "b", "c"])
-    scores = [
-        score_recordings(_model(), card, tmp_path, ids, hop_seconds=0.5, batch_size=8, workers=w) for w in (1, 2)
-    ]
+    settings = {w: SubmitSettings(workers=w, hop_seconds=0.5, batch_size=8, aggregation="max", top_k=1) for w in (1, 2)}
+    scores = [score_recordings(_model(), card, tmp_path, ids, settings[w]) for w in (1, 2)]
     np.testing.assert_array_equal(scores[0], scores[1])
     assert scores[0].shape == (7, 3)
+    assert isinstance(make_scorer(_model(), card), RecordingScorer)

@@ -23,7 +23,8 @@ from rainforest.model import (
     load_model,
     save_model,
 )
-from rainforest.training import label_weights, input_statistics, train_classifier
+from rainforest.model import label_weights
+from rainforest.training import input_statistics, train_classifier
 
 N_MELS, N_FRAMES, N_SPECIES = 16, 16, 5
 SMALL = ModelSettings(architecture="cnn", frequency_channel=True, filters=[4, 8], dense_units=8, dropout=0.25)

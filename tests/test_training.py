@@ -12,7 +12,7 @@ import tensorflow as tf
 import yaml
 
 from rainforest.config import ModelSettings, TrainSettings
-from rainforest.inference import aggregate_windows
+from rainforest.detect.scoring import aggregate_windows
 from rainforest.model import MelPositionChannel, build_model
 from rainforest.storage import WindowRows, WindowWriter
 from rainforest.training import (

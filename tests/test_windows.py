@@ -6,8 +6,8 @@ import soundfile as sf
 
 from rainforest.audio import Recording, load_recording
 from rainforest.config import FeatureSettings
-from rainforest.features import cut_windows, log_mel_spectrogram
-from rainforest.windows import WindowGeometry, background_window_starts, event_windows
+from rainforest.spectrogram import cut_windows, log_mel_spectrogram
+from rainforest.etl import WindowGeometry, background_window_starts, event_windows
 
 FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=16, fmin=50, fmax=4000, window_seconds=1.0)
 GEOMETRY = WindowGeometry(8000, FEATURES)

@@ -23,9 +23,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from rainforest.audio import Recording, audio_files
-from rainforest.config import FeatureSettings
+from rainforest.config import EtlSettings, FeatureSettings
 from rainforest.errors import AudioError, LabelError
-from rainforest.features import (
+from rainforest.spectrogram import (
     event_window_start,
     frame_times,
     log_mel_spectrogram,
@@ -41,7 +41,7 @@ from rainforest.labels import (
     window_labels,
 )
 from rainforest.parallel import ordered_map
-from rainforest.storage import WindowWriter, write_text
+from rainforest.storage import WindowWriter, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def event_windows(
 
     Only the windows' own samples are read (see :class:`Recording`), and the
     spectrogram of each is computed from them: by the geometry of
-    :mod:`rainforest.features`, the same numbers as cutting it from the whole
+    :mod:`rainforest.spectrogram`, the same numbers as cutting it from the whole
     recording's spectrogram.
 
     Parameters
@@ -224,13 +224,11 @@ class EtlReport:
 def build_window_set(
     dataset_dir: str | Path,
     out_path: str | Path,
+    *,
     sample_rate: int,
     features: FeatureSettings,
-    workers: int,
-    on_unreadable: str = "stop",
-    background_windows: int = 0,
+    settings: EtlSettings,
     events_path: str | Path | None = None,
-    windows_per_event: int = 1,
 ) -> EtlReport:
     """Write the window set of every labelled event in a dataset.
 
@@ -240,15 +238,15 @@ def build_window_set(
         A folder in the competition's layout.
     out_path
         The HDF5 file to write (atomically).
-    workers
-        Processes decoding recordings in parallel.
-    on_unreadable
-        ``"stop"``: a missing or undecodable recording raises. ``"skip"``:
-        it is left out, with its events, and listed in the report.
-    background_windows
-        Windows per recording cut where no event is (labels all unknown).
-    windows_per_event
-        Windows cut along each event (see :func:`event_windows`).
+    sample_rate, features
+        The rate recordings are read at, and the spectrograms' settings.
+    settings
+        ``workers`` (processes decoding recordings in parallel);
+        ``on_unreadable``: ``"stop"`` (a missing or undecodable recording
+        raises) or ``"skip"`` (it is left out, with its events, and listed in
+        the report); ``background_windows`` (windows per recording cut where
+        no event is, labels all unknown); ``windows_per_event`` (see
+        :func:`event_windows`).
     events_path
         If given, a CSV that gets the labelled events as validated (column
         ``present``: from train_tp.csv), written after the window set.
@@ -263,11 +261,11 @@ def build_window_set(
     Raises
     ------
     LabelError
-        If a label file is malformed or has no events, an event starts after
-        its recording's end, or (with ``"stop"``) a recording has no audio file.
+        If a label file is malformed or has no events, or an event starts
+        after its recording's end.
     AudioError
-        If (with ``"stop"``) a recording cannot be decoded, or every recording
-        was skipped.
+        If (with ``"stop"``) a recording has no audio file or cannot be
+        decoded, or every recording was skipped.
     """
     dataset_dir = Path(dataset_dir)
     species, _ = read_species(dataset_dir / "sample_submission.csv")
@@ -280,15 +278,15 @@ def build_window_set(
     train_dir = dataset_dir / "train"
     audio, missing = audio_files(
         train_dir, list(events["recording_id"].unique()), listed_in="train_tp.csv and train_fp.csv",
-        on_missing=on_unreadable, hint=" (or set etl.on_unreadable: skip in params.yaml to leave them out)",
+        on_missing=settings.on_unreadable, hint=" (or set etl.on_unreadable: skip in params.yaml to leave them out)",
     )
     skipped = {recording_id: f"no audio file in {train_dir}" for recording_id in missing}
     geometry = WindowGeometry(sample_rate, features)
     jobs = [
         RecordingJob(
             recording_id, audio[recording_id], group.reset_index(drop=True), geometry, len(species),
-            skip_unreadable=on_unreadable == "skip", n_background=background_windows,
-            windows_per_event=windows_per_event,
+            skip_unreadable=settings.on_unreadable == "skip", n_background=settings.background_windows,
+            windows_per_event=settings.windows_per_event,
         )
         for recording_id, group in events.groupby("recording_id", sort=True)
         if recording_id in audio
@@ -300,7 +298,7 @@ def build_window_set(
         int(events["present"].sum()),
         int((~events["present"]).sum()),
         len(jobs) + len(missing),
-        workers,
+        settings.workers,
     )
     attrs = {
         "sample_rate": sample_rate,
@@ -315,7 +313,7 @@ def build_window_set(
     writer = WindowWriter(
         out_path, features.n_mels, geometry.n_frames, len(species), geometry.n_samples, attrs
     )
-    with writer, ordered_map(workers) as map_in_order:
+    with writer, ordered_map(settings.workers) as map_in_order:
         results = map_in_order(_recording_job, jobs)
         for result in tqdm(results, total=len(jobs), desc="etl", unit="rec", disable=None):
             if result.windows is None:
@@ -371,3 +369,35 @@ def _log_report(report: EtlReport) -> None:
             report.recordings_skipped,
             report.events_skipped,
         )
+
+
+def write_window_set(
+    *,
+    dataset_dir: str | Path,
+    sample_rate: int,
+    features: FeatureSettings,
+    settings: EtlSettings,
+    windows_path: str | Path,
+    metrics_path: str | Path,
+    events_path: str | Path | None = None,
+    report_path: str | Path,
+) -> EtlReport:
+    """The etl stage: :func:`build_window_set`, then its report.
+
+    ``metrics_path`` gets the headline counts that ``dvc metrics show``
+    tracks (recordings read and skipped, windows written); ``report_path``
+    the whole report: each skipped recording with the reason, and the events
+    dropped as duplicates, clamped to their recording's end or skipped with
+    their recording.
+    """
+    report = build_window_set(
+        dataset_dir, windows_path, sample_rate=sample_rate, features=features, settings=settings,
+        events_path=events_path,
+    )
+    write_json(report_path, report.to_dict())
+    write_json(metrics_path, report.headline())
+    log.info(
+        "etl: wrote %d windows from %d recordings to %s (%d skipped; report in %s)",
+        report.windows_written, report.recordings_read, windows_path, report.recordings_skipped, report_path,
+    )
+    return report

@@ -4,7 +4,7 @@ The trained model scores windows slid over every recording; a window is a
 detection of a species when its score reaches the species' threshold (from the
 detector file that ``evaluate`` writes beside the model). Detections are
 written as one CSV for all recordings and one Raven Pro selection table per
-recording. ``rainforest-detect`` (:mod:`rainforest.cli`) is the command.
+recording. ``rainforest-detect`` (:mod:`rainforest.detect.cli`) is the command.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import keras
 import numpy as np
 import pandas as pd
 
-from rainforest import raven
+from rainforest.detect import raven
 from rainforest.audio import index_recordings
-from rainforest.detector import Detector
+from rainforest.detect.thresholds import Detector
 from rainforest.errors import AudioError
-from rainforest.inference import make_scorer, score_windows
+from rainforest.detect.scoring import make_scorer, score_windows
 from rainforest.model import ModelCard
 from rainforest.storage import write_text
 
@@ -79,7 +79,7 @@ def window_detections(
     ----------
     starts, scores
         Window start times in seconds (n_windows,) and scores (n_windows,
-        n_species), as from :func:`rainforest.inference.score_windows`.
+        n_species), as from :func:`rainforest.detect.scoring.score_windows`.
     window_seconds
         Length of a window; a window's end is clipped to ``duration``, the
         recording's length.
@@ -124,7 +124,7 @@ def detect_recordings(
     Each recording is decoded, mixed to mono and resampled to the model's
     rate, whatever its format, rate and length, and scored by windows every
     ``hop_seconds``, in blocks, so a day-long recording takes no more memory
-    than a minute-long one (see :func:`rainforest.inference.score_windows`
+    than a minute-long one (see :func:`rainforest.detect.scoring.score_windows`
     and :func:`window_detections`).
 
     Returns

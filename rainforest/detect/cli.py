@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -106,10 +105,9 @@ def detect(argv: Sequence[str] | None = None) -> int:
     """Run ``rainforest-detect``; returns the exit status (1 on bad input, with one error line)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is no news to the user
     # Imported here, not above: Keras takes seconds to load, --help should not wait for it.
-    from rainforest import detection
-    from rainforest.detector import load_detector
+    from rainforest.detect import detections as detection
+    from rainforest.detect.thresholds import load_detector
     from rainforest.model import load_card, load_model
 
     started = time.perf_counter()

@@ -9,21 +9,22 @@ open in Raven with a box around the band where the species calls.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from rainforest.errors import ModelError
+from rainforest.metrics import rounded_or_none
 from rainforest.storage import write_json
 
 #: How a threshold was chosen. ``target_precision``: the lowest threshold at
 #: which the species' validation windows reach the target precision.
 #: ``not_reached``: no threshold does (or no validation window holds the
 #: species): the species has no threshold and is not detected by default.
-RULES = ("target_precision", "not_reached")
+Rule = Literal["target_precision", "not_reached"]
 
 #: A species' band runs from this quantile of its events' f_min to the
 #: opposite quantile of their f_max, so one mislabelled box does not stretch it.
@@ -63,11 +64,11 @@ def precision_recall_by_threshold(truth: np.ndarray, scores: np.ndarray) -> tupl
 @dataclass(frozen=True)
 class ThresholdChoice:
     """One species' threshold (``None``: never detect it), how it was chosen
-    (one of :data:`RULES`), and the validation precision and recall it gives
+    (a :data:`Rule`), and the validation precision and recall it gives
     (``None`` where undefined)."""
 
     threshold: float | None
-    rule: str
+    rule: Rule
     precision: float | None
     recall: float | None
 
@@ -137,7 +138,7 @@ class SpeciesDetector:
 
     species: str
     threshold: float | None
-    rule: str
+    rule: Rule
     validation_precision: float | None
     validation_recall: float | None
     low_freq_hz: float
@@ -169,15 +170,11 @@ class Detector:
         return pd.DataFrame(
             {
                 "species": [entry.species for entry in self.species],
-                "threshold": [_rounded(entry.threshold) for entry in self.species],
+                "threshold": [rounded_or_none(entry.threshold) for entry in self.species],
                 "precision": [entry.validation_precision for entry in self.species],
                 "recall": [entry.validation_recall for entry in self.species],
             }
         )
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else round(value, 6)
 
 
 def build_detector(
@@ -187,7 +184,7 @@ def build_detector(
     entries = [
         SpeciesDetector(
             # The threshold is kept exact: rounding it up would lose the window it was chosen at.
-            name, choice.threshold, choice.rule, _rounded(choice.precision), _rounded(choice.recall),
+            name, choice.threshold, choice.rule, rounded_or_none(choice.precision), rounded_or_none(choice.recall),
             round(float(low), 1), round(float(high), 1),
         )
         for name, choice, (low, high) in zip(species, choices, bands)

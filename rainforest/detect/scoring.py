@@ -36,7 +36,7 @@ from rainforest.audio import Recording
 from rainforest.config import FeatureSettings
 from rainforest.embedding import EmbeddingModel, fit_windows, load_embedding_model
 from rainforest.errors import AudioError, ModelError
-from rainforest.features import (
+from rainforest.spectrogram import (
     FRAME_BLOCK,
     frame_times,
     spectrogram_blocks,
@@ -98,7 +98,9 @@ def stream_windows(blocks: Iterable[np.ndarray], starts: np.ndarray, width: int,
             chosen = starts[first : first + batch_size]
             if chosen[-1] + width > offset + len(buffer):
                 break
-            yield np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(buffer, width, axis=0)[chosen - offset])
+            # A copy in the layout whole-recording scoring had, so that reductions
+            # over the window sum in the same order, to the last bit.
+            yield np.lib.stride_tricks.sliding_window_view(buffer, width, axis=0)[chosen - offset]
             first += len(chosen)
             if first < len(starts):  # drop the rows no later window needs
                 drop = int(starts[first]) - offset
