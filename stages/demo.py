@@ -7,8 +7,9 @@ import _environment  # noqa: F401  (first: runs this script with the project's P
 
 from pathlib import Path
 
-from rainforest.demo import load_species_profiles, make_demo_dataset
 from rainforest.runner import run_stage
+from rainforest.synthetic.dataset import make_demo_dataset
+from rainforest.synthetic.profiles import load_species_profiles
 
 
 def main(settings, out_dir):
