@@ -1,4 +1,4 @@
-"""Tests of the demo-data generator (rainforest/demo.py)."""
+"""Tests of the demo-data generator (the package rainforest/synthetic/)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,32 @@ import pytest
 import soundfile as sf
 from scipy.signal import find_peaks, stft
 
-from rainforest import demo
 from rainforest.config import DemoSettings
 from rainforest.errors import LabelError
+from rainforest.synthetic.backgrounds import BACKGROUND_RMS_RANGE, synthesize_background
+from rainforest.synthetic.call_models import (
+    CALL_SHAPES,
+    DURATION_JITTER,
+    CallShape,
+    draw_call_shape,
+    species_call_models,
+)
+from rainforest.synthetic.call_synthesis import PITCH_JITTER_LIMIT, synthesize_call
+from rainforest.synthetic.dataset import (
+    PEAK_LIMIT,
+    RecordingPlan,
+    make_demo_dataset,
+    plan_recordings,
+    render_recording,
+    to_pcm16,
+)
+from rainforest.synthetic.profiles import (
+    DEFAULT_PROFILES_PATH,
+    PROFILE_COLUMNS,
+    load_species_profiles,
+    species_profiles_from_labels,
+)
+from rainforest.synthetic.profiles import main as profiles_main
 
 SHARED_RFCX = Path(__file__).resolve().parents[1].parent / "shared" / "rfcx"
 N_SPECIES = 24
@@ -39,13 +62,13 @@ def read_events(path: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def profiles() -> pd.DataFrame:
-    return demo.load_species_profiles()
+    return load_species_profiles()
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory, profiles) -> Path:
     out = tmp_path_factory.mktemp("demo") / "data"
-    demo.make_demo_dataset(out, tiny_settings(), profiles)
+    make_demo_dataset(out, tiny_settings(), profiles)
     return out
 
 
@@ -53,7 +76,7 @@ def dataset(tmp_path_factory, profiles) -> Path:
 def loud_dataset(tmp_path_factory, profiles) -> Path:
     """Every call at +10 dB broadband SNR, a couple of recordings longer."""
     out = tmp_path_factory.mktemp("loud") / "data"
-    demo.make_demo_dataset(out, tiny_settings(seed=9, snr_db=(10.0, 10.0), duration_seconds=20.0), profiles)
+    make_demo_dataset(out, tiny_settings(seed=9, snr_db=(10.0, 10.0), duration_seconds=20.0), profiles)
     return out
 
 
@@ -109,7 +132,7 @@ def test_audio_is_mono_pcm16_flac_of_the_right_rate_and_length(dataset):
         samples, rate = sf.read(path, dtype="float32")
         assert samples.ndim == 1 and samples.size == expected_frames and rate == TINY["sample_rate"]
         peak = np.abs(samples).max()
-        assert 0.01 < peak <= demo.PEAK_LIMIT + 1e-4, path
+        assert 0.01 < peak <= PEAK_LIMIT + 1e-4, path
         assert 0.003 < np.sqrt(np.mean(samples**2)) < 0.1, path
 
 
@@ -118,7 +141,7 @@ def test_audio_is_mono_pcm16_flac_of_the_right_rate_and_length(dataset):
 
 def test_events_lie_inside_the_recording_and_the_species_band(dataset, profiles):
     band = profiles.set_index("species_id")
-    tolerance = demo.PITCH_JITTER_LIMIT + 1e-3
+    tolerance = PITCH_JITTER_LIMIT + 1e-3
     for name in ("train_tp.csv", "test_ground_truth.csv"):
         events = read_events(dataset / name)
         assert len(events) > 0, name
@@ -131,8 +154,8 @@ def test_events_lie_inside_the_recording_and_the_species_band(dataset, profiles)
         assert (events["songtype_id"] == band.loc[events["species_id"], "songtype_id"].to_numpy()).all()
         # Durations stay near the species' real durations.
         durations = (events["t_max"] - events["t_min"]).to_numpy()
-        shortest = band.loc[events["species_id"], "duration_q10"].to_numpy() * (1 - demo.DURATION_JITTER) - 0.01
-        longest = band.loc[events["species_id"], "duration_q90"].to_numpy() * (1 + demo.DURATION_JITTER) + 0.01
+        shortest = band.loc[events["species_id"], "duration_q10"].to_numpy() * (1 - DURATION_JITTER) - 0.01
+        longest = band.loc[events["species_id"], "duration_q90"].to_numpy() * (1 + DURATION_JITTER) + 0.01
         assert ((durations >= shortest) & (durations <= longest)).all(), name
 
 
@@ -190,13 +213,13 @@ def test_tp_band_energy_exceeds_a_stretch_without_calls(loud_dataset):
 
 def test_call_snr_follows_the_documented_broadband_definition(profiles):
     settings = tiny_settings(snr_db=(-6.0, 3.0))
-    models = demo.species_call_models(profiles)
-    plan = demo.RecordingPlan("000000abc", "train", 0, (4, 11), (2, 2), ())
+    models = species_call_models(profiles)
+    plan = RecordingPlan("000000abc", "train", 0, (4, 11), (2, 2), ())
     rng_key = [1, 2, 3, 4]
-    mix, events = demo.render_recording(plan, models, settings, np.random.default_rng(rng_key))
+    mix, events = render_recording(plan, models, settings, np.random.default_rng(rng_key))
     n = mix.size
-    background = demo.synthesize_background(n, settings.sample_rate, np.random.default_rng(rng_key))
-    if np.abs(mix).max() >= demo.PEAK_LIMIT - 1e-6:
+    background = synthesize_background(n, settings.sample_rate, np.random.default_rng(rng_key))
+    if np.abs(mix).max() >= PEAK_LIMIT - 1e-6:
         pytest.skip("recording was scaled down; the check needs the unscaled mix")
     assert len(events) == 4
     spans = [(round(e.t_min * settings.sample_rate), round(e.t_max * settings.sample_rate)) for e in events]
@@ -214,12 +237,12 @@ def test_call_snr_follows_the_documented_broadband_definition(profiles):
 
 def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path, dataset, profiles):
     again = tmp_path / "again"
-    demo.make_demo_dataset(again, tiny_settings(), profiles)
+    make_demo_dataset(again, tiny_settings(), profiles)
     first, second = _file_bytes(dataset), _file_bytes(again)
     assert first.keys() == second.keys()
     assert all(first[name] == second[name] for name in first)
     other = tmp_path / "other"
-    demo.make_demo_dataset(other, tiny_settings(seed=6), profiles)
+    make_demo_dataset(other, tiny_settings(seed=6), profiles)
     third = _file_bytes(other)
     assert read_events(other / "train_tp.csv")["recording_id"].tolist() != read_events(
         dataset / "train_tp.csv"
@@ -231,20 +254,20 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path, data
 
 def test_a_recording_depends_only_on_its_own_rng(dataset, profiles):
     settings = tiny_settings()
-    plans = demo.plan_recordings(settings, N_SPECIES)
-    models = demo.species_call_models(profiles)
+    plans = plan_recordings(settings, N_SPECIES)
+    models = species_call_models(profiles)
     plan = [p for p in plans if p.split == "test"][-1]  # made last; rendered first here
     rng = np.random.default_rng([settings.seed, 1, 1, plan.index])
-    samples, _ = demo.render_recording(plan, models, settings, rng)
+    samples, _ = render_recording(plan, models, settings, rng)
     stored, _ = sf.read(dataset / "test" / f"{plan.recording_id}.flac", dtype="int16")
-    np.testing.assert_array_equal(demo.to_pcm16(samples), stored)
+    np.testing.assert_array_equal(to_pcm16(samples), stored)
 
 
 def test_existing_out_dir_is_replaced_and_no_temporary_dir_is_left(tmp_path, profiles):
     out = tmp_path / "data"
     out.mkdir()
     (out / "stale.txt").write_text("old")
-    demo.make_demo_dataset(out, tiny_settings(n_train_recordings=2, n_test_recordings=1), profiles)
+    make_demo_dataset(out, tiny_settings(n_train_recordings=2, n_test_recordings=1), profiles)
     assert not (out / "stale.txt").exists()
     assert (out / "train_tp.csv").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
@@ -262,10 +285,10 @@ def test_a_failure_leaves_the_old_dataset_and_no_temporary_dir(tmp_path, profile
             raise RuntimeError("disk full")
         return real(*args, **kwargs)
 
-    real = demo.render_recording
-    monkeypatch.setattr(demo, "render_recording", failing)
+    real = render_recording
+    monkeypatch.setattr("rainforest.synthetic.dataset.render_recording", failing)
     with pytest.raises(RuntimeError, match="disk full"):
-        demo.make_demo_dataset(out, tiny_settings(n_train_recordings=2, n_test_recordings=1), profiles)
+        make_demo_dataset(out, tiny_settings(n_train_recordings=2, n_test_recordings=1), profiles)
     assert (out / "keep.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 
@@ -275,7 +298,7 @@ def test_a_failure_leaves_the_old_dataset_and_no_temporary_dir(tmp_path, profile
 
 def test_default_sized_plan_spreads_species_evenly():
     settings = tiny_settings(n_train_recordings=240, n_test_recordings=80, lookalikes_per_recording=1.5)
-    plans = demo.plan_recordings(settings, N_SPECIES)
+    plans = plan_recordings(settings, N_SPECIES)
     train = [p for p in plans if p.split == "train"]
     recordings = np.zeros(N_SPECIES)
     calls = np.zeros(N_SPECIES)
@@ -327,21 +350,21 @@ def _shape_features(samples: np.ndarray, sample_rate: int) -> dict[str, float]:
 def test_call_shapes_really_differ():
     sample_rate = 48000
     shapes = {
-        "whistle": demo.CallShape("whistle", sweep="up"),
-        "harmonic": demo.CallShape("harmonic", n_harmonics=5, glide=0.01),
-        "trill": demo.CallShape("trill", rate=12.0, duty=0.5),
-        "croak": demo.CallShape("croak", rate=30.0, n_harmonics=6, sharpness=2.0, noise_share=0.2),
-        "clicks": demo.CallShape("clicks", rate=60.0, click_seconds=0.001),
+        "whistle": CallShape("whistle", sweep="up"),
+        "harmonic": CallShape("harmonic", n_harmonics=5, glide=0.01),
+        "trill": CallShape("trill", rate=12.0, duty=0.5),
+        "croak": CallShape("croak", rate=30.0, n_harmonics=6, sharpness=2.0, noise_share=0.2),
+        "clicks": CallShape("clicks", rate=60.0, click_seconds=0.001),
     }
-    assert set(shapes) == set(demo.CALL_SHAPES)
+    assert set(shapes) == set(CALL_SHAPES)
     features = {}
     for kind, shape in shapes.items():
-        samples = demo.synthesize_call(shape, 1.5, 2000.0, 6000.0, sample_rate, np.random.default_rng(0))
+        samples = synthesize_call(shape, 1.5, 2000.0, 6000.0, sample_rate, np.random.default_rng(0))
         assert samples.size == round(1.5 * sample_rate)
         assert np.mean(samples**2) == pytest.approx(1.0, rel=1e-6)
         assert abs(samples[0]) < 0.05 and abs(samples[-1]) < 0.05  # faded
         features[kind] = _shape_features(samples, sample_rate)
-    whistle, harmonic, trill, croak, clicks = (features[k] for k in demo.CALL_SHAPES)
+    whistle, harmonic, trill, croak, clicks = (features[k] for k in CALL_SHAPES)
     # Tonal, steady calls: one line versus a stack of lines.
     assert whistle["peaks"] == 1 and whistle["envelope_cv"] < 0.4 and whistle["flatness"] < 0.05
     assert harmonic["peaks"] >= 3 and harmonic["envelope_cv"] < 0.4 and harmonic["flatness"] < 0.05
@@ -359,9 +382,9 @@ def test_call_shapes_really_differ():
 def test_calls_stay_inside_their_band():
     sample_rate = 48000
     rng = np.random.default_rng(3)
-    for kind in demo.CALL_SHAPES:
-        shape = demo.draw_call_shape(kind, rng)
-        samples = demo.synthesize_call(shape, 1.0, 3000.0, 5000.0, sample_rate, rng)
+    for kind in CALL_SHAPES:
+        shape = draw_call_shape(kind, rng)
+        samples = synthesize_call(shape, 1.0, 3000.0, 5000.0, sample_rate, rng)
         spectrum = np.abs(np.fft.rfft(samples)) ** 2
         freqs = np.fft.rfftfreq(samples.size, 1 / sample_rate)
         inside = spectrum[(freqs >= 2700) & (freqs <= 5300)].sum()
@@ -369,11 +392,11 @@ def test_calls_stay_inside_their_band():
 
 
 def test_species_models_use_every_shape_several_times_and_are_fixed(profiles):
-    models = demo.species_call_models(profiles)
+    models = species_call_models(profiles)
     assert [m.species_id for m in models] == list(range(N_SPECIES))
     kinds = pd.Series([m.shape.kind for m in models]).value_counts()
-    assert set(kinds.index) == set(demo.CALL_SHAPES) and kinds.min() >= 4
-    assert models == demo.species_call_models(profiles)
+    assert set(kinds.index) == set(CALL_SHAPES) and kinds.min() >= 4
+    assert models == species_call_models(profiles)
     # Species of one shape differ in their parameters.
     trills = [m.shape for m in models if m.shape.kind == "trill"]
     assert len({round(s.rate, 3) for s in trills}) == len(trills)
@@ -386,10 +409,10 @@ def test_background_is_varied_and_at_a_realistic_level():
     n = 5 * sample_rate
     levels, spectra = [], []
     for seed in range(6):
-        background = demo.synthesize_background(n, sample_rate, np.random.default_rng(seed))
+        background = synthesize_background(n, sample_rate, np.random.default_rng(seed))
         assert background.dtype == np.float32 and background.size == n
         rms = float(np.sqrt(np.mean(background.astype(np.float64) ** 2)))
-        assert demo.BACKGROUND_RMS_RANGE[0] * 0.99 <= rms <= demo.BACKGROUND_RMS_RANGE[1] * 1.01
+        assert BACKGROUND_RMS_RANGE[0] * 0.99 <= rms <= BACKGROUND_RMS_RANGE[1] * 1.01
         levels.append(rms)
         spectrum = np.abs(np.fft.rfft(background)) ** 2
         spectra.append(np.log10(np.add.reduceat(spectrum, np.arange(0, spectrum.size, spectrum.size // 32))))
@@ -406,8 +429,8 @@ def test_committed_profiles_equal_those_derived_from_the_competition_labels(prof
     source = SHARED_RFCX / "train_tp.csv"
     if not source.exists():
         pytest.skip(f"competition labels not found at {source}; they are only needed to check the table")
-    derived = demo.species_profiles_from_labels(pd.read_csv(source))
-    committed = pd.read_csv(demo.DEFAULT_PROFILES_PATH)
+    derived = species_profiles_from_labels(pd.read_csv(source))
+    committed = pd.read_csv(DEFAULT_PROFILES_PATH)
     pd.testing.assert_frame_equal(committed, derived)
     assert len(committed) == N_SPECIES
     pd.testing.assert_frame_equal(profiles, derived)
@@ -418,8 +441,8 @@ def test_profiles_cli_regenerates_the_table(tmp_path):
     if not source.exists():
         pytest.skip(f"competition labels not found at {source}")
     out = tmp_path / "profiles.csv"
-    assert demo.main(["profiles", str(source), str(out)]) == 0
-    assert out.read_bytes() == demo.DEFAULT_PROFILES_PATH.read_bytes()
+    assert profiles_main(["profiles", str(source), str(out)]) == 0
+    assert out.read_bytes() == DEFAULT_PROFILES_PATH.read_bytes()
 
 
 def test_species_profiles_from_labels_on_a_small_table():
@@ -434,8 +457,8 @@ def test_species_profiles_from_labels_on_a_small_table():
             "f_max": [1000.0, 2000.0, 3000.0, 500.0],
         }
     )
-    table = demo.species_profiles_from_labels(tp)
-    assert list(table.columns) == demo.PROFILE_COLUMNS
+    table = species_profiles_from_labels(tp)
+    assert list(table.columns) == PROFILE_COLUMNS
     assert table["species_id"].tolist() == [0, 1]
     one = table.iloc[1]
     assert (one["n_events"], one["f_min"], one["f_max"], one["songtype_id"]) == (3, 200.0, 2000.0, 4)
@@ -445,13 +468,13 @@ def test_species_profiles_from_labels_on_a_small_table():
 def test_load_species_profiles_rejects_bad_tables(tmp_path):
     missing = tmp_path / "missing.csv"
     with pytest.raises(LabelError, match="not found"):
-        demo.load_species_profiles(missing)
-    table = demo.load_species_profiles()
+        load_species_profiles(missing)
+    table = load_species_profiles()
     gap = tmp_path / "gap.csv"
     table[table["species_id"] != 3].to_csv(gap, index=False)
     with pytest.raises(LabelError, match="0 .. N-1"):
-        demo.load_species_profiles(gap)
+        load_species_profiles(gap)
     short = tmp_path / "short.csv"
     table.drop(columns="duration_q90").to_csv(short, index=False)
     with pytest.raises(LabelError, match="duration_q90"):
-        demo.load_species_profiles(short)
+        load_species_profiles(short)
