@@ -1,4 +1,6 @@
-# make run: set everything up and run the pipeline; make test: set up and run the tests.
+# make run: set everything up and run the pipeline; make test: set up and run the tests;
+# make test-fast: the same without the tests marked slow (real dvc runs, TensorFlow subprocesses,
+# training), under two minutes on 2 cores.
 # Nothing needs activating: recipes put the virtual environment first on PATH, so the
 # stages' `python` is its Python (stages/_environment.py covers a bare .venv/bin/dvc too).
 
@@ -7,7 +9,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 WITH_VENV = PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: setup setup-birdnet run test clean
+.PHONY: setup setup-birdnet run test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -35,6 +37,9 @@ run: setup
 
 test: setup
 	$(WITH_VENV) python -m pytest
+
+test-fast: setup
+	$(WITH_VENV) python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV)

@@ -33,7 +33,7 @@ import pandas as pd
 import psutil
 import yaml
 
-from benchmarks.project import STAGES, make_project, project_env, run
+from tests.support.project import STAGES, make_project, project_env, run
 
 #: Seconds between memory samples of a running stage.
 POLL_SECONDS = 0.05

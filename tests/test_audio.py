@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile as sf
 
 from rainforest.audio import AUDIO_EXTENSIONS, index_recordings, load_recording, to_mono
 from rainforest.errors import AudioError
-
-SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
-RATE = 48000
+from tests.support.settings import COMPETITION_RATE
 
 
 def _tone(frequency: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
@@ -28,7 +24,7 @@ def _peak_frequency(waveform: np.ndarray, rate: int) -> float:
 @pytest.fixture
 def signal() -> np.ndarray:
     rng = np.random.default_rng(0)
-    return (0.3 * rng.uniform(-1, 1, RATE // 2)).astype(np.float32)
+    return (0.3 * rng.uniform(-1, 1, COMPETITION_RATE // 2)).astype(np.float32)
 
 
 @pytest.mark.parametrize(
@@ -43,8 +39,8 @@ def signal() -> np.ndarray:
 )
 def test_lossless_formats_round_trip(tmp_path, signal, name, subtype, tolerance):
     path = tmp_path / name
-    sf.write(path, signal, RATE, subtype=subtype)
-    waveform = load_recording(path, RATE)
+    sf.write(path, signal, COMPETITION_RATE, subtype=subtype)
+    waveform = load_recording(path, COMPETITION_RATE)
     assert waveform.dtype == np.float32
     assert waveform.ndim == 1
     assert waveform.flags["C_CONTIGUOUS"]
@@ -53,15 +49,15 @@ def test_lossless_formats_round_trip(tmp_path, signal, name, subtype, tolerance)
 
 
 def test_ogg_vorbis(tmp_path):
-    tone = _tone(1000.0, 1.0, RATE)
+    tone = _tone(1000.0, 1.0, COMPETITION_RATE)
     path = tmp_path / "a.ogg"
-    sf.write(path, tone, RATE, format="OGG", subtype="VORBIS")
-    waveform = load_recording(path, RATE)
+    sf.write(path, tone, COMPETITION_RATE, format="OGG", subtype="VORBIS")
+    waveform = load_recording(path, COMPETITION_RATE)
     assert waveform.dtype == np.float32
     assert abs(len(waveform) - len(tone)) <= 8
     assert np.all(np.isfinite(waveform))
     # Lossy, but the tone survives: same frequency, similar level.
-    assert _peak_frequency(waveform, RATE) == pytest.approx(1000.0, abs=5)
+    assert _peak_frequency(waveform, COMPETITION_RATE) == pytest.approx(1000.0, abs=5)
     assert np.sqrt(np.mean(waveform**2)) == pytest.approx(np.sqrt(np.mean(tone**2)), rel=0.1)
 
 
@@ -70,17 +66,17 @@ def test_stereo_is_mixed_to_mean(tmp_path):
     left = (0.4 * rng.uniform(-1, 1, 4800)).astype(np.float32)
     right = (0.4 * rng.uniform(-1, 1, 4800)).astype(np.float32)
     path = tmp_path / "stereo.wav"
-    sf.write(path, np.stack([left, right], axis=1), RATE, subtype="FLOAT")
-    waveform = load_recording(path, RATE)
+    sf.write(path, np.stack([left, right], axis=1), COMPETITION_RATE, subtype="FLOAT")
+    waveform = load_recording(path, COMPETITION_RATE)
     assert waveform.shape == (4800,)
     np.testing.assert_allclose(waveform, (left + right) / 2, atol=1e-7)
 
 
 def test_opposite_channels_cancel(tmp_path):
-    tone = _tone(440.0, 0.1, RATE)
+    tone = _tone(440.0, 0.1, COMPETITION_RATE)
     path = tmp_path / "stereo.flac"
-    sf.write(path, np.stack([tone, -tone], axis=1), RATE, subtype="PCM_24")
-    assert np.max(np.abs(load_recording(path, RATE))) < 1e-6
+    sf.write(path, np.stack([tone, -tone], axis=1), COMPETITION_RATE, subtype="PCM_24")
+    assert np.max(np.abs(load_recording(path, COMPETITION_RATE))) < 1e-6
 
 
 def test_to_mono_leaves_mono_alone():
@@ -94,12 +90,12 @@ def test_other_sample_rate_is_resampled(tmp_path, file_rate):
     tone = _tone(1000.0, 1.5, file_rate)
     path = tmp_path / "tone.wav"
     sf.write(path, tone, file_rate, subtype="FLOAT")
-    waveform = load_recording(path, RATE)
+    waveform = load_recording(path, COMPETITION_RATE)
     assert waveform.dtype == np.float32
-    assert abs(len(waveform) - len(tone) * RATE / file_rate) <= 3
+    assert abs(len(waveform) - len(tone) * COMPETITION_RATE / file_rate) <= 3
     # The tone keeps its frequency: the spectral peak is at 1 kHz, not at
-    # 1 kHz * RATE / file_rate as it would be if samples were just relabelled.
-    assert _peak_frequency(waveform, RATE) == pytest.approx(1000.0, abs=2)
+    # 1 kHz * COMPETITION_RATE / file_rate as it would be if samples were just relabelled.
+    assert _peak_frequency(waveform, COMPETITION_RATE) == pytest.approx(1000.0, abs=2)
     # And its level (away from the edges of the resampling filter).
     middle = waveform[len(waveform) // 4 : 3 * len(waveform) // 4]
     assert np.max(np.abs(middle)) == pytest.approx(0.5, abs=0.02)
@@ -114,7 +110,7 @@ def test_same_rate_is_not_resampled(tmp_path, signal):
 def test_missing_file(tmp_path):
     path = tmp_path / "missing.flac"
     with pytest.raises(AudioError, match="not found") as error:
-        load_recording(path, RATE)
+        load_recording(path, COMPETITION_RATE)
     assert str(path) in str(error.value)
 
 
@@ -122,15 +118,15 @@ def test_zero_byte_file(tmp_path):
     path = tmp_path / "empty.wav"
     path.write_bytes(b"")
     with pytest.raises(AudioError) as error:
-        load_recording(path, RATE)
+        load_recording(path, COMPETITION_RATE)
     assert str(path) in str(error.value)
 
 
 def test_header_only_wav(tmp_path):
     path = tmp_path / "nosamples.wav"
-    sf.write(path, np.zeros(0, dtype=np.float32), RATE, subtype="PCM_16")
+    sf.write(path, np.zeros(0, dtype=np.float32), COMPETITION_RATE, subtype="PCM_16")
     with pytest.raises(AudioError, match="no samples") as error:
-        load_recording(path, RATE)
+        load_recording(path, COMPETITION_RATE)
     assert str(path) in str(error.value)
 
 
@@ -138,18 +134,18 @@ def test_text_file_named_wav(tmp_path):
     path = tmp_path / "notes.wav"
     path.write_text("recording_id,species_id\nabc,3\n")
     with pytest.raises(AudioError, match="cannot decode") as error:
-        load_recording(path, RATE)
+        load_recording(path, COMPETITION_RATE)
     assert str(path) in str(error.value)
 
 
 def test_truncated_flac(tmp_path, signal):
     full = tmp_path / "full.flac"
-    sf.write(full, np.tile(signal, 6), RATE)
+    sf.write(full, np.tile(signal, 6), COMPETITION_RATE)
     data = full.read_bytes()
     path = tmp_path / "truncated.flac"
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(AudioError) as error:
-        load_recording(path, RATE)
+        load_recording(path, COMPETITION_RATE)
     assert str(path) in str(error.value)
 
 
@@ -157,7 +153,7 @@ def test_directory_is_not_a_recording(tmp_path):
     path = tmp_path / "folder.wav"
     path.mkdir()
     with pytest.raises(AudioError) as error:
-        load_recording(path, RATE)
+        load_recording(path, COMPETITION_RATE)
     assert str(path) in str(error.value)
 
 
@@ -166,7 +162,7 @@ def test_directory_is_not_a_recording(tmp_path):
 
 def test_index_maps_ids_to_files(tmp_path, signal):
     for name in ["003bec244.flac", "006ab765f.wav", "00ad36516.ogg", "UPPER.FLAC"]:
-        sf.write(tmp_path / name, signal, RATE)
+        sf.write(tmp_path / name, signal, COMPETITION_RATE)
     (tmp_path / "train_tp.csv").write_text("recording_id\n")
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / "sub.wav").mkdir()  # a folder named like audio is not a recording
@@ -179,7 +175,7 @@ def test_index_maps_ids_to_files(tmp_path, signal):
     }
     # Every indexed file really loads.
     for path in index.values():
-        assert len(load_recording(path, RATE)) > 0
+        assert len(load_recording(path, COMPETITION_RATE)) > 0
 
 
 def test_index_of_empty_folder(tmp_path):
@@ -187,8 +183,8 @@ def test_index_of_empty_folder(tmp_path):
 
 
 def test_index_refuses_one_id_in_two_formats(tmp_path, signal):
-    sf.write(tmp_path / "abc.wav", signal, RATE)
-    sf.write(tmp_path / "abc.flac", signal, RATE)
+    sf.write(tmp_path / "abc.wav", signal, COMPETITION_RATE)
+    sf.write(tmp_path / "abc.flac", signal, COMPETITION_RATE)
     with pytest.raises(AudioError, match="abc") as error:
         index_recordings(tmp_path)
     assert "abc.wav" in str(error.value) and "abc.flac" in str(error.value)
@@ -208,15 +204,9 @@ def test_extensions():
 # --- real recordings --------------------------------------------------------
 
 
-def _shared(name: str) -> Path:
-    path = SHARED_AUDIO / name
-    if not path.is_file():
-        pytest.skip(f"shared test recording {path} is absent (../shared/audio is not checked out here)")
-    return path
-
-
-def test_real_spinetail_at_48k():
-    path = _shared("spinetail.wav")
+@pytest.mark.real_audio
+def test_real_spinetail_at_48k(shared_file):
+    path = shared_file("audio/spinetail.wav")
     waveform = load_recording(path, 48000)
     assert waveform.dtype == np.float32
     assert waveform.ndim == 1
@@ -228,8 +218,9 @@ def test_real_spinetail_at_48k():
     assert abs(len(waveform) - info.frames * 48000 / info.samplerate) <= 3
 
 
-def test_real_jura_recording_at_48k():
-    path = _shared("jura_S4A03895_20190522_060000.wav")
+@pytest.mark.real_audio
+def test_real_jura_recording_at_48k(shared_file):
+    path = shared_file("audio/jura_S4A03895_20190522_060000.wav")
     info = sf.info(path)
     waveform = load_recording(path, 48000)
     assert abs(len(waveform) - info.frames * 48000 / info.samplerate) <= 3

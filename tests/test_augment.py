@@ -19,11 +19,10 @@ from rainforest.augment import (
     shift_time,
     stretch_time,
 )
-from rainforest.config import AugmentSettings, FeatureSettings
+from rainforest.config import AugmentSettings
 from rainforest.spectrogram import log_mel_spectrogram, window_frames, window_span_samples
 from rainforest.storage import WINDOW_FIELDS, WindowWriter, read_window_attrs, read_windows
-
-RATE = 48000
+from tests.support.settings import COMPETITION_RATE, RATE, SHORT_FEATURES
 
 
 def _settings(**enabled) -> AugmentSettings:
@@ -47,27 +46,27 @@ ALL_ON = dict(noise=True, gain=True, time_shift=True, pitch_shift=True, time_str
 
 
 def _tone(frequency: float = 1000.0, seconds: float = 1.0) -> np.ndarray:
-    t = np.arange(int(seconds * RATE)) / RATE
+    t = np.arange(int(seconds * COMPETITION_RATE)) / COMPETITION_RATE
     return (0.5 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
 
 
 def _burst(start: float = 0.7, end: float = 1.3, seconds: float = 2.0, frequency: float = 2000.0) -> np.ndarray:
-    x = np.zeros(int(seconds * RATE), dtype=np.float32)
-    a, b = int(start * RATE), int(end * RATE)
-    x[a:b] = 0.5 * np.sin(2 * np.pi * frequency * np.arange(b - a) / RATE)
+    x = np.zeros(int(seconds * COMPETITION_RATE), dtype=np.float32)
+    a, b = int(start * COMPETITION_RATE), int(end * COMPETITION_RATE)
+    x[a:b] = 0.5 * np.sin(2 * np.pi * frequency * np.arange(b - a) / COMPETITION_RATE)
     return x
 
 
 def _peak_frequency(waveform: np.ndarray) -> float:
     spectrum = np.abs(np.fft.rfft(waveform * np.hanning(len(waveform))))
-    return float(np.fft.rfftfreq(len(waveform), 1 / RATE)[spectrum.argmax()])
+    return float(np.fft.rfftfreq(len(waveform), 1 / COMPETITION_RATE)[spectrum.argmax()])
 
 
 def _active(waveform: np.ndarray) -> tuple[float, float]:
     """First and last second where the envelope is above half its maximum."""
     envelope = np.abs(hilbert(waveform))
     on = np.flatnonzero(envelope > envelope.max() / 2)
-    return on[0] / RATE, on[-1] / RATE
+    return on[0] / COMPETITION_RATE, on[-1] / COMPETITION_RATE
 
 
 def _power_db(x: np.ndarray) -> float:
@@ -86,7 +85,7 @@ def test_noise_at_requested_snr(snr_db):
     noise = noisy.astype(np.float64) - signal
     assert _power_db(signal) - _power_db(noise) == pytest.approx(snr_db, abs=1.0)
     # White: spread over the whole recording, not only the burst.
-    assert np.std(noise[: RATE // 2]) == pytest.approx(np.std(noise[-RATE // 2 :]), rel=0.05)
+    assert np.std(noise[: COMPETITION_RATE // 2]) == pytest.approx(np.std(noise[-COMPETITION_RATE // 2 :]), rel=0.05)
 
 
 def test_noise_on_silence_stays_finite_and_tiny():
@@ -128,7 +127,7 @@ def test_time_shift_moves_onset(shift):
 @pytest.mark.parametrize("semitones", [-2.0, -0.5, 0.5, 3.0])
 def test_pitch_shift_moves_peak(semitones):
     signal = _tone(1000.0)
-    shifted = shift_pitch(signal, RATE, semitones)
+    shifted = shift_pitch(signal, COMPETITION_RATE, semitones)
     assert len(shifted) == len(signal)
     assert shifted.dtype == np.float32
     expected = 1000.0 * 2 ** (semitones / 12)
@@ -162,7 +161,7 @@ def test_time_stretch_keeps_odd_and_even_lengths(n):
 
 def test_everything_disabled_returns_input():
     signal = _burst()
-    out, applied = augment_waveform(signal, RATE, _settings(), np.random.default_rng(0))
+    out, applied = augment_waveform(signal, COMPETITION_RATE, _settings(), np.random.default_rng(0))
     assert applied == {}
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, signal)
@@ -173,14 +172,14 @@ def test_everything_disabled_returns_input():
     [
         ("noise", "noise_snr_db", 3.0, 20.0),
         ("gain", "gain_db", -6.0, 6.0),
-        ("time_shift", "time_shift_samples", -0.2 * RATE, 0.2 * RATE),
+        ("time_shift", "time_shift_samples", -0.2 * COMPETITION_RATE, 0.2 * COMPETITION_RATE),
         ("pitch_shift", "pitch_shift_semitones", -2.0, 2.0),
         ("time_stretch", "time_stretch_rate", 0.8, 1.25),
     ],
 )
 def test_single_augmentation_applies_reported_size(name, key, low, high):
     signal = _burst(0.4, 0.7, seconds=1.0)
-    out, applied = augment_waveform(signal, RATE, _settings(**{name: True}), np.random.default_rng(5))
+    out, applied = augment_waveform(signal, COMPETITION_RATE, _settings(**{name: True}), np.random.default_rng(5))
     assert list(applied) == [key]
     size = applied[key]
     assert low <= size <= high
@@ -198,7 +197,7 @@ def test_single_augmentation_applies_reported_size(name, key, low, high):
         assert isinstance(size, int)
         expected = shift_time(signal, size)
     elif name == "pitch_shift":
-        expected = shift_pitch(signal, RATE, size)
+        expected = shift_pitch(signal, COMPETITION_RATE, size)
     else:
         expected = stretch_time(signal, size)
     np.testing.assert_allclose(out, expected, atol=1e-6)
@@ -206,7 +205,7 @@ def test_single_augmentation_applies_reported_size(name, key, low, high):
 
 def test_all_augmentations_together():
     signal = _burst(0.4, 0.7, seconds=1.0)
-    out, applied = augment_waveform(signal, RATE, _settings(**ALL_ON), np.random.default_rng(0))
+    out, applied = augment_waveform(signal, COMPETITION_RATE, _settings(**ALL_ON), np.random.default_rng(0))
     assert set(applied) == {"noise_snr_db", "gain_db", "time_shift_samples", "pitch_shift_semitones", "time_stretch_rate"}
     assert len(out) == len(signal)
     assert np.all(np.isfinite(out))
@@ -215,9 +214,9 @@ def test_all_augmentations_together():
 def test_same_seed_same_output_other_seed_differs():
     signal = _burst(0.4, 0.7, seconds=1.0)
     settings = _settings(**ALL_ON)
-    a, applied_a = augment_waveform(signal, RATE, settings, np.random.default_rng([11, 3, 0]))
-    b, applied_b = augment_waveform(signal, RATE, settings, np.random.default_rng([11, 3, 0]))
-    c, applied_c = augment_waveform(signal, RATE, settings, np.random.default_rng([11, 3, 1]))
+    a, applied_a = augment_waveform(signal, COMPETITION_RATE, settings, np.random.default_rng([11, 3, 0]))
+    b, applied_b = augment_waveform(signal, COMPETITION_RATE, settings, np.random.default_rng([11, 3, 0]))
+    c, applied_c = augment_waveform(signal, COMPETITION_RATE, settings, np.random.default_rng([11, 3, 1]))
     np.testing.assert_array_equal(a, b)
     assert applied_a == applied_b
     assert not np.array_equal(a, c)
@@ -227,14 +226,12 @@ def test_same_seed_same_output_other_seed_differs():
 def test_input_is_not_modified():
     signal = _burst(0.4, 0.7, seconds=1.0)
     before = signal.copy()
-    augment_waveform(signal, RATE, _settings(**ALL_ON), np.random.default_rng(0))
+    augment_waveform(signal, COMPETITION_RATE, _settings(**ALL_ON), np.random.default_rng(0))
     np.testing.assert_array_equal(signal, before)
 
 
 # --- build_augmented_set --------------------------------------------------------
 
-SET_RATE = 16000
-FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=16, fmin=50.0, fmax=8000.0, window_seconds=0.25)
 RECORDINGS = ["r0", "r1", "r2", "r3", "r4"]
 SPLIT = pd.DataFrame(
     {"recording_id": RECORDINGS, "subset": ["train", "validation", "train", "train", "validation"]}
@@ -243,16 +240,16 @@ N_SPECIES = 4
 
 
 def _window_set(path: Path, n: int = 20, seed: int = 0) -> dict[str, np.ndarray]:
-    n_frames = window_frames(FEATURES, SET_RATE)
-    n_samples = window_span_samples(n_frames, FEATURES)
+    n_frames = window_frames(SHORT_FEATURES, RATE)
+    n_samples = window_span_samples(n_frames, SHORT_FEATURES)
     rng = np.random.default_rng(seed)
-    t = np.arange(n_samples) / SET_RATE
+    t = np.arange(n_samples) / RATE
     waveforms = np.stack(
         [0.3 * np.sin(2 * np.pi * rng.uniform(300, 5000) * t) * np.hanning(n_samples) for _ in range(n)]
     ).astype(np.float32)
     data = {
         "waveforms": waveforms,
-        "spectrograms": np.stack([log_mel_spectrogram(w, SET_RATE, FEATURES) for w in waveforms]),
+        "spectrograms": np.stack([log_mel_spectrogram(w, RATE, SHORT_FEATURES) for w in waveforms]),
         "targets": rng.integers(0, 2, (n, N_SPECIES)).astype(np.uint8),
         "masks": np.ones((n, N_SPECIES), dtype=np.uint8),
         "recording_ids": np.array([RECORDINGS[i % len(RECORDINGS)] for i in range(n)], dtype=object),
@@ -261,8 +258,8 @@ def _window_set(path: Path, n: int = 20, seed: int = 0) -> dict[str, np.ndarray]
         "event_species": rng.integers(0, N_SPECIES, n).astype(np.int16),
         "event_present": rng.integers(0, 2, n).astype(np.uint8),
     }
-    attrs = {"sample_rate": SET_RATE, **FEATURES.model_dump(), "species": [f"s{i}" for i in range(N_SPECIES)]}
-    with WindowWriter(path, FEATURES.n_mels, n_frames, N_SPECIES, n_samples, attrs) as writer:
+    attrs = {"sample_rate": RATE, **SHORT_FEATURES.model_dump(), "species": [f"s{i}" for i in range(N_SPECIES)]}
+    with WindowWriter(path, SHORT_FEATURES.n_mels, n_frames, N_SPECIES, n_samples, attrs) as writer:
         writer.append(**data)
     return data
 
@@ -303,12 +300,12 @@ def test_augmented_set_uses_training_windows_only(tmp_path, window_set):
     assert np.all(np.abs(first - second).max(axis=(1, 2)) > 1.0)
     attrs = read_window_attrs(out)
     assert attrs["n_windows"] == count
-    assert attrs["sample_rate"] == SET_RATE
+    assert attrs["sample_rate"] == RATE
     assert '"copies": 2' in attrs["augment"]
     # The augmented audio too, for embedding models: the audio the spectrograms were made from.
     waveforms = read_windows(out, ("waveforms",))["waveforms"]
     assert waveforms.shape == (count, source["waveforms"].shape[1]) and waveforms.dtype == np.float32
-    assert np.array_equal(log_mel_spectrogram(waveforms[0], SET_RATE, FEATURES)[:, : data["spectrograms"].shape[2]],
+    assert np.array_equal(log_mel_spectrogram(waveforms[0], RATE, SHORT_FEATURES)[:, : data["spectrograms"].shape[2]],
                           data["spectrograms"][0])
 
 
@@ -318,8 +315,8 @@ def test_augmented_spectrogram_matches_augmented_waveform(tmp_path, window_set):
     settings = _augment_settings(copies=1)
     build_augmented_set(source_path, SPLIT, out, settings)
     row = int(np.flatnonzero(source["recording_ids"] == "r2")[0])
-    augmented, _ = augment_waveform(source["waveforms"][row], SET_RATE, settings, np.random.default_rng([11, row, 0]))
-    expected = log_mel_spectrogram(augmented, SET_RATE, FEATURES)
+    augmented, _ = augment_waveform(source["waveforms"][row], RATE, settings, np.random.default_rng([11, row, 0]))
+    expected = log_mel_spectrogram(augmented, RATE, SHORT_FEATURES)
     written = read_windows(out, ("spectrograms",))["spectrograms"]
     train_rows = np.flatnonzero(np.isin(source["recording_ids"], ["r0", "r2", "r3"]))
     np.testing.assert_allclose(written[list(train_rows).index(row)], expected, atol=1e-4)

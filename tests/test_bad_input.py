@@ -28,18 +28,16 @@ import pytest
 import soundfile as sf
 import yaml
 
-from rainforest.config import EtlSettings, FeatureSettings, ModelSettings, load_settings, settings_from_dict
+from rainforest.config import EtlSettings, ModelSettings, load_settings, settings_from_dict
 from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
 from rainforest.spectrogram import window_frames
 from rainforest.labels import EVENT_COLUMNS, fit_events_to_recording, read_events, read_training_events
 from rainforest.storage import atomic_path
 from rainforest.etl import build_window_set
+from tests.support.paths import ROOT, committed_params
+from tests.support.settings import EVENTS_HEADER, FEATURES, RATE
 
-ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-RATE = 16000
-FEATURES = {"n_fft": 512, "hop_length": 256, "n_mels": 32, "fmin": 50.0, "fmax": 8000.0, "window_seconds": 1.0}
-HEADER = ",".join(EVENT_COLUMNS)
 PREVIOUS = {
     "windows.h5": b"previous window set",
     "metrics/etl.json": b'{"previous": true}\n',
@@ -74,18 +72,18 @@ def make_dataset(
     (dataset / "test").mkdir()
     for name, data in recordings.items():
         (dataset / "train" / name).write_bytes(data)
-    (dataset / "train_tp.csv").write_text("\n".join([HEADER, *tp_rows]) + "\n")
+    (dataset / "train_tp.csv").write_text("\n".join([EVENTS_HEADER, *tp_rows]) + "\n")
     if fp_rows is not None:
-        (dataset / "train_fp.csv").write_text("\n".join([HEADER, *fp_rows]) + "\n")
+        (dataset / "train_fp.csv").write_text("\n".join([EVENTS_HEADER, *fp_rows]) + "\n")
     (dataset / "sample_submission.csv").write_text("recording_id,s0,s1,s2\ntest0,0,0,0\n")
     return dataset
 
 
 def project_params(dataset: Path | str, **etl) -> dict:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = committed_params()
     params["data"]["dataset_dir"] = str(dataset)
     params["audio"]["sample_rate"] = RATE
-    params["features"].update(FEATURES)
+    params["features"].update(FEATURES.model_dump())
     params["etl"].update({"workers": 1, "on_unreadable": "stop", **etl})
     return params
 
@@ -253,7 +251,9 @@ def test_unreadable_recordings_are_skipped_and_reported(tmp_path, monkeypatch):
 def test_every_recording_skipped_stops(tmp_path):
     dataset = make_dataset(tmp_path, {"a.wav": b""}, [event("a"), event("b")])
     with pytest.raises(AudioError, match="all 2 labelled recording") as error:
-        build_window_set(dataset, tmp_path / "windows.h5", sample_rate=RATE, features=FeatureSettings(**FEATURES), settings=_etl_settings(on_unreadable="skip"))
+        build_window_set(
+            dataset, tmp_path / "windows.h5", sample_rate=RATE, features=FEATURES, settings=_etl_settings("skip")
+        )
     assert str(dataset / "train") in str(error.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]
 
@@ -352,7 +352,7 @@ def test_renamed_column_stops_etl(tmp_path):
 def test_label_file_without_events_stops(tmp_path):
     dataset = make_dataset(tmp_path, {"a.wav": audio_bytes(tone())}, [], fp_rows=[event("a")])
     with pytest.raises(LabelError, match="holds no events") as error:
-        build_window_set(dataset, tmp_path / "windows.h5", sample_rate=RATE, features=FeatureSettings(**FEATURES), settings=_etl_settings())
+        build_window_set(dataset, tmp_path / "windows.h5", sample_rate=RATE, features=FEATURES, settings=_etl_settings())
     assert str(dataset / "train_tp.csv") in str(error.value)
     assert not (tmp_path / "windows.h5").exists()
 
@@ -368,7 +368,7 @@ def _write(tmp_path: Path, lines: list[str]) -> Path:
 def test_nan_and_infinite_values(tmp_path, value, column):
     row = dict(zip(EVENT_COLUMNS, ["a", "1", "1", "1.0", "100", "2.0", "200"]))
     row[column] = value
-    path = _write(tmp_path, [HEADER, event("a"), ",".join(row.values())])
+    path = _write(tmp_path, [EVENTS_HEADER, event("a"), ",".join(row.values())])
     with pytest.raises(LabelError, match=f"line 3, column {column}: expected a (finite )?number") as error:
         read_events(path, 3)
     assert str(path) in str(error.value)
@@ -385,14 +385,14 @@ def test_nan_and_infinite_values(tmp_path, value, column):
 )
 def test_rows_that_would_be_changed_silently(tmp_path, bad_row, expected):
     # Before these checks a songtype of 1.5 became 1, and 1e30 overflowed.
-    path = _write(tmp_path, [HEADER, event("a"), bad_row])
+    path = _write(tmp_path, [EVENTS_HEADER, event("a"), bad_row])
     with pytest.raises(LabelError, match=expected) as error:
         read_events(path, 3)
     assert "line 3" in str(error.value)
 
 
 def test_line_numbers_count_blank_lines(tmp_path):
-    path = _write(tmp_path, [HEADER, event("a"), "", "", event("b"), "b,1,1,3.0,100,2.0,200"])
+    path = _write(tmp_path, [EVENTS_HEADER, event("a"), "", "", event("b"), "b,1,1,3.0,100,2.0,200"])
     with pytest.raises(LabelError, match="line 6: t_min must be smaller than t_max"):
         read_events(path, 3)
 
@@ -413,18 +413,18 @@ def test_blank_lines_and_stray_spaces_are_tolerated(tmp_path):
     ],
 )
 def test_row_with_the_wrong_number_of_values(tmp_path, row, count):
-    path = _write(tmp_path, [HEADER, event("a"), row])
+    path = _write(tmp_path, [EVENTS_HEADER, event("a"), row])
     with pytest.raises(LabelError, match=rf"line 3: {count} values, but the header \(line 1\) has 7 columns"):
         read_events(path, 3)
 
 
 def test_trailing_commas_are_not_values(tmp_path):
-    path = _write(tmp_path, [HEADER + ",", event("a") + ",", event("b") + ",,"])
+    path = _write(tmp_path, [EVENTS_HEADER + ",", event("a") + ",", event("b") + ",,"])
     assert read_events(path, 3)["recording_id"].tolist() == ["a", "b"]
 
 
 def test_repeated_column(tmp_path):
-    path = _write(tmp_path, [HEADER + ",t_min", event("a") + ",3.0"])
+    path = _write(tmp_path, [EVENTS_HEADER + ",t_min", event("a") + ",3.0"])
     with pytest.raises(LabelError, match=r"line 1 \(header\): column\(s\) t_min appear more than once"):
         read_events(path, 3)
 
@@ -436,14 +436,14 @@ def test_file_of_blank_lines_is_empty(tmp_path):
 
 
 def test_blank_recording_id(tmp_path):
-    path = _write(tmp_path, [HEADER, event("a"), "   ,1,1,1.0,100,2.0,200"])
+    path = _write(tmp_path, [EVENTS_HEADER, event("a"), "   ,1,1,1.0,100,2.0,200"])
     with pytest.raises(LabelError, match="line 3: recording_id is empty"):
         read_events(path, 3)
 
 
 def test_duplicate_rows_are_dropped_and_counted(tmp_path, caplog):
     # "1" and "1.0" are the same number: still a duplicate.
-    lines = [HEADER, event("a"), event("b"), "a,0,1,1,500,2,3000", event("a", 1), event("b")]
+    lines = [EVENTS_HEADER, event("a"), event("b"), "a,0,1,1,500,2,3000", event("a", 1), event("b")]
     path = _write(tmp_path, lines)
     with caplog.at_level(logging.WARNING, logger="rainforest.labels"):
         events = read_events(path, 3)
@@ -451,7 +451,7 @@ def test_duplicate_rows_are_dropped_and_counted(tmp_path, caplog):
     assert events[["recording_id", "species_id"]].values.tolist() == [["a", 0], ["b", 0], ["a", 1]]
     assert f"{path}: dropped 2 duplicate row(s), identical to an earlier row (first: line 4)" in caplog.text
     (tmp_path / "sample_submission.csv").write_text("recording_id,s0\n")
-    (tmp_path / "train_fp.csv").write_text("\n".join([HEADER, event("c"), event("c")]) + "\n")
+    (tmp_path / "train_fp.csv").write_text("\n".join([EVENTS_HEADER, event("c"), event("c")]) + "\n")
     events, duplicates = read_training_events(tmp_path, 3)
     assert duplicates == 3
     assert events[["source", "line"]].values.tolist() == [
@@ -461,7 +461,7 @@ def test_duplicate_rows_are_dropped_and_counted(tmp_path, caplog):
 
 def test_unique_rows_log_nothing(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
-        read_events(_write(tmp_path, [HEADER, event("a"), event("b")]), 3)
+        read_events(_write(tmp_path, [EVENTS_HEADER, event("a"), event("b")]), 3)
     assert caplog.text == ""
 
 
@@ -509,7 +509,7 @@ def _replaced(values: dict, dotted: str, value) -> dict:
 
 
 def test_every_setting_is_validated():
-    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    base = committed_params()
     keys = list(_leaves(base))
     assert "etl.on_unreadable" in keys
     for key in keys:
@@ -519,7 +519,7 @@ def test_every_setting_is_validated():
 
 
 def test_on_unreadable_names_its_allowed_values():
-    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    base = committed_params()
     assert base["etl"]["on_unreadable"] == "stop"
     with pytest.raises(ConfigError, match=r"etl.on_unreadable: Input should be 'stop' or 'skip' \(got 'ignore'\)"):
         settings_from_dict(_replaced(base, "etl.on_unreadable", "ignore"))
@@ -537,7 +537,7 @@ def test_on_unreadable_names_its_allowed_values():
     ],
 )
 def test_checks_across_sections_name_the_key_briefly(key, value, expected):
-    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    base = committed_params()
     with pytest.raises(ConfigError) as error:
         settings_from_dict(_replaced(base, key, value))
     message = str(error.value)
@@ -622,6 +622,7 @@ def test_killed_etl_leaves_the_previous_output_and_a_rerun_succeeds(tmp_path):
 # --- the submit stage ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_submit_stops_when_test_recordings_have_no_audio(tmp_path):
     from rainforest.model import ModelCard, build_model, save_model
 
@@ -647,6 +648,7 @@ def test_submit_stops_when_test_recordings_have_no_audio(tmp_path):
     assert not (tmp_path / "submission.csv").exists() and not (tmp_path / "metrics").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [None, b"not a model"], ids=["missing", "corrupt"])
 def test_submit_stops_on_a_missing_or_corrupt_model(tmp_path, content):
     dataset = tmp_path / "dataset"

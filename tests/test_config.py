@@ -4,7 +4,6 @@ with a ConfigError naming the dotted key (or the file)."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -13,14 +12,12 @@ import yaml
 from rainforest.config import EmbeddingSettings, FeatureSettings, Settings, load_settings, settings_from_dict
 from rainforest.embedding import EMBEDDING_MODELS, NO_MODEL
 from rainforest.errors import ConfigError
-
-PROJECT = Path(__file__).resolve().parents[1]
-PARAMS = PROJECT / "params.yaml"
+from tests.support.paths import PARAMS_PATH, committed_params
 
 
 @pytest.fixture(scope="module")
 def base() -> dict:
-    return yaml.safe_load(PARAMS.read_text())
+    return committed_params()
 
 
 def _with(base: dict, dotted: str, value) -> dict:
@@ -44,9 +41,9 @@ def _without(base: dict, dotted: str) -> dict:
 
 
 def test_project_params_load():
-    settings = load_settings(PARAMS)
+    settings = load_settings(PARAMS_PATH)
     assert isinstance(settings, Settings)
-    raw = yaml.safe_load(PARAMS.read_text())
+    raw = committed_params()
     assert settings.audio.sample_rate == raw["audio"]["sample_rate"]
     assert settings.features.n_mels == raw["features"]["n_mels"]
     assert settings.model.architecture == raw["model"]["architecture"]
@@ -55,7 +52,7 @@ def test_project_params_load():
 
 
 def test_settings_from_dict_matches_file(base):
-    assert settings_from_dict(base) == load_settings(PARAMS)
+    assert settings_from_dict(base) == load_settings(PARAMS_PATH)
 
 
 def test_settings_are_frozen(base):

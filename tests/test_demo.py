@@ -38,7 +38,6 @@ from rainforest.synthetic.profiles import (
 )
 from rainforest.synthetic.profiles import main as profiles_main
 
-SHARED_RFCX = Path(__file__).resolve().parents[1].parent / "shared" / "rfcx"
 N_SPECIES = 24
 TINY = {
     "seed": 5,
@@ -425,10 +424,10 @@ def test_background_is_varied_and_at_a_realistic_level():
 # --- profiles -------------------------------------------------------------------------
 
 
-def test_committed_profiles_equal_those_derived_from_the_competition_labels(profiles):
-    source = SHARED_RFCX / "train_tp.csv"
-    if not source.exists():
-        pytest.skip(f"competition labels not found at {source}; they are only needed to check the table")
+@pytest.mark.real_audio
+def test_committed_profiles_equal_those_derived_from_the_competition_labels(profiles, shared_file):
+    # The competition labels are only needed to check the table.
+    source = shared_file("rfcx/train_tp.csv")
     derived = species_profiles_from_labels(pd.read_csv(source))
     committed = pd.read_csv(DEFAULT_PROFILES_PATH)
     pd.testing.assert_frame_equal(committed, derived)
@@ -436,10 +435,9 @@ def test_committed_profiles_equal_those_derived_from_the_competition_labels(prof
     pd.testing.assert_frame_equal(profiles, derived)
 
 
-def test_profiles_cli_regenerates_the_table(tmp_path):
-    source = SHARED_RFCX / "train_tp.csv"
-    if not source.exists():
-        pytest.skip(f"competition labels not found at {source}")
+@pytest.mark.real_audio
+def test_profiles_cli_regenerates_the_table(tmp_path, shared_file):
+    source = shared_file("rfcx/train_tp.csv")
     out = tmp_path / "profiles.csv"
     assert profiles_main(["profiles", str(source), str(out)]) == 0
     assert out.read_bytes() == DEFAULT_PROFILES_PATH.read_bytes()

@@ -20,22 +20,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import yaml
 
 from rainforest.detect import raven
 from rainforest.detect.cli import detect
-from rainforest.config import FeatureSettings, ModelSettings
+from rainforest.config import ModelSettings
 from rainforest.detect.detections import find_recordings, window_detections
 from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
 from rainforest.errors import AudioError
 from rainforest.spectrogram import window_frames
 from rainforest.model import ModelCard, build_model, save_model
+from tests.support.paths import committed_params
+from tests.support.settings import FEATURES, RATE
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).parent / "rainforest-detect"
-PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
-RATE = 16000
-FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=32, fmin=50.0, fmax=8000.0, window_seconds=1.0)
+PARAMS = committed_params()
 SPECIES = ["s0", "s1", "s2"]
 BANDS = [(500.0, 2000.0), (2500.0, 4000.5), (4000.0, 7900.0)]
 
@@ -142,6 +140,7 @@ def thresholds(every_window, model_dir) -> list[float | None]:
     return chosen
 
 
+# A fresh Python importing TensorFlow: the tests that wait for it are slow.
 @pytest.fixture(scope="module")
 def installed_run(field, model_dir, thresholds, tmp_path_factory):
     """The installed command, run as a user would, with the detector's thresholds."""
@@ -176,6 +175,7 @@ def test_installed_command_explains_itself():
     assert "Raven" in result.stdout and "detections.csv" in result.stdout
 
 
+@pytest.mark.slow
 def test_detections_csv_lists_windows_by_recording_start_and_species(installed_run, field):
     out, log = installed_run
     detections = read_detections(out)
@@ -193,6 +193,7 @@ def test_detections_csv_lists_windows_by_recording_start_and_species(installed_r
     assert f"wrote {len(detections)} detection(s)" in log
 
 
+@pytest.mark.slow
 def test_thresholds_decide_what_is_detected(installed_run, every_window, thresholds):
     detections = read_detections(installed_run[0])
     # Exactly the windows at or above their species' threshold: s0 all, s1 none, s2 some.
@@ -214,6 +215,7 @@ def test_thresholds_decide_what_is_detected(installed_run, every_window, thresho
     assert list(short["end"].unique()) == [0.4]
 
 
+@pytest.mark.slow
 def test_one_raven_selection_table_per_recording(installed_run, field):
     out, _ = installed_run
     detections = read_detections(out)
@@ -254,6 +256,7 @@ def error_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_missing_model_stops_the_installed_command(field, tmp_path):
     result = subprocess.run(
         [SCRIPT, field["folder"], "--model", tmp_path / "none.keras", "-o", tmp_path / "out"],

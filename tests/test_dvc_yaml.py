@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT, committed_params
+
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+PARAMS = committed_params()
 
 
 def _imported_modules(path: Path) -> set[str]:

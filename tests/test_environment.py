@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
+
 STAGES = sorted(path.stem for path in (ROOT / "stages").glob("[!_]*.py"))
 
 
@@ -57,6 +58,8 @@ def test_every_stage_script_imports_the_environment_check_first():
         assert first_import.startswith("import _environment"), stage
 
 
+# Slow: the stages that import TensorFlow take 5 s or more each.
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", STAGES)
 def test_stage_reruns_itself_with_the_project_python(bare_python, tmp_path, stage):
     if Path(sys.prefix).resolve() == Path(sys.base_prefix).resolve():

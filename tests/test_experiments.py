@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-from benchmarks.project import merge
 from rainforest.config import settings_from_dict
 from rainforest.experiments import (
     BASELINE,
@@ -19,10 +15,10 @@ from rainforest.experiments import (
     parse_arguments,
     plan,
 )
+from tests.support.paths import XC_BIRDS, committed_params
+from tests.support.project import merge
 
-ROOT = Path(__file__).resolve().parents[1]
-PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
-XC_BIRDS = ROOT.parent / "shared" / "real" / "xc_birds"
+PARAMS = committed_params()
 
 
 def _apply(params: dict, overrides: dict) -> dict:

@@ -11,14 +11,12 @@ import pytest
 from PIL import Image
 
 from rainforest import figures
-from rainforest.config import FeatureSettings
 from rainforest.detect.thresholds import build_detector, select_thresholds
 from rainforest.metrics import worst_false_negatives, worst_false_positives
 from rainforest.spectrogram import log_mel_spectrogram, window_frames
 from rainforest.metrics import average_precision_per_species
+from tests.support.settings import FEATURES, RATE
 
-RATE = 16000
-FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=32, fmin=50.0, fmax=8000.0, window_seconds=1.0)
 SPECIES = ["s0", "s1", "s2"]
 PRESENT_GREEN = (124, 252, 0)  # #7CFC00, the boxes of labelled calls
 

@@ -24,11 +24,12 @@ from rainforest.spectrogram import (
 from rainforest.submit import score_recordings
 from rainforest.errors import AudioError
 from rainforest.model import ModelCard, build_model
+from tests.support.settings import RATE
 
-RATE = 16000
 N_MELS = 16
-FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=N_MELS, fmin=50.0, fmax=8000.0, window_seconds=1.0)
-N_FRAMES = window_frames(FEATURES, RATE)  # 62
+#: One-second windows of 16 mel bands up to 8 kHz.
+FEATURES_16_MELS = FeatureSettings(n_fft=512, hop_length=256, n_mels=N_MELS, fmin=50.0, fmax=8000.0, window_seconds=1.0)
+N_FRAMES = window_frames(FEATURES_16_MELS, RATE)  # 62
 
 
 def _model(architecture: str = "cnn", filters=(4, 8, 8)) -> keras.Model:
@@ -45,12 +46,12 @@ def _waveform(seconds: float, seed: int = 0) -> np.ndarray:
 
 def _spectrogram(waveform: np.ndarray) -> np.ndarray:
     # The whole recording's spectrogram, padded to one window, as a scorer sees it.
-    return log_mel_spectrogram(pad_to_length(waveform, window_span_samples(N_FRAMES, FEATURES)), RATE, FEATURES)
+    return log_mel_spectrogram(pad_to_length(waveform, window_span_samples(N_FRAMES, FEATURES_16_MELS)), RATE, FEATURES_16_MELS)
 
 
 @pytest.mark.parametrize(("architecture", "stride"), [("cnn", 8), ("resnet", 16), ("baseline", None)])
 def test_cnn_and_resnet_score_whole_recordings_in_one_pass(architecture, stride):
-    scorer = RecordingScorer(_model(architecture), FEATURES, RATE)
+    scorer = RecordingScorer(_model(architecture), FEATURES_16_MELS, RATE)
     assert scorer.fully_convolutional == (stride is not None)
     if stride:
         assert scorer.stride == stride
@@ -61,7 +62,7 @@ def test_one_window_recording_scores_as_the_model_does():
     # recording is the pass over the window: the same numbers.
     model = _model()
     waveform = _waveform(1.0)
-    scorer = RecordingScorer(model, FEATURES, RATE)
+    scorer = RecordingScorer(model, FEATURES_16_MELS, RATE)
     starts, scores = scorer.window_scores(waveform, hop_seconds=0.5, batch_size=8)
     spectrogram = _spectrogram(waveform)
     assert spectrogram.shape[1] == N_FRAMES
@@ -70,26 +71,26 @@ def test_one_window_recording_scores_as_the_model_does():
 
 
 def test_window_starts_step_by_the_hop_and_cover_the_recording():
-    scorer = RecordingScorer(_model(), FEATURES, RATE)
+    scorer = RecordingScorer(_model(), FEATURES_16_MELS, RATE)
     starts, scores = scorer.window_scores(_waveform(10.0), hop_seconds=0.5, batch_size=4)
     assert scores.shape == (len(starts), 3) and np.all((scores >= 0) & (scores <= 1))
     step = np.diff(starts)
-    stride_seconds = scorer.stride * FEATURES.hop_length / RATE
+    stride_seconds = scorer.stride * FEATURES_16_MELS.hop_length / RATE
     # The hop is rounded to whole feature-map frames, the last window aligned to the end.
     np.testing.assert_allclose(step[:-1], round(0.5 / stride_seconds) * stride_seconds)
     assert 0 < step[-1] <= step[0]
-    assert starts[0] == 0.0 and starts[-1] + FEATURES.window_seconds >= 10.0 - stride_seconds
+    assert starts[0] == 0.0 and starts[-1] + FEATURES_16_MELS.window_seconds >= 10.0 - stride_seconds
 
 
 def test_pooled_scores_follow_the_per_window_scores():
     # Away from the one-window case, the windows' convolutions also see their
     # neighbours' audio, so the numbers differ a little, not the ranking.
     model = _model()
-    scorer = RecordingScorer(model, FEATURES, RATE)
+    scorer = RecordingScorer(model, FEATURES_16_MELS, RATE)
     waveform = np.concatenate([_waveform(3.0, 1), 3 * _waveform(3.0, 2), _waveform(3.0, 3)])
     starts, pooled = scorer.window_scores(waveform, hop_seconds=0.5, batch_size=8)
     spectrogram = _spectrogram(waveform)
-    frames = np.minimum(np.round(starts * RATE / FEATURES.hop_length).astype(int), spectrogram.shape[1] - N_FRAMES)
+    frames = np.minimum(np.round(starts * RATE / FEATURES_16_MELS.hop_length).astype(int), spectrogram.shape[1] - N_FRAMES)
     direct = model(cut_windows(spectrogram, frames, N_FRAMES)).numpy()
     assert np.corrcoef(pooled.ravel(), direct.ravel())[0, 1] > 0.9
     assert np.abs(pooled - direct).mean() < 0.05
@@ -98,24 +99,24 @@ def test_pooled_scores_follow_the_per_window_scores():
 def test_long_recordings_are_scored_in_chunks(monkeypatch):
     model = _model()
     waveform = _waveform(12.0)
-    whole = RecordingScorer(model, FEATURES, RATE).window_scores(waveform, hop_seconds=1.0, batch_size=8)
+    whole = RecordingScorer(model, FEATURES_16_MELS, RATE).window_scores(waveform, hop_seconds=1.0, batch_size=8)
     monkeypatch.setattr(inference, "CHUNK_FRAMES", 128)
-    chunked = RecordingScorer(model, FEATURES, RATE).window_scores(waveform, hop_seconds=1.0, batch_size=8)
+    chunked = RecordingScorer(model, FEATURES_16_MELS, RATE).window_scores(waveform, hop_seconds=1.0, batch_size=8)
     np.testing.assert_array_equal(whole[0], chunked[0])
     assert np.abs(whole[1] - chunked[1]).mean() < 0.05
 
 
 def test_short_recording_gets_one_window():
-    starts, scores = RecordingScorer(_model(), FEATURES, RATE).window_scores(_waveform(0.3), hop_seconds=0.5, batch_size=8)
+    starts, scores = RecordingScorer(_model(), FEATURES_16_MELS, RATE).window_scores(_waveform(0.3), hop_seconds=0.5, batch_size=8)
     assert starts.tolist() == [0.0] and scores.shape == (1, 3)
 
 
 def test_baseline_scores_each_window_cut_from_the_spectrogram():
     model = _model("baseline", filters=(4,))
     waveform = _waveform(4.0)
-    starts, scores = RecordingScorer(model, FEATURES, RATE).window_scores(waveform, hop_seconds=0.5, batch_size=3)
-    spectrogram = log_mel_spectrogram(waveform, RATE, FEATURES)
-    frames = np.round(starts * RATE / FEATURES.hop_length).astype(int)
+    starts, scores = RecordingScorer(model, FEATURES_16_MELS, RATE).window_scores(waveform, hop_seconds=0.5, batch_size=3)
+    spectrogram = log_mel_spectrogram(waveform, RATE, FEATURES_16_MELS)
+    frames = np.round(starts * RATE / FEATURES_16_MELS.hop_length).astype(int)
     np.testing.assert_allclose(scores, model(cut_windows(spectrogram, frames, N_FRAMES)).numpy(), atol=1e-5)
 
 
@@ -130,12 +131,12 @@ def _whole_file_scores(scorer: RecordingScorer, waveform: np.ndarray, hop_second
     feature_map = np.concatenate(
         [scorer._trunk(spectrogram[None, :, c : c + inference.CHUNK_FRAMES]).numpy().mean(axis=1)[0] for c in chunks]
     )
-    hop_frames = round(round(hop_seconds * RATE / FEATURES.hop_length) / scorer.stride)
+    hop_frames = round(round(hop_seconds * RATE / FEATURES_16_MELS.hop_length) / scorer.stride)
     starts = sliding_window_starts(len(feature_map), scorer.window_width, hop_frames)
     windows = np.lib.stride_tricks.sliding_window_view(feature_map, scorer.window_width, axis=0)[starts]
     pooled = np.concatenate([windows.max(axis=2), windows.mean(axis=2)], axis=1)
     scores = np.concatenate([scorer._head(pooled[i : i + batch_size]).numpy() for i in range(0, len(pooled), batch_size)])
-    return starts * scorer.stride * FEATURES.hop_length / RATE, scores
+    return starts * scorer.stride * FEATURES_16_MELS.hop_length / RATE, scores
 
 
 @pytest.mark.parametrize("read_samples", [999, 25_000, 10**6])
@@ -145,7 +146,7 @@ def test_streamed_scores_are_the_whole_files_scores(tmp_path, monkeypatch, read_
     # spectrogram's own block size, as CHUNK_FRAMES is by default.)
     monkeypatch.setattr(inference, "CHUNK_FRAMES", 128)
     monkeypatch.setattr(spectrogram, "FRAME_BLOCK", 128)
-    scorer = RecordingScorer(_model(), FEATURES, RATE)
+    scorer = RecordingScorer(_model(), FEATURES_16_MELS, RATE)
     scorer.block_samples = read_samples
     waveform = _waveform(41.3)
     sf.write(tmp_path / "long.wav", waveform, RATE, subtype="FLOAT")
@@ -153,7 +154,7 @@ def test_streamed_scores_are_the_whole_files_scores(tmp_path, monkeypatch, read_
     # A scorer of its own: TensorFlow compiles a function afresh for a new
     # batch shape, and after that once for all shapes, which can change the
     # last bit; the same calls in the same order compile the same way.
-    starts, scores = _whole_file_scores(RecordingScorer(scorer.model, FEATURES, RATE), waveform, 0.5, 7)
+    starts, scores = _whole_file_scores(RecordingScorer(scorer.model, FEATURES_16_MELS, RATE), waveform, 0.5, 7)
     np.testing.assert_array_equal(item.starts, starts)
     np.testing.assert_array_equal(item.scores, scores)
     assert item.seconds == pytest.approx(41.3) and item.skipped is None
@@ -161,11 +162,11 @@ def test_streamed_scores_are_the_whole_files_scores(tmp_path, monkeypatch, read_
 
 def test_streamed_baseline_scores_are_the_whole_files_scores():
     model = _model("baseline", filters=(4,))
-    scorer = RecordingScorer(model, FEATURES, RATE)
+    scorer = RecordingScorer(model, FEATURES_16_MELS, RATE)
     scorer.block_samples = 3001
     waveform = _waveform(6.0)
     starts, scores = scorer.window_scores(waveform, hop_seconds=0.25, batch_size=5)
-    frames = np.round(starts * RATE / FEATURES.hop_length).astype(int)
+    frames = np.round(starts * RATE / FEATURES_16_MELS.hop_length).astype(int)
     windows = cut_windows(_spectrogram(waveform), frames, N_FRAMES)
     expected = np.concatenate([model(windows[i : i + 5], training=False).numpy() for i in range(0, len(windows), 5)])
     np.testing.assert_array_equal(scores, expected)
@@ -186,7 +187,7 @@ def test_unreadable_recordings_stop_or_are_skipped(tmp_path):
     sf.write(tmp_path / "good.wav", _waveform(2.0), RATE)
     (tmp_path / "bad.wav").write_bytes(b"RIFF garbage")
     recordings = {"bad": tmp_path / "bad.wav", "good": tmp_path / "good.wav"}
-    scorer = RecordingScorer(_model(), FEATURES, RATE)
+    scorer = RecordingScorer(_model(), FEATURES_16_MELS, RATE)
     with pytest.raises(AudioError, match="bad.wav: cannot decode audio"):
         list(score_windows(scorer, recordings, hop_seconds=0.5, batch_size=8))
     bad, good = score_windows(scorer, recordings, hop_seconds=0.5, batch_size=8, skip_unreadable=True, workers=2)
@@ -199,7 +200,7 @@ def test_scores_come_in_order_whatever_the_threads(tmp_path):
     for i in range(7):
         paths.append(tmp_path / f"r{i}.wav")
         sf.write(paths[-1], _waveform(1.0 + 0.25 * i, seed=i), RATE)
-    scorer = RecordingScorer(_model(), FEATURES, RATE)
+    scorer = RecordingScorer(_model(), FEATURES_16_MELS, RATE)
     recordings = {path.stem: path for path in paths}
     one, three = (list(score_windows(scorer, recordings, hop_seconds=0.5, batch_size=8, workers=w)) for w in (1, 3))
     assert [item.seconds for item in one] == [1.0 + 0.25 * i for i in range(7)]
@@ -208,7 +209,7 @@ def test_scores_come_in_order_whatever_the_threads(tmp_path):
     assert len(one[0].starts) < len(one[-1].starts)
 
     ids = [p.stem for p in paths]
-    card = ModelCard(RATE, FEATURES, ["a", "b", "c"])
+    card = ModelCard(RATE, FEATURES_16_MELS, ["a", "b", "c"])
     settings = {w: SubmitSettings(workers=w, hop_seconds=0.5, batch_size=8, aggregation="max", top_k=1) for w in (1, 2)}
     scores = [score_recordings(_model(), card, tmp_path, ids, settings[w]) for w in (1, 2)]
     np.testing.assert_array_equal(scores[0], scores[1])

@@ -19,21 +19,13 @@ from rainforest.labels import (
     read_training_events,
     window_labels,
 )
+from tests.support.settings import EVENTS_HEADER
 
-SHARED_RFCX = Path(__file__).resolve().parents[1].parent / "shared" / "rfcx"
-HEADER = ",".join(EVENT_COLUMNS)
 GOOD_ROWS = [
     "003bec244,14,1,44.544,2531.25,45.1307,5531.25",
     "006ab765f,23,1,39.9615,7235.16,46.0452,11283.4",
     "007f87ba2,12,1,39.136,562.5,42.272,3281.25",
 ]
-
-
-def _shared(name: str) -> Path:
-    path = SHARED_RFCX / name
-    if not path.is_file():
-        pytest.skip(f"real competition file {path} is absent (../shared/rfcx is not checked out here)")
-    return path
 
 
 def _write(tmp_path: Path, lines: list[str], name: str = "train_tp.csv") -> Path:
@@ -51,8 +43,9 @@ def _line_number(message: str) -> int:
 # --- the real competition files -------------------------------------------------
 
 
-def test_real_sample_submission():
-    species, ids = read_species(_shared("sample_submission.csv"))
+@pytest.mark.real_audio
+def test_real_sample_submission(shared_file):
+    species, ids = read_species(shared_file("rfcx/sample_submission.csv"))
     assert species == [f"s{i}" for i in range(24)]
     assert len(ids) == 1992
     assert len(set(ids)) == 1992
@@ -60,8 +53,9 @@ def test_real_sample_submission():
     assert all(isinstance(i, str) for i in ids)
 
 
-def test_real_train_tp():
-    events = read_events(_shared("train_tp.csv"), 24)
+@pytest.mark.real_audio
+def test_real_train_tp(shared_file):
+    events = read_events(shared_file("rfcx/train_tp.csv"), 24)
     assert len(events) == 1216
     assert list(events.columns) == EVENT_COLUMNS
     assert events["species_id"].between(0, 23).all()
@@ -73,15 +67,17 @@ def test_real_train_tp():
     assert set(events["songtype_id"]) <= {1, 4}
 
 
-def test_real_train_fp():
-    events = read_events(_shared("train_fp.csv"), 24)
+@pytest.mark.real_audio
+def test_real_train_fp(shared_file):
+    events = read_events(shared_file("rfcx/train_fp.csv"), 24)
     assert len(events) == 7781
     assert events["recording_id"].nunique() == 3958
 
 
-def test_real_training_events(tmp_path):
-    _shared("train_tp.csv")
-    events, duplicates = read_training_events(SHARED_RFCX, 24)
+@pytest.mark.real_audio
+def test_real_training_events(tmp_path, shared_file):
+    folder = shared_file("rfcx/train_tp.csv").parent
+    events, duplicates = read_training_events(folder, 24)
     assert duplicates == 0
     assert len(events) == 1216 + 7781
     assert events["present"].sum() == 1216
@@ -89,7 +85,7 @@ def test_real_training_events(tmp_path):
 
 
 def test_recording_ids_keep_leading_zeros_and_digits(tmp_path):
-    path = _write(tmp_path, [HEADER, "0012345,1,1,1.0,100,2.0,200", "1e5,2,1,1.0,100,2.0,200"])
+    path = _write(tmp_path, [EVENTS_HEADER, "0012345,1,1,1.0,100,2.0,200", "1e5,2,1,1.0,100,2.0,200"])
     events = read_events(path, 3)
     assert events["recording_id"].tolist() == ["0012345", "1e5"]
 
@@ -114,7 +110,7 @@ def test_missing_column(tmp_path):
     ],
 )
 def test_non_numeric_value(tmp_path, bad_row, column):
-    path = _write(tmp_path, [HEADER, *GOOD_ROWS, bad_row])
+    path = _write(tmp_path, [EVENTS_HEADER, *GOOD_ROWS, bad_row])
     with pytest.raises(LabelError, match="expected a number") as error:
         read_events(path, 24)
     message = str(error.value)
@@ -128,7 +124,7 @@ def test_non_numeric_value(tmp_path, bad_row, column):
     [("abc,1,1,,100,2.0,200", "t_min"), ("abc,,1,1.0,100,2.0,200", "species_id"), ("abc,1,1,1.0,100,2.0,", "f_max")],
 )
 def test_empty_value(tmp_path, bad_row, column):
-    path = _write(tmp_path, [HEADER, GOOD_ROWS[0], bad_row, GOOD_ROWS[1]])
+    path = _write(tmp_path, [EVENTS_HEADER, GOOD_ROWS[0], bad_row, GOOD_ROWS[1]])
     with pytest.raises(LabelError) as error:
         read_events(path, 24)
     message = str(error.value)
@@ -138,7 +134,7 @@ def test_empty_value(tmp_path, bad_row, column):
 
 
 def test_empty_recording_id(tmp_path):
-    path = _write(tmp_path, [HEADER, GOOD_ROWS[0], ",1,1,1.0,100,2.0,200"])
+    path = _write(tmp_path, [EVENTS_HEADER, GOOD_ROWS[0], ",1,1,1.0,100,2.0,200"])
     with pytest.raises(LabelError, match="recording_id") as error:
         read_events(path, 24)
     assert str(path) in str(error.value)
@@ -159,7 +155,7 @@ def test_empty_recording_id(tmp_path):
     ],
 )
 def test_invalid_row(tmp_path, bad_row, expected):
-    path = _write(tmp_path, [HEADER, *GOOD_ROWS[:2], bad_row, GOOD_ROWS[2]])
+    path = _write(tmp_path, [EVENTS_HEADER, *GOOD_ROWS[:2], bad_row, GOOD_ROWS[2]])
     with pytest.raises(LabelError, match=expected) as error:
         read_events(path, 24)
     assert str(path) in str(error.value)
@@ -167,7 +163,7 @@ def test_invalid_row(tmp_path, bad_row, expected):
 
 
 def test_species_range_follows_n_species(tmp_path):
-    path = _write(tmp_path, [HEADER, "abc,5,1,1.0,100,2.0,200"])
+    path = _write(tmp_path, [EVENTS_HEADER, "abc,5,1,1.0,100,2.0,200"])
     assert len(read_events(path, 6)) == 1
     with pytest.raises(LabelError, match="between 0 and 4"):
         read_events(path, 5)
@@ -182,7 +178,7 @@ def test_empty_file(tmp_path):
 
 
 def test_header_only_is_no_events(tmp_path):
-    events = read_events(_write(tmp_path, [HEADER]), 24)
+    events = read_events(_write(tmp_path, [EVENTS_HEADER]), 24)
     assert len(events) == 0
     assert list(events.columns) == EVENT_COLUMNS
 
@@ -203,7 +199,7 @@ def test_binary_file(tmp_path):
 
 
 def test_extra_columns_are_dropped(tmp_path):
-    path = _write(tmp_path, [HEADER + ",note", GOOD_ROWS[0] + ",loud"])
+    path = _write(tmp_path, [EVENTS_HEADER + ",note", GOOD_ROWS[0] + ",loud"])
     events = read_events(path, 24)
     assert list(events.columns) == EVENT_COLUMNS
     assert events.loc[0, "t_max"] == pytest.approx(45.1307)
@@ -247,7 +243,7 @@ def test_sample_submission_missing_id(tmp_path):
 
 
 def test_training_events_without_fp(tmp_path):
-    _write(tmp_path, [HEADER, *GOOD_ROWS])
+    _write(tmp_path, [EVENTS_HEADER, *GOOD_ROWS])
     events, duplicates = read_training_events(tmp_path, 24)
     assert duplicates == 0
     assert len(events) == 3
@@ -255,8 +251,8 @@ def test_training_events_without_fp(tmp_path):
 
 
 def test_training_events_with_fp(tmp_path):
-    _write(tmp_path, [HEADER, *GOOD_ROWS])
-    _write(tmp_path, [HEADER, "xyz,3,1,1.0,100,2.0,200"], "train_fp.csv")
+    _write(tmp_path, [EVENTS_HEADER, *GOOD_ROWS])
+    _write(tmp_path, [EVENTS_HEADER, "xyz,3,1,1.0,100,2.0,200"], "train_fp.csv")
     events, duplicates = read_training_events(tmp_path, 24)
     assert duplicates == 0
     assert events["present"].tolist() == [True, True, True, False]
@@ -265,8 +261,8 @@ def test_training_events_with_fp(tmp_path):
 
 
 def test_training_events_bad_fp_names_fp_file(tmp_path):
-    _write(tmp_path, [HEADER, *GOOD_ROWS])
-    fp = _write(tmp_path, [HEADER, "xyz,30,1,1.0,100,2.0,200"], "train_fp.csv")
+    _write(tmp_path, [EVENTS_HEADER, *GOOD_ROWS])
+    fp = _write(tmp_path, [EVENTS_HEADER, "xyz,30,1,1.0,100,2.0,200"], "train_fp.csv")
     with pytest.raises(LabelError) as error:
         read_training_events(tmp_path, 24)
     assert str(fp) in str(error.value)

@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 from rainforest.audio import load_recording
 from rainforest.errors import AudioError, LabelError
 from rainforest.labels import EVENT_COLUMNS, read_events, read_species
+from tests.support.settings import EVENTS_HEADER, RATE
 
 N_SPECIES = 4
-RATE = 16000
-HEADER = ",".join(EVENT_COLUMNS)
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -79,7 +78,7 @@ def _line(row: dict) -> str:
 @FUZZ
 @given(rows=rows_with_defects, blank_after=st.sets(st.integers(0, 8)))
 def test_event_rows_load_or_name_a_bad_line(folder, rows, blank_after):
-    lines, bad_lines = [HEADER], set()
+    lines, bad_lines = [EVENTS_HEADER], set()
     for index, (row, defect) in enumerate(rows):
         if defect:
             row = {**row, defect[0]: defect[1]}
@@ -125,7 +124,7 @@ def _loaded_events_are_valid(events) -> None:
 
 
 @FUZZ
-@given(rows=st.lists(odd_rows, max_size=6), header=st.sampled_from([HEADER, "", "recording_id,s0,s1"]))
+@given(rows=st.lists(odd_rows, max_size=6), header=st.sampled_from([EVENTS_HEADER, "", "recording_id,s0,s1"]))
 def test_odd_rows_load_or_raise_label_error(folder, rows, header):
     path = folder / "odd.csv"
     path.write_text("\n".join([header, *rows]) + "\n")

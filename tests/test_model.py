@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import time
 import zipfile
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-import yaml
 
-from rainforest.config import FeatureSettings, ModelSettings, TrainSettings
+from rainforest.config import ModelSettings, TrainSettings
 from rainforest.errors import ModelError
 from rainforest.model import (
     CARD_NAME,
@@ -25,10 +23,11 @@ from rainforest.model import (
 )
 from rainforest.model import label_weights
 from rainforest.training import input_statistics, train_classifier
+from tests.support.paths import committed_params
+from tests.support.settings import RATE, SHORT_FEATURES
 
-N_MELS, N_FRAMES, N_SPECIES = 16, 16, 5
+N_MELS, N_FRAMES, N_SPECIES = SHORT_FEATURES.n_mels, 16, 5
 SMALL = ModelSettings(architecture="cnn", frequency_channel=True, filters=[4, 8], dense_units=8, dropout=0.25)
-FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=N_MELS, fmin=50.0, fmax=8000.0, window_seconds=0.25)
 
 
 def _model(settings: ModelSettings = SMALL) -> keras.Model:
@@ -40,10 +39,7 @@ def _inputs(n: int, seed: int = 0) -> np.ndarray:
 
 
 def _card() -> ModelCard:
-    return ModelCard(sample_rate=16000, features=FEATURES, species=[f"s{i}" for i in range(N_SPECIES)])
-
-
-PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
+    return ModelCard(sample_rate=RATE, features=SHORT_FEATURES, species=[f"s{i}" for i in range(N_SPECIES)])
 
 
 # --- build_model --------------------------------------------------------------------
@@ -254,7 +250,7 @@ def test_train_classifier_runs_one_epoch(tmp_path):
         }
 
     train, validation = dataset(n), dataset(8)
-    params = yaml.safe_load(PARAMS_PATH.read_text())["train"]
+    params = committed_params()["train"]
     settings = TrainSettings(**{**params, "epochs": 1, "batch_size": 16, "learning_rate": 0.01})
     model = train_classifier(SMALL, settings, train, validation, str(tmp_path / "live"))
     logged = json.loads((tmp_path / "live" / "metrics.json").read_text())

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchmarks.project import STAGES, make_project, run
+from tests.support.project import STAGES, make_project, run
+
+pytestmark = [pytest.mark.dvc, pytest.mark.slow]
 
 TINY = {
     "demo": {"n_train_recordings": 30, "n_test_recordings": 4, "duration_seconds": 10.0},

@@ -17,11 +17,17 @@ import pytest
 import soundfile as sf
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-AUDIO = ROOT.parent / "shared" / "audio"
+from tests.support.paths import ROOT, SHARED_AUDIO, committed_params
+from tests.support.project import make_project, run
+
 SPECIES = {"SP": 0, "CRER": 1}
 
-pytestmark = pytest.mark.skipif(not AUDIO.is_dir(), reason=f"real recordings not found at {AUDIO}")
+# Every test here waits for etl, or the whole pipeline, on the real recordings.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.real_audio,
+    pytest.mark.skipif(not SHARED_AUDIO.is_dir(), reason=f"real recordings not found at {SHARED_AUDIO}"),
+]
 
 
 def audacity_events(path: Path) -> pd.DataFrame:
@@ -41,9 +47,9 @@ def real_dataset(tmp_path_factory):
     dataset = root / "dataset"
     (dataset / "train").mkdir(parents=True)
     (dataset / "test").mkdir()
-    shutil.copy(AUDIO / "spinetail.wav", dataset / "train" / "spinetail.wav")
-    shutil.copy(AUDIO / "birds_10s.wav", dataset / "train" / "birds10s.wav")
-    events = audacity_events(AUDIO / "spinetail_labels.txt").assign(recording_id="spinetail", songtype_id=1)
+    shutil.copy(SHARED_AUDIO / "spinetail.wav", dataset / "train" / "spinetail.wav")
+    shutil.copy(SHARED_AUDIO / "birds_10s.wav", dataset / "train" / "birds10s.wav")
+    events = audacity_events(SHARED_AUDIO / "spinetail_labels.txt").assign(recording_id="spinetail", songtype_id=1)
     # A detector firing on the 32 kHz birdsong, judged not to be a spinetail.
     false_positive = pd.DataFrame(
         [{"recording_id": "birds10s", "species_id": 0, "songtype_id": 1, "t_min": 2.0, "f_min": 2000.0, "t_max": 3.0, "f_max": 6000.0}]
@@ -51,12 +57,12 @@ def real_dataset(tmp_path_factory):
     columns = ["recording_id", "species_id", "songtype_id", "t_min", "f_min", "t_max", "f_max"]
     events[columns].to_csv(dataset / "train_tp.csv", index=False)
     false_positive[columns].to_csv(dataset / "train_fp.csv", index=False)
-    for wav in sorted(AUDIO.glob("jura_*.wav"))[:2]:
+    for wav in sorted(SHARED_AUDIO.glob("jura_*.wav"))[:2]:
         shutil.copy(wav, dataset / "test" / wav.name)
     pd.DataFrame({"recording_id": [p.stem for p in sorted((dataset / "test").iterdir())], "s0": 0.5, "s1": 0.5}).to_csv(
         dataset / "sample_submission.csv", index=False
     )
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = committed_params()
     params["data"]["dataset_dir"] = str(dataset)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -104,7 +110,7 @@ def test_windows_stay_inside_short_recordings(real_dataset):
         starts = file["start_times"][()]
     assert (starts >= 0).all()
     for recording, name in [("spinetail", "spinetail.wav"), ("birds10s", "birds_10s.wav")]:
-        assert ends[ids == recording].max() <= sf.info(AUDIO / name).duration + 1e-6
+        assert ends[ids == recording].max() <= sf.info(SHARED_AUDIO / name).duration + 1e-6
 
 
 # --- the whole pipeline on real audio -------------------------------------------------
@@ -126,8 +132,6 @@ def write_segments(samples, rate, events, start, stop, folder, prefix, pieces):
 
 @pytest.fixture(scope="module")
 def spinetail_pipeline(tmp_path_factory):
-    from benchmarks.project import make_project, run
-
     project = make_project(
         tmp_path_factory.mktemp("spinetail") / "project",
         {
@@ -141,16 +145,16 @@ def spinetail_pipeline(tmp_path_factory):
     dataset = project / "data" / "spinetail"
     for folder in ["train", "test"]:
         (dataset / folder).mkdir(parents=True)
-    samples, rate = sf.read(AUDIO / "spinetail.wav", dtype="float32")
+    samples, rate = sf.read(SHARED_AUDIO / "spinetail.wav", dtype="float32")
     duration = len(samples) / rate
-    events = audacity_events(AUDIO / "spinetail_labels.txt").assign(songtype_id=1)
+    events = audacity_events(SHARED_AUDIO / "spinetail_labels.txt").assign(songtype_id=1)
     columns = ["recording_id", "species_id", "songtype_id", "t_min", "f_min", "t_max", "f_max"]
     # Train on events in the first two thirds, test on the last third.
     train = write_segments(samples, rate, events, 0.0, 2 * duration / 3, dataset / "train", "spinetail_train", 4)
     truth = write_segments(samples, rate, events, 2 * duration / 3, duration, dataset / "test", "spinetail_test", 2)
     # Real forest soundscapes without either species: false positives to
     # train on, and negatives to rank against at test time.
-    jura = sorted(AUDIO.glob("jura_*.wav"))
+    jura = sorted(SHARED_AUDIO.glob("jura_*.wav"))
     negatives = []
     for path in jura[:4]:
         shutil.copy(path, dataset / "train" / path.name)
@@ -168,6 +172,7 @@ def spinetail_pipeline(tmp_path_factory):
     return project, truth
 
 
+@pytest.mark.dvc
 def test_pipeline_ranks_present_species_above_chance(spinetail_pipeline):
     project, truth = spinetail_pipeline
     submission = pd.read_csv(project / "data" / "submission.csv").set_index("recording_id")

@@ -52,7 +52,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.project import STAGES, make_project, project_env, run
+from tests.support.project import STAGES, make_project, project_env, run
+
+pytestmark = [pytest.mark.dvc, pytest.mark.slow]
 
 #: The smallest project that still exercises every stage. 24 training
 #: recordings, because with 16 every species/true-or-false-positive stratum

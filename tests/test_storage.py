@@ -22,12 +22,13 @@ from rainforest.storage import (
     write_text,
 )
 
-FEATURES = FeatureSettings(n_fft=256, hop_length=128, n_mels=8, fmin=0.0, fmax=4000.0, window_seconds=0.1)
+#: Feature settings of the tiny window sets written here (8 kHz audio).
+TINY_FEATURES = FeatureSettings(n_fft=256, hop_length=128, n_mels=8, fmin=0.0, fmax=4000.0, window_seconds=0.1)
 N_MELS, N_FRAMES, N_SPECIES, N_SAMPLES = 8, 6, 3, 896
 
 
 def _attrs() -> dict:
-    return {"sample_rate": 8000, **FEATURES.model_dump(), "species": ["s0", "s1", "s2"], "note": "test"}
+    return {"sample_rate": 8000, **TINY_FEATURES.model_dump(), "species": ["s0", "s1", "s2"], "note": "test"}
 
 
 def _batch(n: int, seed: int, offset: int = 0, waveforms: bool = True) -> dict[str, np.ndarray]:
@@ -190,7 +191,7 @@ def test_attributes_and_n_windows(tmp_path):
     assert attrs["sample_rate"] == 8000
     sample_rate, features = read_feature_settings(path)
     assert sample_rate == 8000 and isinstance(sample_rate, int)
-    assert features == FEATURES
+    assert features == TINY_FEATURES
 
 
 def test_empty_window_set(tmp_path):

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-import yaml
 
 from rainforest.config import ModelSettings, TrainSettings
 from rainforest.detect.scoring import aggregate_windows
@@ -25,10 +24,9 @@ from rainforest.training import (
     train_classifier,
     training_dataset,
 )
+from tests.support.paths import committed_params
 
-from pathlib import Path
-
-PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+PARAMS = committed_params()
 N_MELS, N_FRAMES, N_SPECIES = 16, 24, 3
 
 
@@ -157,6 +155,7 @@ def test_use_augmented_adds_the_augmented_windows(tmp_path):
     np.testing.assert_array_equal(validation["inputs"][0:2], data["inputs"][6:])
 
 
+@pytest.mark.slow
 def test_training_streamed_from_hdf5_equals_training_in_memory(tmp_path):
     data = windows(24)
     ids = [f"r{i // 2:02d}" for i in range(24)]
@@ -242,6 +241,7 @@ def test_cosine_schedule_decays_the_learning_rate():
     assert float(constant.learning_rate) == pytest.approx(0.01)
 
 
+@pytest.mark.slow
 def test_learning_rate_epochs_and_batch_size_change_the_weights(tmp_path):
     def fitted(**changes):
         model = train_classifier(

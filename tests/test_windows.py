@@ -9,8 +9,9 @@ from rainforest.config import FeatureSettings
 from rainforest.spectrogram import cut_windows, log_mel_spectrogram
 from rainforest.etl import WindowGeometry, background_window_starts, event_windows
 
-FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=16, fmin=50, fmax=4000, window_seconds=1.0)
-GEOMETRY = WindowGeometry(8000, FEATURES)
+#: One-second windows of 16 mel bands, for 8 kHz recordings (up to 4 kHz).
+FEATURES_8KHZ = FeatureSettings(n_fft=512, hop_length=256, n_mels=16, fmin=50, fmax=4000, window_seconds=1.0)
+GEOMETRY = WindowGeometry(8000, FEATURES_8KHZ)
 
 
 def events(*spans, present=True):
@@ -23,7 +24,7 @@ def test_background_windows_overlap_no_event():
     recording_events = events((2.0, 3.0), (6.5, 7.0))
     starts = background_window_starts(recording_events, 310, 20, GEOMETRY, np.random.default_rng(0))
     assert len(starts) == 20 and len(set(starts)) == 20
-    begin = starts * FEATURES.hop_length / 8000
+    begin = starts * FEATURES_8KHZ.hop_length / 8000
     end = begin + GEOMETRY.n_samples / 8000
     for t_min, t_max in [(2.0, 3.0), (6.5, 7.0)]:
         assert ((end <= t_min) | (begin >= t_max)).all()
@@ -59,11 +60,11 @@ def test_windows_read_from_excerpts_equal_windows_cut_from_the_whole_recording(t
     with _recording(tmp_path, waveform) as recording:
         windows = event_windows(recording, recording_events, GEOMETRY, 3, n_background=2, rng=np.random.default_rng(3))
     whole = load_recording(tmp_path / "recording.flac", 8000)
-    starts = np.round(windows["start_times"] * 8000 / FEATURES.hop_length).astype(int)
-    assert starts[0] == 0 and starts[2] == (len(whole) - GEOMETRY.n_samples) // FEATURES.hop_length
+    starts = np.round(windows["start_times"] * 8000 / FEATURES_8KHZ.hop_length).astype(int)
+    assert starts[0] == 0 and starts[2] == (len(whole) - GEOMETRY.n_samples) // FEATURES_8KHZ.hop_length
     for start, excerpt in zip(starts, windows["waveforms"]):
-        np.testing.assert_array_equal(excerpt, whole[start * FEATURES.hop_length :][: GEOMETRY.n_samples])
-    cut = cut_windows(log_mel_spectrogram(whole, 8000, FEATURES), starts, GEOMETRY.n_frames)
+        np.testing.assert_array_equal(excerpt, whole[start * FEATURES_8KHZ.hop_length :][: GEOMETRY.n_samples])
+    cut = cut_windows(log_mel_spectrogram(whole, 8000, FEATURES_8KHZ), starts, GEOMETRY.n_frames)
     np.testing.assert_allclose(windows["spectrograms"], cut, atol=1e-4)
 
 
@@ -89,7 +90,7 @@ def test_windows_per_event_spread_windows_along_each_event(tmp_path):
     assert (three["targets"][:6].sum(axis=1) == 1).all()
     # The long event's windows are centred on its thirds: 2.5, 3.5 and 4.5 s.
     centres = (three["start_times"][:3] + three["end_times"][:3]) / 2
-    np.testing.assert_allclose(centres, [2.5, 3.5, 4.5], atol=FEATURES.hop_length / 8000)
+    np.testing.assert_allclose(centres, [2.5, 3.5, 4.5], atol=FEATURES_8KHZ.hop_length / 8000)
     # The middle window of each event is the one windows_per_event 1 cuts.
     np.testing.assert_array_equal(three["start_times"][[1, 4, 6]], one["start_times"])
     np.testing.assert_array_equal(three["spectrograms"][[1, 4, 6]], one["spectrograms"])

@@ -1,9 +1,12 @@
-"""Running the real ``dvc`` on a copy of the pipeline, for the benchmark and the tests.
+"""Running the real ``dvc`` on a copy of the pipeline, for the tests and the benchmark.
 
 :func:`make_project` copies the pipeline (``dvc.yaml``, ``stages/``,
 ``rainforest/``) and ``params.yaml`` with overrides into a fresh git + DVC
 repository; :func:`run` runs a command there with this interpreter's ``dvc``
 and ``python`` first on ``PATH`` and the project on ``PYTHONPATH``.
+
+The tests that use it carry the ``dvc`` marker; ``python -m benchmarks``
+imports it from here too.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
+
 BIN = Path(sys.executable).parent
 STAGES = ["demo", "etl", "split", "augment", "embed", "train", "evaluate", "submit"]
 

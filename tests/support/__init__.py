@@ -1,0 +1,11 @@
+"""What the tests (and ``python -m benchmarks``) share that is not a fixture.
+
+* :mod:`tests.support.paths`: the repository, its ``params.yaml``, and the real
+  data beside the clone in ``../shared``.
+* :mod:`tests.support.settings`: the small sample rates and feature settings
+  that many tests build their inputs with.
+* :mod:`tests.support.project`: a copy of the pipeline in a fresh git + DVC
+  repository, and running the real ``dvc`` there.
+
+Fixtures live in ``tests/conftest.py``.
+"""

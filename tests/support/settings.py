@@ -1,0 +1,24 @@
+"""Small sample rates and feature settings that many tests build their inputs with.
+
+These are the values several test files share. A file that needs other values
+keeps its own, under a name that says how they differ (``HALF_SECOND_FEATURES``
+in ``test_features.py``), so that ``FEATURES`` means the same everywhere.
+"""
+
+from __future__ import annotations
+
+from rainforest.config import FeatureSettings
+from rainforest.labels import EVENT_COLUMNS
+
+#: The sample rate of the small recordings and window sets the tests write.
+RATE = 16000
+#: 48 kHz: the rate of the competition's recordings (and BirdNET's input).
+COMPETITION_RATE = 48000
+
+#: One-second windows of 32 mel bands up to 8 kHz (at :data:`RATE`, 62 frames).
+FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=32, fmin=50.0, fmax=8000.0, window_seconds=1.0)
+#: Quarter-second windows of 16 mel bands up to 8 kHz: window sets and models kept tiny.
+SHORT_FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=16, fmin=50.0, fmax=8000.0, window_seconds=0.25)
+
+#: The header line of the competition's label files (``train_tp.csv``, ``train_fp.csv``).
+EVENTS_HEADER = ",".join(EVENT_COLUMNS)
