@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from rainforest.config import DemoSettings
 from rainforest.errors import LabelError
+from rainforest.labels import EVENT_COLUMNS
 from rainforest.synthetic.backgrounds import synthesize_background
 from rainforest.synthetic.call_models import SpeciesCallModel, species_call_models
 from rainforest.synthetic.call_synthesis import CallVariant, jitter_call, lookalike_call, synthesize_call
@@ -46,8 +47,6 @@ from rainforest.synthetic.profiles import load_species_profiles
 
 # Constants (candidates for settings).
 
-#: Columns of train_tp.csv, train_fp.csv and test_ground_truth.csv.
-EVENT_COLUMNS = ["recording_id", "species_id", "songtype_id", "t_min", "f_min", "t_max", "f_max"]
 #: Share of train recordings holding a second species.
 SECOND_SPECIES_PROBABILITY = 0.25
 #: Inclusive range of calls per species in a recording.
