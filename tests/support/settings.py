@@ -2,7 +2,7 @@
 
 These are the values several test files share. A file that needs other values
 keeps its own, under a name that says how they differ (``HALF_SECOND_FEATURES``
-in ``test_features.py``), so that ``FEATURES`` means the same everywhere.
+in ``test_spectrogram.py``), so that ``FEATURES`` means the same everywhere.
 """
 
 from __future__ import annotations
