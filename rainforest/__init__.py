@@ -1,8 +1,12 @@
 """Detect endangered rainforest species in field recordings.
 
-The library behind the DVC pipeline in this repository: each module holds one
-concept (audio loading, features, labels, storage, augmentation, model,
-metrics, demo data); the scripts in ``stages/`` are thin entry points on top.
+The library behind the DVC pipeline in this repository. Each stage's module
+is named after it (``etl``, ``split``, ``augment``, ``embedding``,
+``training``, ``evaluate``, ``submit``; ``synthetic`` for ``demo``), with
+one entry point that ``stages/<name>.py`` calls; ``detect`` scores and
+detects species in recordings (``rainforest-detect``); the rest are the
+concepts they share (audio, spectrogram, labels, storage, model, metrics,
+figures, config). This file stays light: it runs before any of them.
 """
 
 __version__ = "0.1.0"

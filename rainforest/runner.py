@@ -84,9 +84,21 @@ class StageSettings:
 
 
 def declared_sections(pipeline_path: str | Path, stage: str) -> list[str]:
-    """The params sections that ``dvc.yaml`` declares for ``stage``."""
-    stages = yaml.safe_load(Path(pipeline_path).read_text())["stages"]
-    return list(stages[stage].get("params", []))
+    """The params sections that ``dvc.yaml`` declares for ``stage``.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or does not define the stage.
+    """
+    pipeline_path = Path(pipeline_path)
+    try:
+        stages = yaml.safe_load(pipeline_path.read_text())["stages"]
+        return list(stages[stage].get("params", []))
+    except FileNotFoundError:
+        raise ConfigError(f"{pipeline_path}: not found; the stage scripts run from a project holding dvc.yaml") from None
+    except (KeyError, TypeError, AttributeError, yaml.YAMLError):
+        raise ConfigError(f"{pipeline_path}: defines no stage {stage!r} with its params") from None
 
 
 def _usage(main: Callable[..., None]) -> str:

@@ -35,6 +35,7 @@ from rainforest.labels import EVENT_COLUMNS, fit_events_to_recording, read_event
 from rainforest.storage import atomic_path
 from rainforest.etl import build_window_set
 from tests.support.paths import ROOT, committed_params
+from tests.support.project import with_setting
 from tests.support.settings import EVENTS_HEADER, FEATURES, RATE
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -498,23 +499,13 @@ def _leaves(tree: dict, prefix: str = ""):
             yield f"{prefix}{name}"
 
 
-def _replaced(values: dict, dotted: str, value) -> dict:
-    values = yaml.safe_load(yaml.safe_dump(values))
-    *parents, last = dotted.split(".")
-    node = values
-    for part in parents:
-        node = node[part]
-    node[last] = value
-    return values
-
-
 def test_every_setting_is_validated():
     base = committed_params()
     keys = list(_leaves(base))
     assert "etl.on_unreadable" in keys
     for key in keys:
         with pytest.raises(ConfigError) as error:
-            settings_from_dict(_replaced(base, key, {"not": "a value"}))
+            settings_from_dict(with_setting(base, key, {"not": "a value"}))
         assert f"  {key}: " in str(error.value), key
 
 
@@ -522,7 +513,7 @@ def test_on_unreadable_names_its_allowed_values():
     base = committed_params()
     assert base["etl"]["on_unreadable"] == "stop"
     with pytest.raises(ConfigError, match=r"etl.on_unreadable: Input should be 'stop' or 'skip' \(got 'ignore'\)"):
-        settings_from_dict(_replaced(base, "etl.on_unreadable", "ignore"))
+        settings_from_dict(with_setting(base, "etl.on_unreadable", "ignore"))
     del base["etl"]["on_unreadable"]
     with pytest.raises(ConfigError, match=r"etl.on_unreadable: missing; add it"):
         settings_from_dict(base)
@@ -539,7 +530,7 @@ def test_on_unreadable_names_its_allowed_values():
 def test_checks_across_sections_name_the_key_briefly(key, value, expected):
     base = committed_params()
     with pytest.raises(ConfigError) as error:
-        settings_from_dict(_replaced(base, key, value))
+        settings_from_dict(with_setting(base, key, value))
     message = str(error.value)
     assert f"\n  {expected}" in message
     assert "dataset_dir" not in message  # not the whole file echoed back

@@ -13,21 +13,12 @@ from rainforest.config import EmbeddingSettings, FeatureSettings, Settings, load
 from rainforest.embedding import EMBEDDING_MODELS, NO_MODEL
 from rainforest.errors import ConfigError
 from tests.support.paths import PARAMS_PATH, committed_params
+from tests.support.project import with_setting
 
 
 @pytest.fixture(scope="module")
 def base() -> dict:
     return committed_params()
-
-
-def _with(base: dict, dotted: str, value) -> dict:
-    values = copy.deepcopy(base)
-    *parents, last = dotted.split(".")
-    node = values
-    for part in parents:
-        node = node[part]
-    node[last] = value
-    return values
 
 
 def _without(base: dict, dotted: str) -> dict:
@@ -71,7 +62,7 @@ def test_settings_are_frozen(base):
 )
 def test_unknown_key_is_named(base, key, value):
     with pytest.raises(ConfigError, match=r"unknown key") as error:
-        settings_from_dict(_with(base, key, value))
+        settings_from_dict(with_setting(base, key, value))
     assert key in str(error.value)
 
 
@@ -95,38 +86,38 @@ def test_missing_key_is_named(base, key):
 )
 def test_wrong_type_or_value_is_named(base, key, value):
     with pytest.raises(ConfigError) as error:
-        settings_from_dict(_with(base, key, value))
+        settings_from_dict(with_setting(base, key, value))
     assert key in str(error.value)
 
 
 def test_fmax_above_nyquist(base):
-    values = _with(base, "features.fmax", 30000.0)
+    values = with_setting(base, "features.fmax", 30000.0)
     with pytest.raises(ConfigError) as error:
         settings_from_dict(values)
     assert "features.fmax" in str(error.value)
     # Exactly half the sample rate is allowed.
-    settings_from_dict(_with(base, "features.fmax", 24000.0))
+    settings_from_dict(with_setting(base, "features.fmax", 24000.0))
 
 
 def test_fmax_checked_against_audio_sample_rate(base):
     # 15 kHz is fine at 48 kHz but above half of 22.05 kHz.
     with pytest.raises(ConfigError) as error:
-        settings_from_dict(_with(base, "audio.sample_rate", 22050))
+        settings_from_dict(with_setting(base, "audio.sample_rate", 22050))
     assert "features.fmax" in str(error.value)
 
 
 def test_hop_length_above_n_fft(base):
     with pytest.raises(ConfigError, match="must not exceed n_fft") as error:
-        settings_from_dict(_with(base, "features.hop_length", 4096))
+        settings_from_dict(with_setting(base, "features.hop_length", 4096))
     assert "features.hop_length" in str(error.value)
     # Equal to n_fft is allowed (frames touch, none skipped).
-    settings_from_dict(_with(base, "features.hop_length", 2048))
+    settings_from_dict(with_setting(base, "features.hop_length", 2048))
 
 
 @pytest.mark.parametrize("fmin", [15000.0, 20000.0])
 def test_fmin_not_below_fmax(base, fmin):
     with pytest.raises(ConfigError, match="must be below fmax") as error:
-        settings_from_dict(_with(base, "features.fmin", fmin))
+        settings_from_dict(with_setting(base, "features.fmin", fmin))
     # The pair is reported at features.fmax, the second of the two keys.
     assert "features.fmax" in str(error.value)
 
@@ -143,7 +134,7 @@ def test_fmin_not_below_fmax(base, fmin):
 )
 def test_unordered_range(base, key, value):
     with pytest.raises(ConfigError, match="low <= high") as error:
-        settings_from_dict(_with(base, key, value))
+        settings_from_dict(with_setting(base, key, value))
     assert key in str(error.value)
 
 
@@ -153,7 +144,7 @@ def test_unordered_range(base, key, value):
 )
 def test_range_outside_limits(base, key, value):
     with pytest.raises(ConfigError, match="must lie within") as error:
-        settings_from_dict(_with(base, key, value))
+        settings_from_dict(with_setting(base, key, value))
     assert key in str(error.value)
 
 
@@ -168,25 +159,25 @@ def test_feature_settings_direct_construction_validates():
 
 def test_range_needs_two_values(base):
     with pytest.raises(ConfigError) as error:
-        settings_from_dict(_with(base, "augment.gain.db", [1.0, 2.0, 3.0]))
+        settings_from_dict(with_setting(base, "augment.gain.db", [1.0, 2.0, 3.0]))
     assert "augment.gain.db" in str(error.value)
 
 
 def test_submit_hop_longer_than_window(base):
     with pytest.raises(ConfigError) as error:
-        settings_from_dict(_with(base, "submit.hop_seconds", 3.0))
+        settings_from_dict(with_setting(base, "submit.hop_seconds", 3.0))
     assert "submit.hop_seconds" in str(error.value)
-    settings_from_dict(_with(base, "submit.hop_seconds", 2.0))
+    settings_from_dict(with_setting(base, "submit.hop_seconds", 2.0))
 
 
 def test_unknown_architecture(base):
     with pytest.raises(ConfigError) as error:
-        settings_from_dict(_with(base, "model.architecture", "transformer"))
+        settings_from_dict(with_setting(base, "model.architecture", "transformer"))
     assert "model.architecture" in str(error.value)
 
 
 def test_every_error_is_reported(base):
-    values = _with(_with(base, "train.epochs", -1), "etl.workers", 0)
+    values = with_setting(with_setting(base, "train.epochs", -1), "etl.workers", 0)
     with pytest.raises(ConfigError) as error:
         settings_from_dict(values)
     assert "train.epochs" in str(error.value)
@@ -195,7 +186,7 @@ def test_every_error_is_reported(base):
 
 def test_load_settings_names_file_with_bad_value(tmp_path, base):
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(_with(base, "features.fmax", 30000.0)))
+    path.write_text(yaml.safe_dump(with_setting(base, "features.fmax", 30000.0)))
     with pytest.raises(ConfigError) as error:
         load_settings(path)
     assert str(path) in str(error.value)
@@ -233,21 +224,21 @@ def test_yaml_that_is_not_a_mapping(tmp_path, text):
 def test_booleans_and_fractions_are_not_numbers(base, key, value):
     # YAML reads `yes` and `true` as booleans: lax parsing would make them 1.
     with pytest.raises(ConfigError) as error:
-        settings_from_dict(_with(base, key, value))
+        settings_from_dict(with_setting(base, key, value))
     assert key in str(error.value)
 
 
 def test_integers_are_valid_floats(base):
-    assert settings_from_dict(_with(base, "train.learning_rate", 1)).train.learning_rate == 1.0
+    assert settings_from_dict(with_setting(base, "train.learning_rate", 1)).train.learning_rate == 1.0
 
 
 def test_embedding_head_and_embedding_model_go_together(base):
     for key, value in [("model.architecture", "embedding_head"), ("embedding.model", "birdnet-v2.4")]:
         with pytest.raises(ConfigError) as error:
-            settings_from_dict(_with(base, key, value))
+            settings_from_dict(with_setting(base, key, value))
         message = str(error.value)
         assert "model.architecture" in message and "embedding.model" in message and "set both" in message
-    both = _with(_with(base, "model.architecture", "embedding_head"), "embedding.model", "birdnet-v2.4")
+    both = with_setting(with_setting(base, "model.architecture", "embedding_head"), "embedding.model", "birdnet-v2.4")
     assert settings_from_dict(both).embedding.model == "birdnet-v2.4"
 
 

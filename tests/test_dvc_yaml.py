@@ -8,6 +8,7 @@ params.yaml, and the stage reads no other section.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,14 @@ def test_a_stage_reads_exactly_the_sections_it_declares(stage):
 def test_every_section_is_read_by_some_stage():
     declared = {section for stage in PIPELINE.values() for section in stage.get("params", [])}
     assert set(PARAMS) == declared
+
+
+def test_the_pipeline_page_names_each_stages_sections_and_library_call():
+    # docs/pipeline.md's table: stage, params sections, the one library call.
+    page = (ROOT / "docs" / "pipeline.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| ((?:`\w+`(?:, )?)+) \| `([\w.]+)` \|$", page, re.MULTILINE)
+    assert sorted(stage for stage, _, _ in rows) == sorted(PIPELINE)
+    for stage, sections, call in rows:
+        assert re.findall(r"`(\w+)`", sections) == PIPELINE[stage]["params"], stage
+        module, function = call.rsplit(".", 1)
+        assert f"from {module} import {function}\n" in (ROOT / "stages" / f"{stage}.py").read_text(), stage

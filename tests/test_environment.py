@@ -7,16 +7,19 @@ with the project's ``.venv/bin/python``, or say what to do.
 """
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.paths import ROOT
 
 STAGES = sorted(path.stem for path in (ROOT / "stages").glob("[!_]*.py"))
+PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +48,12 @@ def _project(tmp_path: Path, with_venv: bool) -> Path:
 
 
 def _run_stage(python: Path, project: Path, stage: str) -> subprocess.CompletedProcess:
-    # Exactly what DVC does, with a `python` first on PATH that lacks the project.
+    # Exactly what DVC does (the stage's command in dvc.yaml), with a `python`
+    # first on PATH that lacks the project.
     env = {**_without_project_path(), "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(["python", f"stages/{stage}.py", "out"], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=120)
+    command = shlex.split(PIPELINE[stage]["cmd"])
+    assert command[:2] == ["python", f"stages/{stage}.py"]
+    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_every_stage_script_imports_the_environment_check_first():

@@ -16,7 +16,7 @@ from rainforest.experiments import (
     plan,
 )
 from tests.support.paths import XC_BIRDS, committed_params
-from tests.support.project import merge
+from tests.support.project import with_setting
 
 PARAMS = committed_params()
 
@@ -24,9 +24,7 @@ PARAMS = committed_params()
 def _apply(params: dict, overrides: dict) -> dict:
     """``params`` with dotted-key ``overrides`` (as dvc exp run --set-param takes them)."""
     for dotted, value in overrides.items():
-        for part in reversed(dotted.split(".")):
-            value = {part: value}
-        params = merge(params, value)
+        params = with_setting(params, dotted, value)
     return params
 
 

@@ -52,7 +52,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.project import STAGES, make_project, project_env, run
+from tests.support.project import STAGES, make_project, project_env, run, with_setting
 
 pytestmark = [pytest.mark.dvc, pytest.mark.slow]
 
@@ -175,10 +175,7 @@ def set_params(path: Path, changes: dict[str, object]) -> None:
     """Set dotted keys (``augment.gain.db``) of the repository's params.yaml."""
     params = yaml.safe_load((path / "params.yaml").read_text())
     for key, value in changes.items():
-        *sections, name = key.split(".")
-        section = functools.reduce(lambda values, part: values[part], sections, params)
-        assert name in section, f"params.yaml has no {key}"
-        section[name] = value
+        params = with_setting(params, key, value, existing=True)
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 

@@ -94,3 +94,10 @@ def test_docstring_examples_run(module, monkeypatch):
     monkeypatch.chdir(ROOT)  # the runner's example reads params.yaml
     failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert tried > 0 and failures == 0
+
+
+def test_a_stage_outside_a_project_says_so(probe_project):
+    (probe_project / "dvc.yaml").unlink()
+    result = _run(["stages/probe.py", "split"], probe_project)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith("dvc.yaml: not found; the stage scripts run from a project holding dvc.yaml")

@@ -54,6 +54,27 @@ def merge(params: dict, overrides: dict) -> dict:
     return merged
 
 
+def with_setting(params: dict, dotted: str, value, *, existing: bool = False) -> dict:
+    """``params`` with the setting at ``dotted`` (``augment.gain.db``) set to
+    ``value``, as ``dvc exp run --set-param`` sets it; ``params`` is not changed.
+
+    Raises
+    ------
+    KeyError
+        If a section on the way does not exist, or (``existing``) the setting
+        itself does not: a misspelt key would otherwise add a new one.
+    """
+    changed = copy.deepcopy(params)
+    *sections, name = dotted.split(".")
+    node = changed
+    for section in sections:
+        node = node[section]
+    if existing and name not in node:
+        raise KeyError(f"params.yaml has no {dotted}")
+    node[name] = copy.deepcopy(value)
+    return changed
+
+
 def make_project(path: Path, overrides: dict, source: Path = ROOT) -> Path:
     """A fresh git + DVC repository holding the pipeline of ``source`` (the
     project itself, or another such repository), with nothing run yet.
