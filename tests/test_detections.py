@@ -11,9 +11,13 @@ two of its scores, as ``--all`` reports them).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -318,6 +322,8 @@ def test_unreadable_recordings_can_be_skipped(capsys, field, model_dir, tmp_path
     assert "skipped" in capsys.readouterr().err
     assert set(read_detections(tmp_path / "out")["recording"]) == {"extra"}
     assert not (tmp_path / "out" / "bad.Table.1.selections.txt").exists()
+    skipped = pd.read_csv(tmp_path / "out" / "skipped.csv")
+    assert skipped["recording"].tolist() == ["bad"] and "cannot decode audio" in skipped["reason"][0]
 
 
 def test_recordings_named_alike_in_two_folders_are_refused(tmp_path):
@@ -367,3 +373,67 @@ def test_selection_table_text():
     assert raven.selection_table(detections.iloc[:0]) == "\t".join(RAVEN_COLUMNS) + "\n"
     assert raven.COLUMNS == RAVEN_COLUMNS
     assert raven.selection_table_name("0099526bd") == "0099526bd.Table.1.selections.txt"
+
+
+# --- resumable runs ---------------------------------------------------------------
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    # Every file the command writes for the user: all but its journal.
+    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file() and ".journal" not in p.parts}
+
+
+def _journal(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / ".journal" / "journal.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    """A folder of 40 recordings of 20 s: long enough a run to kill half-way."""
+    folder = tmp_path_factory.mktemp("archive")
+    for i in range(40):
+        write_recording(folder / f"rec_{i:02d}.wav", RATE, 1, 20.0, "WAV", "PCM_16")
+    return folder
+
+
+@pytest.mark.slow
+def test_a_killed_run_continues_where_it_stopped(archive, model_dir, tmp_path):
+    options = ["--model", model_dir / "model.keras", "--min-score", "0.4"]
+    assert run_in_process(archive, *options, "-o", tmp_path / "whole") == 0
+
+    out = tmp_path / "killed"
+    process = subprocess.Popen([SCRIPT, archive, *options, "-o", out], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    journal = out / ".journal" / "journal.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 3):
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    finished = {entry["recording"] for entry in _journal(out)}
+    assert 3 <= len(finished) < 40, "the run was not killed half-way"
+    assert not (out / "detections.csv").exists()
+
+    result = subprocess.run([SCRIPT, archive, *options, "-o", out], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"{len(finished)} of 40 recording(s) already done" in result.stderr
+    # No finished recording was scored again: one journal line each.
+    assert sorted(entry["recording"] for entry in _journal(out)) == sorted(f"rec_{i:02d}" for i in range(40))
+    assert _outputs(out) == _outputs(tmp_path / "whole")
+
+
+def test_a_changed_recording_or_option_is_redone(archive, model_dir, tmp_path, capsys):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    for name in ["rec_00.wav", "rec_01.wav"]:
+        shutil.copy(archive / name, folder / name)
+    options = ["--model", model_dir / "model.keras", "-o", tmp_path / "out", "--min-score", "0.4"]
+    assert run_in_process(folder, *options) == 0
+    assert run_in_process(folder, *options) == 0
+    assert "2 of 2 recording(s) already done" in capsys.readouterr().err
+    write_recording(folder / "rec_01.wav", RATE, 1, 5.0, "WAV", "PCM_16")  # a new file under the same name
+    assert run_in_process(folder, *options) == 0
+    assert "1 of 2 recording(s) already done" in capsys.readouterr().err
+    assert read_detections(tmp_path / "out").groupby("recording")["end"].max()["rec_01"] <= 5.0
+    assert run_in_process(folder, *options[:-1], "0.5") == 0  # another threshold: everything again
+    assert "already done" not in capsys.readouterr().err

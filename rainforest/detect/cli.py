@@ -29,9 +29,16 @@ band come from the detector file that the evaluate stage writes beside the
 model.
 
 Writes to OUTPUT: detections.csv (recording, start, end, species, score; one
-row per window and species detected, by recording, start and species) and
-one Raven Pro selection table per recording, <recording>.Table.1.selections.txt,
-to open over the recording in Raven (File > Open Selection Table)."""
+row per window and species detected, by recording, start and species), one
+Raven Pro selection table per recording, <recording>.Table.1.selections.txt,
+to open over the recording in Raven (File > Open Selection Table), and
+skipped.csv (the recordings left out by --skip-unreadable, and why).
+
+Runs are resumable: OUTPUT/.journal records each finished recording, so the
+same command after a crash or a kill scores only what is left (and, over a
+folder that has grown, only the new recordings), with the same final files.
+A recording whose file changed, or a run with another model, detector or
+options, is scored again."""
 
 _EXAMPLES = """\
 examples:
@@ -131,18 +138,21 @@ def detect(argv: Sequence[str] | None = None) -> int:
                     "%s: not detecting %s: below the target precision %g on validation (--min-score shows them)",
                     PROG, ", ".join(detector.undetected), detector.target_precision,
                 )
-        detections, skipped = detection.detect_recordings(
-            model, card, detector, recordings, thresholds=thresholds, hop_seconds=hop_seconds,
+        summary = detection.detect_recordings(
+            model, card, detector, recordings, args.output, thresholds=thresholds, hop_seconds=hop_seconds,
             batch_size=args.batch_size, skip_unreadable=args.skip_unreadable,
+            key=detection.run_key(args.model, detector_path, thresholds=thresholds, hop_seconds=hop_seconds,
+                                  batch_size=args.batch_size),
         )
-        written = detection.write_detections(args.output, detections)
     except PipelineError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
+    total = len(recordings)
     logging.info(
-        "%s: read %d recording(s) (%d skipped), %s and %s; wrote %d detection(s) to %s and %d Raven selection "
-        "table(s) beside it; done in %.1f s",
-        PROG, len(detections), len(skipped), args.model, detector_path, written,
-        args.output / "detections.csv", len(detections), time.perf_counter() - started,
+        "%s: %d recording(s): %d scored now, %d done by an earlier run, %d unreadable (listed in %s); with %s and "
+        "%s; wrote %d detection(s) to %s and %d Raven selection table(s) beside it; done in %.1f s",
+        PROG, total, summary.scored, summary.resumed, len(summary.skipped), args.output / "skipped.csv", args.model,
+        detector_path, summary.detections, args.output / "detections.csv", total - len(summary.skipped),
+        time.perf_counter() - started,
     )
     return 0

@@ -9,6 +9,11 @@ recording. ``rainforest-detect`` (:mod:`rainforest.detect.cli`) is the command.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -22,6 +27,8 @@ from rainforest.errors import AudioError
 from rainforest.detect.scoring import make_scorer, score_windows
 from rainforest.model import ModelCard
 from rainforest.storage import write_text
+
+log = logging.getLogger(__name__)
 
 
 #: Columns of ``detections.csv``.
@@ -108,73 +115,179 @@ def window_detections(
     )
 
 
+#: Where a run keeps its journal and each recording's finished rows, inside the output folder.
+JOURNAL_DIR = ".journal"
+
+
+def run_key(*paths: str | Path, thresholds: np.ndarray, hop_seconds: float, batch_size: int) -> str:
+    """What a recording's detections depend on besides its file: the model and
+    detector files (``paths``, by content) and the options; a journal entry of
+    another run key is redone."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    digest.update(np.asarray(thresholds, dtype=np.float64).tobytes())
+    digest.update(f"{hop_seconds!r} {batch_size!r}".encode())
+    return digest.hexdigest()
+
+
+def _file_key(path: Path) -> dict:
+    # A changed file (new size or modification time) is redone.
+    stat = path.stat()
+    return {"file": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+class Journal:
+    """The recordings a detection run into ``out_dir`` has finished, so that the
+    same command continues where a crash or a kill stopped it.
+
+    Each finished recording's rows of ``detections.csv`` are written to
+    ``.journal/parts/<id>.csv`` (atomically), then one line is appended to
+    ``.journal/journal.jsonl`` (flushed to disk): a recording is finished
+    only once its line is there, and a line cut short by a kill is ignored.
+    A recording counts as finished for a later run only if its file (path,
+    size, modification time) and the run key (:func:`run_key`) are the same.
+    """
+
+    def __init__(self, out_dir: str | Path, key: str):
+        self.folder, self.key = Path(out_dir) / JOURNAL_DIR, key
+        self.path = self.folder / "journal.jsonl"
+
+    def _part(self, recording_id: str) -> Path:
+        return self.folder / "parts" / f"{recording_id}.csv"
+
+    def finished(self, recordings: dict[str, Path]) -> dict[str, dict]:
+        """Recording id -> its journal entry, for those of ``recordings`` already done by this run key."""
+        entries = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:  # the last line, cut short by a kill
+                    continue
+                entries[entry["recording"]] = entry
+        done = {}
+        for recording_id, path in recordings.items():
+            entry = entries.get(recording_id)
+            if entry is None or entry["run"] != self.key or {k: entry[k] for k in _file_key(path)} != _file_key(path):
+                continue
+            if entry["skipped"] is None and not self._part(recording_id).exists():
+                continue
+            done[recording_id] = entry
+        return done
+
+    def record(self, recording_id: str, path: Path, rows: str | None, skipped: str | None = None) -> None:
+        """Mark a recording finished: its ``detections.csv`` rows, or why it was skipped."""
+        if rows is not None:
+            write_text(self._part(recording_id), rows)
+        entry = {"recording": recording_id, **_file_key(path), "run": self.key, "skipped": skipped}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as journal:
+            journal.write(json.dumps(entry, sort_keys=True) + "\n")
+            journal.flush()
+            os.fsync(journal.fileno())
+
+    def rows(self, recording_id: str) -> str:
+        """The finished ``detections.csv`` rows of a recording."""
+        return self._part(recording_id).read_text()
+
+
+def _csv_rows(table: pd.DataFrame) -> str:
+    rows = table[DETECTION_COLUMNS].round({"start": 3, "end": 3, "score": 6})
+    return rows.to_csv(index=False, header=False, lineterminator="\n")
+
+
+@dataclass(frozen=True)
+class DetectionSummary:
+    """What a detection run did.
+
+    Attributes
+    ----------
+    scored
+        Recordings scored by this run.
+    resumed
+        Recordings an earlier run had finished (scored or skipped), taken from the journal.
+    skipped
+        Recording id -> why it could not be read, for every unreadable recording of the run.
+    detections
+        Rows written to ``detections.csv``.
+    """
+
+    scored: int
+    resumed: int
+    skipped: dict[str, str]
+    detections: int
+
+
 def detect_recordings(
     model: keras.Model,
     card: ModelCard,
     detector: Detector,
     recordings: dict[str, Path],
+    out_dir: str | Path,
     *,
     thresholds: np.ndarray,
     hop_seconds: float,
     batch_size: int,
+    key: str,
     skip_unreadable: bool = False,
-) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """Detections of every recording.
+) -> DetectionSummary:
+    """Detect species in every recording and write the results to ``out_dir``.
 
     Each recording is decoded, mixed to mono and resampled to the model's
     rate, whatever its format, rate and length, and scored by windows every
     ``hop_seconds``, in blocks, so a day-long recording takes no more memory
     than a minute-long one (see :func:`rainforest.detect.scoring.score_windows`
-    and :func:`window_detections`).
-
-    Returns
-    -------
-    detections : dict
-        Recording id -> its detections, for every recording read.
-    skipped : dict
-        Recording id -> why it could not be read (only with ``skip_unreadable``).
+    and :func:`window_detections`). As each recording is done its Raven
+    selection table is written and it is marked in the run's
+    :class:`Journal`; recordings the journal holds for this ``key`` are not
+    scored again, so a run that was killed continues where it stopped, and
+    new recordings added to an archive are the only ones scored. Finally
+    ``detections.csv`` (every recording's rows, by recording id) and
+    ``skipped.csv`` (each unreadable recording and why) are written, the
+    same bytes whether or not the run was interrupted.
 
     Raises
     ------
     AudioError
-        If a recording cannot be decoded (without ``skip_unreadable``), or
-        none could.
+        If a recording cannot be decoded (without ``skip_unreadable``; the
+        recordings finished before it are kept), or none could.
     """
-    detections, skipped = {}, {}
+    out_dir = Path(out_dir)
+    journal = Journal(out_dir, key)
+    done = journal.finished(recordings)
+    if done:
+        log.info("%d of %d recording(s) already done (journal in %s): not scored again",
+                 len(done), len(recordings), journal.folder)
+    pending = {recording_id: path for recording_id, path in recordings.items() if recording_id not in done}
     scored = score_windows(
-        make_scorer(model, card), recordings, hop_seconds=hop_seconds, batch_size=batch_size,
+        make_scorer(model, card), pending, hop_seconds=hop_seconds, batch_size=batch_size,
         skip_unreadable=skip_unreadable, progress="detect",
     )
+    n_scored = 0
     try:
         for item in scored:
             if item.skipped:
-                skipped[item.recording_id] = item.skipped
+                journal.record(item.recording_id, item.path, None, skipped=item.skipped)
                 continue
-            detections[item.recording_id] = window_detections(
+            table = window_detections(
                 item.recording_id, item.starts, item.scores, card.features.window_seconds, item.seconds,
                 detector, thresholds,
             )
+            write_text(out_dir / raven.selection_table_name(item.recording_id), raven.selection_table(table))
+            journal.record(item.recording_id, item.path, _csv_rows(table))
+            n_scored += 1
     except AudioError as error:
         raise AudioError(f"{error} (or pass --skip-unreadable to leave it out)") from None
-    if not detections:
+    entries = journal.finished(recordings)
+    skipped = {recording_id: entry["skipped"] for recording_id, entry in entries.items() if entry["skipped"]}
+    if len(skipped) == len(recordings):
         first = next(iter(skipped.values()))
         raise AudioError(f"none of the {len(recordings)} recording(s) could be read (first: {first})")
-    return detections, skipped
-
-
-def write_detections(out_dir: str | Path, detections: dict[str, pd.DataFrame]) -> int:
-    """Write ``detections.csv`` and one Raven selection table per recording (an
-    empty table where nothing was detected), atomically each.
-
-    Returns
-    -------
-    int
-        The number of detections written.
-    """
-    out_dir = Path(out_dir)
-    for recording_id, table in detections.items():
-        write_text(out_dir / raven.selection_table_name(recording_id), raven.selection_table(table))
-    every = pd.concat([table[DETECTION_COLUMNS] for table in detections.values()], ignore_index=True)
-    every = every.round({"start": 3, "end": 3, "score": 6})
-    write_text(out_dir / "detections.csv", every.to_csv(index=False, lineterminator="\n"))
-    return len(every)
+    rows = [journal.rows(recording_id) for recording_id in recordings if recording_id not in skipped]
+    write_text(out_dir / "detections.csv", ",".join(DETECTION_COLUMNS) + "\n" + "".join(rows))
+    skipped_table = pd.DataFrame({"recording": list(skipped), "reason": list(skipped.values())})
+    write_text(out_dir / "skipped.csv", skipped_table.to_csv(index=False, lineterminator="\n"))
+    return DetectionSummary(
+        scored=n_scored, resumed=len(done), skipped=skipped, detections=sum(row.count("\n") for row in rows)
+    )
