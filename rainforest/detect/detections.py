@@ -265,10 +265,12 @@ def detect_recordings(
         skip_unreadable=skip_unreadable, progress="detect",
     )
     n_scored = 0
+    skipped = {recording_id: entry["skipped"] for recording_id, entry in done.items() if entry["skipped"]}
     try:
         for item in scored:
             if item.skipped:
                 journal.record(item.recording_id, item.path, None, skipped=item.skipped)
+                skipped[item.recording_id] = item.skipped
                 continue
             table = window_detections(
                 item.recording_id, item.starts, item.scores, card.features.window_seconds, item.seconds,
@@ -279,8 +281,7 @@ def detect_recordings(
             n_scored += 1
     except AudioError as error:
         raise AudioError(f"{error} (or pass --skip-unreadable to leave it out)") from None
-    entries = journal.finished(recordings)
-    skipped = {recording_id: entry["skipped"] for recording_id, entry in entries.items() if entry["skipped"]}
+    skipped = {recording_id: skipped[recording_id] for recording_id in recordings if recording_id in skipped}
     if len(skipped) == len(recordings):
         first = next(iter(skipped.values()))
         raise AudioError(f"none of the {len(recordings)} recording(s) could be read (first: {first})")
