@@ -65,13 +65,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+#: Folder -> target file name -> temporaries of it found there, listed once a
+#: process: listing a folder for every file written to it would make writing
+#: n files to one folder (an archive's selection tables) cost n squared.
+_TEMPORARIES: dict[Path, dict[str, list[Path]]] = {}
+
+
 def _remove_stale_temporaries(path: Path) -> None:
-    prefix = f".{path.name}.tmp-"
-    for candidate in path.parent.iterdir():
-        if not candidate.name.startswith(prefix):
-            continue
-        pid = candidate.name[len(prefix) :]  # the id of the process that wrote it
-        if pid.isdigit() and not _process_exists(int(pid)):
+    folder = path.parent.resolve()
+    if folder not in _TEMPORARIES:
+        found: dict[str, list[Path]] = {}
+        for candidate in folder.iterdir():
+            target, marker, pid = candidate.name.rpartition(".tmp-")
+            if marker and target.startswith(".") and pid.isdigit():
+                found.setdefault(target[1:], []).append(candidate)
+        _TEMPORARIES[folder] = found
+    for candidate in _TEMPORARIES[folder].pop(path.name, []):
+        pid = int(candidate.name.rpartition(".tmp-")[2])  # the id of the process that wrote it
+        if not _process_exists(pid):
             candidate.unlink(missing_ok=True)
 
 

@@ -16,30 +16,22 @@ import logging
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 
 from rainforest.detect import raven
 from rainforest.detect.cli import detect
-from rainforest.config import ModelSettings
-from rainforest.detect.detections import find_recordings, window_detections
+from rainforest.detect.archive import find_recordings
+from rainforest.detect.detections import window_detections
 from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
 from rainforest.errors import AudioError
-from rainforest.spectrogram import window_frames
-from rainforest.model import ModelCard, build_model, save_model
-from tests.support.paths import committed_params
+from tests.support.detector import BANDS, SCRIPT, SPECIES, save_thresholds, save_tiny_model, write_recording
 from tests.support.settings import FEATURES, RATE
 
-SCRIPT = Path(sys.executable).parent / "rainforest-detect"
-PARAMS = committed_params()
-SPECIES = ["s0", "s1", "s2"]
-BANDS = [(500.0, 2000.0), (2500.0, 4000.5), (4000.0, 7900.0)]
 
 #: Raven Pro's selection-table columns, as Raven writes them (its user manual,
 #: chapter "Selections"; e.g. BirdNET's Raven output), then the two
@@ -60,22 +52,6 @@ RECORDINGS = {
 EXTRA = ("extra.aiff", (8000, 1, 1.7, "AIFF", "PCM_16"))
 
 
-def write_recording(path: Path, rate: int, channels: int, seconds: float, format: str, subtype: str) -> None:
-    rng = np.random.default_rng(len(path.name))
-    t = np.arange(int(rate * seconds)) / rate
-    chirp = 0.3 * np.sin(2 * np.pi * (800 + 400 * t) * t)
-    samples = chirp[:, None] + 0.05 * rng.standard_normal((len(t), channels))
-    sf.write(path, samples.astype(np.float32), rate, format=format, subtype=subtype)
-
-
-def save_thresholds(folder: Path, thresholds: list[float | None]) -> None:
-    entries = []
-    for name, threshold, (low, high) in zip(SPECIES, thresholds, BANDS):
-        rule = "not_reached" if threshold is None else "target_precision"
-        entries.append(SpeciesDetector(name, threshold, rule, 1.0, 1.0, low, high))
-    save_detector(folder / "detector.json", Detector(0.9, entries))
-
-
 @contextlib.contextmanager
 def restored_logging():
     # The command configures logging for itself; leave pytest's as it was.
@@ -88,9 +64,9 @@ def restored_logging():
 
 
 def run_in_process(*argv) -> int:
-    """The command's entry point, in this process (no Keras start-up per call)."""
+    """The command's entry point, in this process (no Keras start-up per call), scoring in this process too."""
     with restored_logging():
-        return detect([str(arg) for arg in argv])
+        return detect([str(arg) for arg in argv] + ["--workers", "1"])
 
 
 @pytest.fixture(scope="module")
@@ -113,14 +89,7 @@ def durations() -> dict[str, float]:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A small untrained model, and a detector file beside it (thresholds set by ``thresholds``)."""
-    folder = tmp_path_factory.mktemp("model")
-    settings = ModelSettings(**{**PARAMS["model"], "architecture": "cnn", "filters": [4], "dense_units": 4})
-    model = build_model(
-        settings, (FEATURES.n_mels, window_frames(FEATURES, RATE)), len(SPECIES), np.full(32, -60.0), np.full(32, 400.0)
-    )
-    save_model(model, folder / "model.keras", ModelCard(RATE, FEATURES, SPECIES))
-    save_thresholds(folder, [0.0, 0.0, 0.0])
-    return folder
+    return save_tiny_model(tmp_path_factory.mktemp("model")).parent
 
 
 @pytest.fixture(scope="module")
@@ -330,7 +299,7 @@ def test_recordings_named_alike_in_two_folders_are_refused(tmp_path):
     for folder in ["north", "south"]:
         (tmp_path / folder).mkdir()
         write_recording(tmp_path / folder / "dawn.wav", 8000, 1, 0.2, "WAV", "PCM_16")
-    with pytest.raises(AudioError, match="two recordings named 'dawn'"):
+    with pytest.raises(AudioError, match="two recordings with the id 'dawn'"):
         find_recordings([tmp_path / "north", tmp_path / "south"])
     # The same file twice is one recording.
     assert list(find_recordings([tmp_path / "north", tmp_path / "north" / "dawn.wav"])) == ["dawn"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -34,18 +35,28 @@ Raven Pro selection table per recording, <recording>.Table.1.selections.txt,
 to open over the recording in Raven (File > Open Selection Table), and
 skipped.csv (the recordings left out by --skip-unreadable, and why).
 
+Folders are searched at any depth; a recording's id is its path under the
+folder without extension (SD03/20260412_050000), and its selection table is
+written under the same subfolder of OUTPUT.
+
 Runs are resumable: OUTPUT/.journal records each finished recording, so the
 same command after a crash or a kill scores only what is left (and, over a
 folder that has grown, only the new recordings), with the same final files.
 A recording whose file changed, or a run with another model, detector or
-options, is scored again."""
+options, is scored again.
+
+Recordings are scored by --workers processes on this machine (a local Dask
+cluster), or by the workers of a running Dask cluster (--scheduler, or the
+DASK_SCHEDULER_ADDRESS variable); the outputs are the same either way."""
 
 _EXAMPLES = """\
 examples:
   rainforest-detect data/demo/test
   rainforest-detect site3/ extra/rec_0412.wav --output detections/site3
   rainforest-detect field.flac --min-score 0.3      # more detections, less precise
-  rainforest-detect field.flac --all                # every window and species, for analysis"""
+  rainforest-detect field.flac --all                # every window and species, for analysis
+  rainforest-detect /archive/2026 --workers 8       # a season of recorder cards, 8 processes
+  rainforest-detect /archive/2026 --scheduler tcp://10.0.0.5:8786   # an existing Dask cluster"""
 
 
 def _positive(text: str) -> float:
@@ -75,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "inputs", nargs="+", type=Path, metavar="RECORDING_OR_FOLDER",
-        help="audio files (any format libsndfile reads), or folders whose .flac, .wav and .ogg files are read",
+        help="audio files (any format libsndfile reads), or folders whose .flac, .wav and .ogg files (at any "
+        "depth) are read",
     )
     parser.add_argument(
         "--model", type=Path, default=Path("models/model.keras"), help="trained model (default: %(default)s)"
@@ -105,7 +117,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-unreadable", action="store_true",
         help="leave out recordings that cannot be decoded, with a warning, instead of stopping",
     )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=_positive_int,
+        help="processes scoring recordings on this machine, as a local Dask cluster; 1 scores in this process "
+        f"(default: one per core, {default_workers()} here)",
+    )
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="a running Dask scheduler (tcp://host:8786) whose workers score the recordings; they must reach the "
+        "recordings and the model at the same paths (default: $DASK_SCHEDULER_ADDRESS, if set)",
+    )
     return parser
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def detect(argv: Sequence[str] | None = None) -> int:
@@ -113,14 +141,15 @@ def detect(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     # Imported here, not above: Keras takes seconds to load, --help should not wait for it.
-    from rainforest.detect import detections as detection
+    from rainforest.detect.archive import detect_recordings, find_recordings
+    from rainforest.detect.engine import DetectionJob
     from rainforest.detect.thresholds import load_detector
-    from rainforest.model import load_card, load_model
+    from rainforest.model import load_card
 
     started = time.perf_counter()
     try:
-        recordings = detection.find_recordings(args.inputs)
-        model, card = load_model(args.model), load_card(args.model)
+        recordings = find_recordings(args.inputs)
+        card = load_card(args.model)
         detector_path = args.detector or args.model.with_name("detector.json")
         detector = load_detector(detector_path, card.species)
         hop_seconds = args.hop_seconds or (card.features.window_seconds if card.embedding else 1.0)
@@ -138,12 +167,14 @@ def detect(argv: Sequence[str] | None = None) -> int:
                     "%s: not detecting %s: below the target precision %g on validation (--min-score shows them)",
                     PROG, ", ".join(detector.undetected), detector.target_precision,
                 )
-        summary = detection.detect_recordings(
-            model, card, detector, recordings, args.output, thresholds=thresholds, hop_seconds=hop_seconds,
-            batch_size=args.batch_size, skip_unreadable=args.skip_unreadable,
-            key=detection.run_key(args.model, detector_path, thresholds=thresholds, hop_seconds=hop_seconds,
-                                  batch_size=args.batch_size),
+        job = DetectionJob(
+            args.model.resolve(), detector_path.resolve(), tuple(map(float, thresholds)), hop_seconds,
+            args.batch_size, args.skip_unreadable,
         )
+        # --workers asks for local processes, whatever the environment names.
+        scheduler = args.scheduler or (None if args.workers else os.environ.get("DASK_SCHEDULER_ADDRESS") or None)
+        workers = args.workers or default_workers()
+        summary = detect_recordings(job, recordings, args.output, workers=workers, scheduler=scheduler)
     except PipelineError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1

@@ -333,6 +333,39 @@ def _blocks_of(scorer: Scorer, path: Path) -> Callable[[], Iterator]:
     return stream
 
 
+def score_recording(
+    scorer: Scorer,
+    recording_id: str,
+    path: Path,
+    *,
+    hop_seconds: float,
+    batch_size: int,
+    skip_unreadable: bool = False,
+    stream: Iterator | None = None,
+) -> WindowScores:
+    """The window scores of one recording, decoded and scored in blocks.
+
+    ``stream`` is the recording's length and then its scorer input, as
+    :func:`score_windows` decodes it ahead; by default the file is decoded
+    here. The other parameters are :func:`score_windows`'s.
+
+    Raises
+    ------
+    AudioError
+        If the recording cannot be decoded, unless ``skip_unreadable``.
+    """
+    stream = iter(_blocks_of(scorer, path)()) if stream is None else stream
+    try:
+        n_samples = next(stream)
+        starts, scores = scorer.scores(stream, n_samples, hop_seconds=hop_seconds, batch_size=batch_size)
+    except AudioError as error:
+        if not skip_unreadable:
+            raise
+        log.warning("skipped %s", error)
+        return WindowScores(recording_id, path, 0.0, skipped=str(error))
+    return WindowScores(recording_id, path, n_samples / scorer.sample_rate, starts, scores)
+
+
 def score_windows(
     scorer: Scorer,
     recordings: dict[str, Path],
@@ -371,26 +404,26 @@ def score_windows(
         If a recording cannot be decoded, unless ``skip_unreadable``.
     """
     started, audio_seconds = time.perf_counter(), 0.0
-    # TensorFlow already keeps every core busy: a BLAS thread pool on top (for
-    # the spectrograms' mel projection) would oversubscribe them, 25 % slower.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         streams = streams_ahead([_blocks_of(scorer, path) for path in recordings.values()], workers=workers)
         for (recording_id, path), stream in tqdm(
             zip(recordings.items(), streams), total=len(recordings), desc=progress, unit="rec", disable=None
         ):
-            try:
-                n_samples = next(stream)
-                starts, scores = scorer.scores(stream, n_samples, hop_seconds=hop_seconds, batch_size=batch_size)
-            except AudioError as error:
-                if not skip_unreadable:
-                    raise
-                log.warning("skipped %s", error)
-                yield WindowScores(recording_id, path, 0.0, skipped=str(error))
-                continue
-            audio_seconds += n_samples / scorer.sample_rate
-            yield WindowScores(recording_id, path, n_samples / scorer.sample_rate, starts, scores)
+            item = score_recording(
+                scorer, recording_id, path, hop_seconds=hop_seconds, batch_size=batch_size,
+                skip_unreadable=skip_unreadable, stream=stream,
+            )
+            audio_seconds += item.seconds
+            yield item
     elapsed = time.perf_counter() - started
     log.info(
         "scored %d recordings, %.0f s of audio, in %.1f s: %.1f audio seconds per second",
         len(recordings), audio_seconds, elapsed, audio_seconds / elapsed,
     )
+
+
+def one_blas_thread():
+    """A context in which numpy's BLAS (the spectrograms' mel projection) uses
+    one thread: TensorFlow already keeps every core busy, and a BLAS thread
+    pool on top would oversubscribe them (25 % slower)."""
+    return threadpool_limits(limits=1, user_api="blas")

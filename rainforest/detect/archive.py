@@ -1,0 +1,269 @@
+"""Detection runs over archives: recordings found in folder trees, a journal, the output folder.
+
+``rainforest-detect`` (:mod:`rainforest.detect.cli`) runs
+:func:`detect_recordings`: every recording found under the inputs is scored
+(:mod:`rainforest.detect.engine`, in this process or on a Dask cluster) and
+its detections written to the output folder as it is done: its Raven Pro
+selection table, and a line in the run's :class:`Journal`. A run that was
+killed continues where it stopped; ``detections.csv`` and ``skipped.csv``
+are written at the end, the same bytes whether or not it was interrupted and
+however many workers ran it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rainforest.audio import AUDIO_EXTENSIONS
+from rainforest.detect import raven
+from rainforest.detect.detections import DETECTION_COLUMNS
+from rainforest.detect.engine import DetectionJob, detection_results
+from rainforest.errors import AudioError
+from rainforest.storage import write_text
+
+log = logging.getLogger(__name__)
+
+#: Where a run keeps its journal and each recording's finished rows, inside the output folder.
+JOURNAL_DIR = ".journal"
+
+
+def _tree(folder: Path) -> dict[str, Path]:
+    # Recording id (path under folder, without extension, "/"-separated) -> file,
+    # for every audio file under folder; hidden files and folders (an output
+    # folder's .journal) are passed over.
+    found: dict[str, Path] = {}
+    for parent, folders, files in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(files):
+            path = Path(parent) / name
+            if name.startswith(".") or path.suffix.lower() not in AUDIO_EXTENSIONS:
+                continue
+            recording_id = path.relative_to(folder).with_suffix("").as_posix()
+            if recording_id in found:
+                raise AudioError(
+                    f"{parent}: recording {recording_id!r} exists as both {found[recording_id].name} and {name}; "
+                    "keep one of them"
+                )
+            found[recording_id] = path
+    return found
+
+
+def find_recordings(inputs: list[str | Path]) -> dict[str, Path]:
+    """Recording id -> audio file, sorted by id.
+
+    Parameters
+    ----------
+    inputs
+        Audio files, taken as given whatever their extension (their id is the
+        file name without extension), and folders, whose ``.flac``, ``.wav``
+        and ``.ogg`` files are taken at any depth (their id is the path under
+        the folder without extension, ``SD03/20260412_050000``: recorders
+        name files alike on every card).
+
+    Raises
+    ------
+    AudioError
+        If an input does not exist, no audio file is found, or two files have
+        the same id (their selection tables would overwrite each other).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for name in ["SD01/0500.wav", "SD02/0500.flac", "notes.txt"]:
+    ...     (root / name).parent.mkdir(exist_ok=True)
+    ...     (root / name).touch()
+    >>> list(find_recordings([root]))
+    ['SD01/0500', 'SD02/0500']
+    """
+    found: dict[str, Path] = {}
+    for source in map(Path, inputs):
+        if source.is_dir():
+            recordings = _tree(source)
+        elif source.is_file():
+            recordings = {source.stem: source}
+        else:
+            raise AudioError(f"{source}: no such file or folder")
+        for recording_id, path in recordings.items():
+            if recording_id in found and found[recording_id] != path:
+                raise AudioError(
+                    f"{found[recording_id]} and {path}: two recordings with the id {recording_id!r}; "
+                    "rename one, or detect them in separate runs"
+                )
+            found[recording_id] = path
+    if not found:
+        raise AudioError(f"{', '.join(map(str, inputs))}: no audio files (.flac, .wav, .ogg) found")
+    return dict(sorted(found.items()))
+
+
+def run_key(job: DetectionJob) -> str:
+    """What a recording's detections depend on besides its file: the model and
+    detector files (by content) and the options; a journal entry of another
+    run key is redone."""
+    digest = hashlib.sha256()
+    for path in (job.model, job.detector):
+        digest.update(Path(path).read_bytes())
+    digest.update(np.asarray(job.thresholds, dtype=np.float64).tobytes())
+    digest.update(f"{job.hop_seconds!r} {job.batch_size!r}".encode())
+    return digest.hexdigest()
+
+
+def _file_key(path: Path) -> dict:
+    # A changed file (new size or modification time) is redone.
+    stat = path.stat()
+    return {"file": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+class Journal:
+    """The recordings a detection run into ``out_dir`` has finished, so that the
+    same command continues where a crash or a kill stopped it.
+
+    Each finished recording's rows of ``detections.csv`` are written to
+    ``.journal/parts/<id>.csv`` (atomically), then one line is appended to
+    ``.journal/journal.jsonl`` (flushed to disk): a recording is finished
+    only once its line is there, and a line cut short by a kill is ignored.
+    A recording counts as finished for a later run only if its file (path,
+    size, modification time) and the run key (:func:`run_key`) are the same.
+    """
+
+    def __init__(self, out_dir: str | Path, key: str):
+        self.folder, self.key = Path(out_dir) / JOURNAL_DIR, key
+        self.path = self.folder / "journal.jsonl"
+
+    def _part(self, recording_id: str) -> Path:
+        return self.folder / "parts" / f"{recording_id}.csv"
+
+    def finished(self, recordings: dict[str, Path]) -> dict[str, dict]:
+        """Recording id -> its journal entry, for those of ``recordings`` already done by this run key."""
+        entries = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:  # the last line, cut short by a kill
+                    continue
+                entries[entry["recording"]] = entry
+        done = {}
+        for recording_id, path in recordings.items():
+            entry = entries.get(recording_id)
+            if entry is None or entry["run"] != self.key or {k: entry[k] for k in _file_key(path)} != _file_key(path):
+                continue
+            if entry["skipped"] is None and not self._part(recording_id).exists():
+                continue
+            done[recording_id] = entry
+        return done
+
+    def record(self, recording_id: str, path: Path, rows: str | None, skipped: str | None = None) -> None:
+        """Mark a recording finished: its ``detections.csv`` rows, or why it was skipped."""
+        if rows is not None:
+            write_text(self._part(recording_id), rows)
+        entry = {"recording": recording_id, **_file_key(path), "run": self.key, "skipped": skipped}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as journal:
+            journal.write(json.dumps(entry, sort_keys=True) + "\n")
+            journal.flush()
+            os.fsync(journal.fileno())
+
+    def rows(self, recording_id: str) -> str:
+        """The finished ``detections.csv`` rows of a recording."""
+        return self._part(recording_id).read_text()
+
+
+@dataclass(frozen=True)
+class DetectionSummary:
+    """What a detection run did.
+
+    Attributes
+    ----------
+    scored
+        Recordings scored by this run.
+    resumed
+        Recordings an earlier run had finished (scored or skipped), taken from the journal.
+    skipped
+        Recording id -> why it could not be read, for every unreadable recording of the run.
+    detections
+        Rows written to ``detections.csv``.
+    """
+
+    scored: int
+    resumed: int
+    skipped: dict[str, str]
+    detections: int
+
+
+def detect_recordings(
+    job: DetectionJob,
+    recordings: dict[str, Path],
+    out_dir: str | Path,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> DetectionSummary:
+    """Detect species in every recording and write the results to ``out_dir``.
+
+    Each recording is decoded, mixed to mono and resampled to the model's
+    rate, whatever its format, rate and length, and scored by windows every
+    ``job.hop_seconds``, in blocks, so a day-long recording takes no more
+    memory than a minute-long one (see
+    :func:`rainforest.detect.scoring.score_windows`). As each recording is
+    done, by this process or a worker (:func:`rainforest.detect.engine.detection_results`),
+    its Raven selection table is written (``<id>.Table.1.selections.txt``,
+    in the subfolder of its id) and it is marked in the run's
+    :class:`Journal`; recordings the journal holds for this run are not
+    scored again, so a run that was killed continues where it stopped, and
+    new recordings added to an archive are the only ones scored. Finally
+    ``detections.csv`` (every recording's rows, by recording id) and
+    ``skipped.csv`` (each unreadable recording and why) are written, the
+    same bytes whether or not the run was interrupted, and for any
+    ``workers`` or cluster.
+
+    Parameters
+    ----------
+    workers, scheduler
+        Where the recordings are scored: see :func:`rainforest.detect.engine.detection_results`.
+
+    Raises
+    ------
+    AudioError
+        If a recording cannot be decoded (without ``job.skip_unreadable``;
+        the recordings finished before it are kept), or none could.
+    """
+    out_dir = Path(out_dir)
+    journal = Journal(out_dir, run_key(job))
+    done = journal.finished(recordings)
+    if done:
+        log.info("%d of %d recording(s) already done (journal in %s): not scored again",
+                 len(done), len(recordings), journal.folder)
+    pending = {recording_id: path for recording_id, path in recordings.items() if recording_id not in done}
+    n_scored = 0
+    skipped = {recording_id: entry["skipped"] for recording_id, entry in done.items() if entry["skipped"]}
+    try:
+        with detection_results(job, pending, workers=workers, scheduler=scheduler) as results:
+            for result in results:
+                if result.skipped is None:
+                    write_text(out_dir / raven.selection_table_name(result.recording_id), result.selection_table)
+                    n_scored += 1
+                else:
+                    skipped[result.recording_id] = result.skipped
+                journal.record(result.recording_id, result.path, result.rows, skipped=result.skipped)
+    except AudioError as error:
+        raise AudioError(f"{error} (or pass --skip-unreadable to leave it out)") from None
+    skipped = {recording_id: skipped[recording_id] for recording_id in recordings if recording_id in skipped}
+    if len(skipped) == len(recordings):
+        first = next(iter(skipped.values()))
+        raise AudioError(f"none of the {len(recordings)} recording(s) could be read (first: {first})")
+    rows = [journal.rows(recording_id) for recording_id in recordings if recording_id not in skipped]
+    write_text(out_dir / "detections.csv", ",".join(DETECTION_COLUMNS) + "\n" + "".join(rows))
+    skipped_table = pd.DataFrame({"recording": list(skipped), "reason": list(skipped.values())})
+    write_text(out_dir / "skipped.csv", skipped_table.to_csv(index=False, lineterminator="\n"))
+    return DetectionSummary(
+        scored=n_scored, resumed=len(done), skipped=skipped, detections=sum(row.count("\n") for row in rows)
+    )

@@ -1,0 +1,185 @@
+"""Where detection runs: in this process, or over the worker processes of a Dask cluster.
+
+A detection run is one task per recording: decode it, score its windows and
+turn the scores into detections (:func:`detect_recording`). The tasks run in
+this process (``workers=1``), on a local Dask cluster of ``workers`` processes
+started for the run, or on an existing cluster at a scheduler's address, whose
+workers may be on other machines (they must reach the recordings and the
+model at the same paths). Each worker loads the model once and keeps it for
+every recording it is given.
+
+The results come back to this process, which alone writes the outputs (see
+:func:`rainforest.detect.archive.detect_recordings`): a worker that dies
+loses only the recordings it was scoring, which Dask gives to another worker,
+and nothing is written twice. A recording's detections are the same whichever
+process scores it: the scores do not depend on TensorFlow's or the decoders'
+thread count (``tests/test_engine.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from rainforest.detect.detections import RecordingDetections, recording_detections
+from rainforest.detect.scoring import make_scorer, one_blas_thread, score_recording, score_windows
+from rainforest.detect.thresholds import load_detector
+from rainforest.model import load_card, load_model
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class DetectionJob:
+    """What every recording of a run is detected with: sent to each worker, so small.
+
+    Attributes
+    ----------
+    model, detector
+        The trained model and its detector file (per-species thresholds and bands).
+    thresholds
+        Per-species scores at or above which a window is a detection, in model order.
+    hop_seconds, batch_size
+        Seconds between window starts, and windows scored at a time.
+    skip_unreadable
+        Whether a recording that cannot be decoded is reported instead of stopping the run.
+    """
+
+    model: Path
+    detector: Path
+    thresholds: tuple[float, ...]
+    hop_seconds: float
+    batch_size: int
+    skip_unreadable: bool = False
+
+
+@functools.lru_cache(maxsize=1)
+def _loaded(model_path: Path, detector_path: Path):
+    # Once per process: the scorer, card and detector (a worker keeps them for every recording).
+    model, card = load_model(model_path), load_card(model_path)
+    return make_scorer(model, card), card, load_detector(detector_path, card.species)
+
+
+def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> RecordingDetections:
+    """Detect species in one recording: the task a worker runs.
+
+    Raises
+    ------
+    AudioError
+        If the recording cannot be decoded, unless ``job.skip_unreadable``.
+    """
+    scorer, card, detector = _loaded(job.model, job.detector)
+    with one_blas_thread():
+        item = score_recording(
+            scorer, recording_id, path, hop_seconds=job.hop_seconds, batch_size=job.batch_size,
+            skip_unreadable=job.skip_unreadable,
+        )
+    return recording_detections(item, card, detector, np.asarray(job.thresholds))
+
+
+def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections]:
+    # One process: TensorFlow on every core, the next recordings decoded ahead on a thread.
+    scorer, card, detector = _loaded(job.model, job.detector)
+    scored = score_windows(
+        scorer, recordings, hop_seconds=job.hop_seconds, batch_size=job.batch_size,
+        skip_unreadable=job.skip_unreadable, progress="detect",
+    )
+    for item in scored:
+        yield recording_detections(item, card, detector, np.asarray(job.thresholds))
+
+
+def _worker_threads(dask_worker) -> None:
+    # Before the worker's first TensorFlow op: as many threads as the worker
+    # was given (one per core on a local cluster), so workers don't fight for cores.
+    import tensorflow as tf
+
+    with contextlib.suppress(RuntimeError):  # TensorFlow already ran in this worker
+        tf.config.threading.set_intra_op_parallelism_threads(dask_worker.state.nthreads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections]:
+    from distributed import as_completed
+
+    client.run(_worker_threads)
+    started, audio_seconds = time.perf_counter(), 0.0
+    # One task per recording; the recordings of a worker that dies are given
+    # to another (the scheduler does that), and each result comes back once.
+    run = uuid.uuid4().hex
+    futures = client.map(
+        detect_recording, [job] * len(recordings), list(recordings), list(recordings.values()),
+        key=[f"detect-{run}-{recording_id}" for recording_id in recordings],
+    )
+    with tqdm(total=len(futures), desc="detect", unit="rec", disable=None) as bar:
+        for future in as_completed(futures):
+            result = future.result()
+            future.release()  # its result is written: let the cluster forget it
+            audio_seconds += result.seconds
+            bar.update()
+            yield result
+    elapsed = time.perf_counter() - started
+    log.info(
+        "scored %d recordings, %.0f s of audio, in %.1f s on %d worker(s): %.1f audio seconds per second",
+        len(recordings), audio_seconds, elapsed, len(client.scheduler_info()["workers"]), audio_seconds / elapsed,
+    )
+
+
+@contextlib.contextmanager
+def _client(workers: int, scheduler: str | None):
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        with Client(scheduler, timeout="30s") as client:
+            log.info("detecting on the Dask cluster at %s (%d worker(s))", scheduler,
+                     len(client.scheduler_info()["workers"]))
+            yield client
+        return
+    # One single-threaded process per worker: the model gets one core in each.
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+        log.info("detecting on a local Dask cluster of %d worker process(es)", workers)
+        yield client
+
+
+@contextlib.contextmanager
+def detection_results(
+    job: DetectionJob, recordings: dict[str, Path], *, workers: int = 1, scheduler: str | None = None
+) -> Iterator[Iterator[RecordingDetections]]:
+    """Yield an iterator over the detections of every recording, each as it is done.
+
+    Parameters
+    ----------
+    recordings
+        Recording id -> audio file.
+    workers
+        Processes on this machine: more than one starts a local Dask cluster
+        of that many single-threaded workers for the run (at most one per
+        recording; results then come in the order they finish); 1, or a
+        single recording, runs in this process, TensorFlow on every core.
+    scheduler
+        The address of a running Dask scheduler (``tcp://host:8786``), whose
+        workers are used instead of local ones.
+
+    Raises
+    ------
+    AudioError
+        As the iterator reaches a recording that cannot be decoded, unless
+        ``job.skip_unreadable``.
+    """
+    if not recordings:
+        yield iter(())
+        return
+    if scheduler is None and min(workers, len(recordings)) <= 1:
+        yield _in_process(job, recordings)
+        return
+    workers = min(workers, len(recordings))  # no idle processes
+    with _client(workers, scheduler) as client:
+        yield _on_cluster(client, job, recordings)

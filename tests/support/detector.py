@@ -1,0 +1,56 @@
+"""A small untrained model with a detector file, and recordings to detect in.
+
+``tests/test_detections.py`` and ``tests/test_engine.py`` run
+``rainforest-detect`` with them: three species whose thresholds the tests set
+(:func:`save_thresholds`), so what is detected is known.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from rainforest.config import ModelSettings
+from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
+from rainforest.model import ModelCard, build_model, save_model
+from rainforest.spectrogram import window_frames
+from tests.support.paths import committed_params
+from tests.support.settings import FEATURES, RATE
+
+#: The installed console script.
+SCRIPT = Path(sys.executable).parent / "rainforest-detect"
+SPECIES = ["s0", "s1", "s2"]
+BANDS = [(500.0, 2000.0), (2500.0, 4000.5), (4000.0, 7900.0)]
+
+
+def write_recording(path: Path, rate: int, channels: int, seconds: float, format: str, subtype: str) -> None:
+    """A chirp in noise, the same for the same file name."""
+    rng = np.random.default_rng(len(path.name))
+    t = np.arange(int(rate * seconds)) / rate
+    chirp = 0.3 * np.sin(2 * np.pi * (800 + 400 * t) * t)
+    samples = chirp[:, None] + 0.05 * rng.standard_normal((len(t), channels))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, samples.astype(np.float32), rate, format=format, subtype=subtype)
+
+
+def save_thresholds(folder: Path, thresholds: list[float | None]) -> None:
+    """``folder/detector.json`` with these thresholds (``None``: the species never reached the target)."""
+    entries = []
+    for name, threshold, (low, high) in zip(SPECIES, thresholds, BANDS):
+        rule = "not_reached" if threshold is None else "target_precision"
+        entries.append(SpeciesDetector(name, threshold, rule, 1.0, 1.0, low, high))
+    save_detector(folder / "detector.json", Detector(0.9, entries))
+
+
+def save_tiny_model(folder: Path) -> Path:
+    """An untrained four-filter CNN at ``folder/model.keras``, thresholds 0 beside it; returns its path."""
+    settings = ModelSettings(**{**committed_params()["model"], "architecture": "cnn", "filters": [4], "dense_units": 4})
+    model = build_model(
+        settings, (FEATURES.n_mels, window_frames(FEATURES, RATE)), len(SPECIES), np.full(32, -60.0), np.full(32, 400.0)
+    )
+    save_model(model, folder / "model.keras", ModelCard(RATE, FEATURES, SPECIES))
+    save_thresholds(folder, [0.0, 0.0, 0.0])
+    return folder / "model.keras"
