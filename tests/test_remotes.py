@@ -37,9 +37,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.project import make_project, project_env, run
+from tests.support.project import TINY, commit, copy_project, differing, make_project, output_files, project_env, run
 from tests.support.servers import S3_KEY_ID, S3_SECRET, ThrottledProxy, s3_server, ssh_server
-from tests.test_reproducibility import TINY, commit, copy_project, differing, output_files
 
 pytestmark = [pytest.mark.dvc, pytest.mark.slow]
 

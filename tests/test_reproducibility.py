@@ -52,24 +52,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.project import STAGES, make_project, project_env, run, with_setting
+from tests.support.project import (
+    STAGES, TINY, commit, copy_project, differing, make_project, output_files, project_env, run, with_setting,
+)
 
 pytestmark = [pytest.mark.dvc, pytest.mark.slow]
-
-#: The smallest project that still exercises every stage. 24 training
-#: recordings, because with 16 every species/true-or-false-positive stratum
-#: holds fewer events than the 5 folds ``split`` draws, which scikit-learn
-#: refuses. Pitch shift and time stretch are slow and tested elsewhere; one
-#: etl worker saves starting a process pool in every etl run.
-TINY = {
-    "demo": {"n_train_recordings": 24, "n_test_recordings": 3, "duration_seconds": 8.0, "sample_rate": 32000},
-    "audio": {"sample_rate": 32000},
-    "features": {"n_fft": 1024, "hop_length": 512, "n_mels": 16},
-    "etl": {"workers": 1},
-    "augment": {"copies": 1, "pitch_shift": {"enabled": False}, "time_stretch": {"enabled": False}},
-    "model": {"filters": [4, 8], "dense_units": 16},
-    "train": {"epochs": 1, "batch_size": 16},
-}
 
 #: How many DVC scenarios run at once.
 WORKERS = int(os.environ.get("RAINFOREST_TEST_WORKERS", "2"))
@@ -126,28 +113,6 @@ def dvc_status(path: Path) -> str:
     return run(["dvc", "status"], path, timeout=TIMEOUT).stdout
 
 
-def output_files(path: Path) -> dict[str, str | None]:
-    """SHA-256 of every file of every output recorded in ``dvc.lock`` (data,
-    model, metrics and plots alike), by path; ``None`` for a missing output."""
-    lock = yaml.safe_load((path / "dvc.lock").read_text())
-    digests: dict[str, str | None] = {}
-    for stage in lock["stages"].values():
-        for out in stage.get("outs", []):
-            target = path / out["path"]
-            if not target.exists():
-                digests[out["path"]] = None
-                continue
-            files = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file())
-            for file in files:
-                digests[file.relative_to(path).as_posix()] = hashlib.sha256(file.read_bytes()).hexdigest()
-    return digests
-
-
-def differing(a: dict[str, str | None], b: dict[str, str | None]) -> list[str]:
-    """The paths whose contents differ between two :func:`output_files`."""
-    return sorted(name for name in a.keys() | b.keys() if a.get(name) != b.get(name))
-
-
 # ---------------------------------------------------------------------------
 # Projects
 # ---------------------------------------------------------------------------
@@ -161,27 +126,12 @@ class Project:
     outputs: dict[str, str | None]
 
 
-def copy_project(source: Path, target: Path) -> Path:
-    """A copy of a repository: workspace, .git and the DVC cache with its run
-    cache (not .dvc/tmp, which holds locks and state of running commands)."""
-    def ignore(folder: str, names: list[str]) -> list[str]:
-        return ["tmp"] if Path(folder) == source / ".dvc" else []
-
-    shutil.copytree(source, target, symlinks=True, ignore=ignore)
-    return target
-
-
 def set_params(path: Path, changes: dict[str, object]) -> None:
     """Set dotted keys (``augment.gain.db``) of the repository's params.yaml."""
     params = yaml.safe_load((path / "params.yaml").read_text())
     for key, value in changes.items():
         params = with_setting(params, key, value, existing=True)
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def commit(path: Path, message: str) -> None:
-    run(["git", "add", "-A"], path)
-    run(["git", "commit", "-qm", message], path)
 
 
 @pytest.fixture(scope="module")
