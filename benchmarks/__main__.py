@@ -6,7 +6,11 @@ recording its wall time and the peak resident memory of its whole process
 tree, records the run in dvc.lock (``dvc commit``), then times a no-op
 ``dvc repro``. On the same recordings it runs the two references of
 :mod:`benchmarks.references`. It prints one Markdown table, with the ratio of
-each figure between the largest and the smallest size.
+each figure between the largest and the smallest size. Then, on the largest
+size's model and test recordings, it runs the archive benchmark
+(:mod:`benchmarks.archive`: ``rainforest-detect`` over 1,000 one-minute files
+with 1 and 2 workers, memory over the run, resume after SIGKILL, BirdNET on
+the same files) and prints its table.
 
 Usage::
 
@@ -185,21 +189,38 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--epochs", type=int, default=3, help="training epochs (default: 3; early stopping off)")
     parser.add_argument("--birdnet-processes", type=int, default=2, help="BirdNET processes; 0 skips BirdNET (default: 2)")
+    parser.add_argument(
+        "--archive-recordings", type=int, default=1000,
+        help="files of the archive run on the largest size's model and test recordings (default: 1000; 0 skips it)",
+    )
+    parser.add_argument("--archive-workers", type=int, nargs="+", default=[1, 2], help="--workers of the archive runs (default: 1 2)")
     parser.add_argument("--workdir", type=Path, help="where the projects go (default: a temporary folder, removed)")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args(argv)
+    from benchmarks.archive import archive_figures, archive_table  # it imports this module
+
     with tempfile.TemporaryDirectory(prefix="rainforest-benchmark-") as temporary:
         workdir = args.workdir or Path(temporary)
         results = [
             benchmark_size(workdir, n, max(1, round(n * args.test_fraction)), args.epochs, args.birdnet_processes)
             for n in sorted(args.sizes)
         ]
+        if args.archive_recordings:
+            largest = workdir / f"train-{max(args.sizes)}"
+            sources = sorted((largest / "data/demo/test").glob("*.flac"))
+            archive = archive_figures(
+                largest / "models/model.keras", sources, args.archive_recordings, args.archive_workers,
+                workdir / "archive", birdnet_recordings=min(40, len(sources)) if args.birdnet_processes else 0,
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     if len(results) > 1:
         print()
         print(marginal_table(results[0], results[-1]))
+    if args.archive_recordings:
+        print()
+        print(archive_table(archive))
 
 
 if __name__ == "__main__":

@@ -62,12 +62,21 @@ def pad_to_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
     return np.pad(waveform, (0, n_samples - len(waveform)))
 
 
+#: Frames windowed and transformed at a time within a block: their copies stay
+#: in the CPU's cache (twice as fast as the whole block at once, same numbers).
+FFT_FRAMES = 128
+
+
 def _log_mel_of_frames(frames: np.ndarray, sample_rate: int, features: FeatureSettings) -> np.ndarray:
     # (..., n_fft) waveform frames -> (..., n_mels) log-mel. A float32 real FFT
-    # of the whole block at once: about 3x faster than librosa.stft, which
-    # works in small blocks and returns the same values to float32 precision.
-    spectrum = scipy.fft.rfft(frames * _hann(features.n_fft), axis=-1)
-    power = spectrum.real**2 + spectrum.imag**2
+    # of the frames: about 3x faster than librosa.stft, which works in small
+    # blocks and returns the same values to float32 precision. The mel
+    # projection runs on the whole block, whose shape fixes its summation order.
+    hann = _hann(features.n_fft)
+    power = np.empty((*frames.shape[:-1], features.n_fft // 2 + 1), dtype=np.float32)
+    for first in range(0, frames.shape[-2], FFT_FRAMES):
+        spectrum = scipy.fft.rfft(frames[..., first : first + FFT_FRAMES, :] * hann, axis=-1)
+        np.add(np.square(spectrum.real), np.square(spectrum.imag), out=power[..., first : first + FFT_FRAMES, :])
     basis = _mel_basis(sample_rate, features.n_fft, features.n_mels, features.fmin, features.fmax)
     mel = power @ basis.T
     return np.maximum(10.0 * np.log10(np.maximum(mel, POWER_FLOOR)), np.float32(FLOOR_DB))

@@ -7,6 +7,9 @@ import sys
 import pytest
 
 from benchmarks.__main__ import THROUGHPUTS, marginal_table, measure, table, work_seconds
+from benchmarks.archive import PER_CARD, archive_table, lay_out_archive
+from rainforest.detect.archive import find_recordings
+from tests.support.detector import write_recording
 
 
 def test_work_seconds_reads_the_stage_log_line():
@@ -47,3 +50,15 @@ def test_table_has_a_column_per_size_and_the_ratio():
     lines = table([_figures(1.0), _figures(4.0)]).splitlines()
     assert lines[0] == "| figure | 10 + 10 rec | 40 + 40 rec | ratio |"
     assert "| etl audio s / s | 50.00 | 80.00 | 1.60 |" in lines
+
+
+def test_the_archive_is_a_tree_of_cards_linking_to_the_sources_in_turn(tmp_path):
+    sources = [tmp_path / "a.wav", tmp_path / "b.flac"]
+    write_recording(sources[0], 8000, 1, 1.5, "WAV", "PCM_16")
+    write_recording(sources[1], 8000, 1, 0.5, "FLAC", "PCM_16")
+    n = PER_CARD + 3
+    assert lay_out_archive(tmp_path / "archive", sources, n) == pytest.approx((n + 1) // 2 * 1.5 + n // 2 * 0.5)
+    found = find_recordings([tmp_path / "archive"])
+    assert len(found) == n and list(found)[:2] == ["SD00/00000", "SD00/00001"] and list(found)[-1] == f"SD01/{n - 1:05d}"
+    assert found["SD00/00001"].resolve() == sources[1].resolve()
+    assert archive_table([("x", "1")]).splitlines()[2] == "| x | 1 |"
