@@ -136,6 +136,7 @@ def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Itera
 def _client(workers: int, scheduler: str | None):
     from distributed import Client, LocalCluster
 
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # not every worker's start and stop
     if scheduler:
         with Client(scheduler, timeout="30s") as client:
             log.info("detecting on the Dask cluster at %s (%d worker(s))", scheduler,
