@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from rainforest.detect.detections import RecordingDetections, recording_detections
-from rainforest.detect.scoring import make_scorer, one_blas_thread, score_recording, score_windows
+from rainforest.detect.scoring import make_scorer, score_recording, score_windows
 from rainforest.detect.thresholds import load_detector
 from rainforest.model import load_card, load_model
 
@@ -68,20 +69,34 @@ def _loaded(model_path: Path, detector_path: Path):
     return make_scorer(model, card), card, load_detector(detector_path, card.species)
 
 
+@functools.cache
+def _share_the_worker_cores() -> None:
+    # Once per worker process, before its first TensorFlow op: as many
+    # TensorFlow threads as the worker has (one on a local cluster: a process
+    # per core), and one BLAS thread, so that workers don't fight for cores.
+    import tensorflow as tf
+    from distributed import get_worker
+
+    with contextlib.suppress(RuntimeError):  # TensorFlow already ran in this process
+        tf.config.threading.set_intra_op_parallelism_threads(get_worker().state.nthreads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> RecordingDetections:
-    """Detect species in one recording: the task a worker runs.
+    """Detect species in one recording: the task a Dask worker runs.
 
     Raises
     ------
     AudioError
         If the recording cannot be decoded, unless ``job.skip_unreadable``.
     """
+    _share_the_worker_cores()
     scorer, card, detector = _loaded(job.model, job.detector)
-    with one_blas_thread():
-        item = score_recording(
-            scorer, recording_id, path, hop_seconds=job.hop_seconds, batch_size=job.batch_size,
-            skip_unreadable=job.skip_unreadable,
-        )
+    item = score_recording(
+        scorer, recording_id, path, hop_seconds=job.hop_seconds, batch_size=job.batch_size,
+        skip_unreadable=job.skip_unreadable,
+    )
     return recording_detections(item, card, detector, np.asarray(job.thresholds))
 
 
@@ -96,20 +111,9 @@ def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[Reco
         yield recording_detections(item, card, detector, np.asarray(job.thresholds))
 
 
-def _worker_threads(dask_worker) -> None:
-    # Before the worker's first TensorFlow op: as many threads as the worker
-    # was given (one per core on a local cluster), so workers don't fight for cores.
-    import tensorflow as tf
-
-    with contextlib.suppress(RuntimeError):  # TensorFlow already ran in this worker
-        tf.config.threading.set_intra_op_parallelism_threads(dask_worker.state.nthreads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
 def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections]:
     from distributed import as_completed
 
-    client.run(_worker_threads)
     started, audio_seconds = time.perf_counter(), 0.0
     # One task per recording; the recordings of a worker that dies are given
     # to another (the scheduler does that), and each result comes back once.
