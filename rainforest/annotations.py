@@ -158,7 +158,8 @@ def _raven_rows(path: Path, species_column: str) -> pd.DataFrame:
         )
         raise LabelError(
             f"{path}: line {header_line} (header): missing column(s) {', '.join(missing)} (found "
-            f"{', '.join(header)}){hint}"
+            f"{', '.join(header)}); a selection table needs Raven's {', '.join(RAVEN_BOX_COLUMNS)} and a species "
+            f"column{hint}"
         )
     for fields, line in rows[1:]:
         if len(fields) > len(header) and any(fields[len(header) :]):
@@ -243,10 +244,12 @@ def _validate(
     species = table["species"].map(lookup)
     if species.isna().any():
         line = species.index[species.isna()][0]
-        known = sorted(lookup, key=lambda name: (name.isdigit(), lookup[name]))
+        last = max(lookup.values())
+        names = [name for name in lookup if not name.isdigit() and name != f"s{lookup[name]}"]
+        known = f"a label of species.csv ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}), " if names else ""
         raise LabelError(
-            f"{path}: line {line}: unknown species {table['species'][line]!r}; use a label of species.csv, an id "
-            f"s0..s{max(lookup.values())} or its number (known: {', '.join(known[:6])}, ...), or add the species"
+            f"{path}: line {line}: unknown species {table['species'][line]!r}; write {known}an id (s0..s{last}) or "
+            f"a number (0..{last}), or add the species (to sample_submission.csv, and species.csv if there is one)"
         )
     checks = [
         (table["t_min"] < 0, "the selection begins before 0 s"),
