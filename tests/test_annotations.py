@@ -307,3 +307,24 @@ def test_etl_reads_an_audacity_dataset(tmp_path):
     dataset = make_dataset(tmp_path, {"rec_a.txt": ["0.5\t1.0\ts0"], "rec_b.txt": ["1.0\t2.0\ts1"]})
     report = _etl(dataset, tmp_path / "windows.h5", "audacity")
     assert (report.recordings_read, report.windows_written) == (2, 2)
+
+
+def test_the_etl_stage_follows_data_annotations(tmp_path):
+    from rainforest.config import DataSettings
+    from rainforest.etl import write_window_set
+
+    dataset = make_dataset(tmp_path, GOOD_RAVEN, SPECIES_CSV)
+    data = DataSettings(dataset_dir=dataset, annotations="raven", species_column="Species")
+    settings = EtlSettings(workers=1, on_unreadable="stop", background_windows=0, windows_per_event=2)
+    report = write_window_set(
+        data=data, sample_rate=RATE, features=FEATURES, settings=settings, windows_path=tmp_path / "w.h5",
+        metrics_path=tmp_path / "etl.json", report_path=tmp_path / "report.json",
+    )
+    assert report.recordings_read == 2 and report.windows_written == 3 * 2
+    with pytest.raises(LabelError, match="missing column"):
+        write_window_set(
+            data=data.model_copy(update={"species_column": "Common Name"}), sample_rate=RATE, features=FEATURES,
+            settings=settings, windows_path=tmp_path / "x.h5", metrics_path=tmp_path / "x.json",
+            report_path=tmp_path / "x_report.json",
+        )
+    assert not (tmp_path / "x.h5").exists()
