@@ -52,6 +52,12 @@ def _check_ordered(value: tuple[float, float], info: ValidationInfo) -> tuple[fl
 
 class DataSettings(_Section):
     dataset_dir: Path
+    # Where the training events come from: competition (train_tp.csv and
+    # train_fp.csv), raven (a Raven selection table beside each recording) or
+    # audacity (an Audacity label track beside each); see rainforest.annotations.
+    annotations: Literal["competition", "raven", "audacity"]
+    # The Raven tables' column holding each selection's species.
+    species_column: Annotated[str, Strict(), Field(min_length=1)]
 
 
 class DemoSettings(_Section):

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from rainforest.annotations import read_annotation_events, read_species_labels
 from rainforest.audio import Recording, audio_files
-from rainforest.config import EtlSettings, FeatureSettings
+from rainforest.config import DataSettings, EtlSettings, FeatureSettings
 from rainforest.errors import AudioError, LabelError
 from rainforest.spectrogram import (
     event_window_start,
@@ -229,6 +230,8 @@ def build_window_set(
     features: FeatureSettings,
     settings: EtlSettings,
     events_path: str | Path | None = None,
+    annotations: str = "competition",
+    species_column: str = "Species",
 ) -> EtlReport:
     """Write the window set of every labelled event in a dataset.
 
@@ -250,6 +253,13 @@ def build_window_set(
     events_path
         If given, a CSV that gets the labelled events as validated (column
         ``present``: from train_tp.csv), written after the window set.
+    annotations, species_column
+        Where the events come from: ``"competition"`` (``train_tp.csv`` and
+        ``train_fp.csv``), ``"raven"`` or ``"audacity"`` (a file beside each
+        recording, :func:`rainforest.annotations.read_annotation_events`,
+        whose Raven tables name the species in ``species_column``). A
+        ``species.csv`` in the dataset gives the species' names, stored in
+        the window set as ``species_labels``.
 
     Returns
     -------
@@ -269,15 +279,21 @@ def build_window_set(
     """
     dataset_dir = Path(dataset_dir)
     species, _ = read_species(dataset_dir / "sample_submission.csv")
-    events, duplicates = read_training_events(dataset_dir, len(species))
+    labels = read_species_labels(dataset_dir, species)
+    if annotations == "competition":
+        events, duplicates = read_training_events(dataset_dir, len(species))
+        listed_in, source = "train_tp.csv and train_fp.csv", dataset_dir / "train_tp.csv"
+    else:
+        events, duplicates = read_annotation_events(dataset_dir, species, annotations, species_column, labels)
+        listed_in, source = f"the {annotations} annotations", dataset_dir / "train"
     if not events["present"].any():
-        raise LabelError(f"{dataset_dir / 'train_tp.csv'}: holds no events; etl needs at least one labelled call")
+        raise LabelError(f"{source}: holds no events; etl needs at least one labelled call")
     report = EtlReport(
         events_dropped_as_duplicates=duplicates, events_above_nyquist=_count_band_above_nyquist(events, sample_rate)
     )
     train_dir = dataset_dir / "train"
     audio, missing = audio_files(
-        train_dir, list(events["recording_id"].unique()), listed_in="train_tp.csv and train_fp.csv",
+        train_dir, list(events["recording_id"].unique()), listed_in=listed_in,
         on_missing=settings.on_unreadable, hint=" (or set etl.on_unreadable: skip in params.yaml to leave them out)",
     )
     skipped = {recording_id: f"no audio file in {train_dir}" for recording_id in missing}
@@ -310,6 +326,8 @@ def build_window_set(
         "fmax": features.fmax,
         "species": species,
     }
+    if labels is not None:  # only then, so a dataset without names gives the same bytes as before
+        attrs["species_labels"] = labels
     writer = WindowWriter(
         out_path, features.n_mels, geometry.n_frames, len(species), geometry.n_samples, attrs
     )
@@ -373,7 +391,7 @@ def _log_report(report: EtlReport) -> None:
 
 def write_window_set(
     *,
-    dataset_dir: str | Path,
+    data: DataSettings,
     sample_rate: int,
     features: FeatureSettings,
     settings: EtlSettings,
@@ -388,11 +406,12 @@ def write_window_set(
     tracks (recordings read and skipped, windows written); ``report_path``
     the whole report: each skipped recording with the reason, and the events
     dropped as duplicates, clamped to their recording's end or skipped with
-    their recording.
+    their recording. ``data`` (the ``data`` settings) names the dataset and
+    its annotations' format.
     """
     report = build_window_set(
-        dataset_dir, windows_path, sample_rate=sample_rate, features=features, settings=settings,
-        events_path=events_path,
+        data.dataset_dir, windows_path, sample_rate=sample_rate, features=features, settings=settings,
+        events_path=events_path, annotations=data.annotations, species_column=data.species_column,
     )
     write_json(report_path, report.to_dict())
     write_json(metrics_path, report.headline())

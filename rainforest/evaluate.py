@@ -22,6 +22,7 @@ from rainforest.metrics import (
     precision_recall_table,
     score_summary,
     species_table,
+    with_labels,
     worst_false_negatives,
     worst_false_positives,
 )
@@ -102,12 +103,16 @@ def evaluate_model(
 
     plots_dir = Path(plots_dir)
     per_species = species_table(truth, scores, species).merge(detector.table(), on="species")
+    per_species = with_labels(per_species, card.labels, species)
+    names = card.display_names()
     write_text(plots_dir / "validation_species.csv", per_species.to_csv(index=False))
     write_text(plots_dir / "precision_recall.csv", precision_recall_table(truth, scores).to_csv(index=False))
     write_text(plots_dir / "confusion.csv", confusion_rows(truth, scores, species).to_csv(index=False))
     average_precision = average_precision_per_species(truth, scores)
-    save_png(average_precision_chart(species, average_precision), plots_dir / "average_precision.png")
-    curves = precision_recall_curves(truth, scores, average_precision, detector)
+    save_png(average_precision_chart(names, average_precision), plots_dir / "average_precision.png")
+    curves = precision_recall_curves(
+        truth, scores, average_precision, detector, names if card.labels is not None else None
+    )
     save_png(curves, plots_dir / "precision_recall_by_species.png")
     n = settings.worst_examples
     for name, picks, title in [
@@ -117,7 +122,7 @@ def evaluate_model(
          "Worst false negatives: validation windows whose present species scores lowest"),
     ]:
         figure = window_examples(
-            validation, scores, picks, events=events, species=species, sample_rate=card.sample_rate,
+            validation, scores, picks, events=events, species=names, sample_rate=card.sample_rate,
             features=card.features, title=title,
         )
         save_png(figure, plots_dir / f"{name}.png")

@@ -64,13 +64,19 @@ def average_precision_chart(species: list[str], average_precision: np.ndarray) -
 
 
 def precision_recall_curves(
-    truth: np.ndarray, scores: np.ndarray, average_precision: np.ndarray, detector: Detector
+    truth: np.ndarray,
+    scores: np.ndarray,
+    average_precision: np.ndarray,
+    detector: Detector,
+    names: list[str] | None = None,
 ) -> Figure:
     """One small precision-recall curve per species, in a grid.
 
     Each panel marks the species' detection threshold (from ``detector``)
     with a dot and the target precision with a dashed line; a species
-    without a threshold is marked "not detected".
+    without a threshold is marked "not detected". ``names`` (the species
+    with their labels, :meth:`rainforest.model.ModelCard.display_names`), if
+    given, title the panels on a line of their own.
     """
     n_species = len(detector.species)
     columns = min(6, n_species)
@@ -78,18 +84,19 @@ def precision_recall_curves(
     figure = Figure(figsize=(2.2 * columns, 2.1 * rows + 0.6), layout="constrained")
     panels = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False).ravel()
     for j, (axes, entry) in enumerate(zip(panels, detector.species)):
+        head = f"{names[j]}\n" if names is not None else f"{entry.species}  "
         axes.axhline(detector.target_precision, color="grey", linestyle="--", linewidth=0.8)
         if math.isnan(average_precision[j]):
             axes.text(0.5, 0.5, "no validation\npositives", ha="center", va="center", fontsize=8)
-            axes.set_title(entry.species, fontsize=9)
+            axes.set_title(head.strip(), fontsize=9)
             continue
         _, precision, recall = precision_recall_by_threshold(truth[:, j], scores[:, j])
         axes.plot(recall, precision, color="#4C72B0", linewidth=1.2)
         if entry.threshold is None:
-            axes.set_title(f"{entry.species}  AP {average_precision[j]:.2f}, not detected", fontsize=9)
+            axes.set_title(f"{head}AP {average_precision[j]:.2f}, not detected", fontsize=9)
             continue
         axes.plot([entry.validation_recall], [entry.validation_precision], "o", color="#C44E52", markersize=4)
-        axes.set_title(f"{entry.species}  AP {average_precision[j]:.2f}", fontsize=9)
+        axes.set_title(f"{head}AP {average_precision[j]:.2f}", fontsize=9)
     for axes in panels[n_species:]:
         axes.set_visible(False)
     for axes in panels:

@@ -374,6 +374,17 @@ def species_table(truth: np.ndarray, scores: np.ndarray, species: list[str]) -> 
     )
 
 
+def with_labels(table: pd.DataFrame, labels: list[str] | None, species: list[str]) -> pd.DataFrame:
+    """A per-species table with the species' names added as a last column, ``label``.
+
+    Without labels (a dataset without ``species.csv``) the table is returned
+    as it is, so its file keeps the same bytes.
+    """
+    if labels is None:
+        return table
+    return table.assign(label=table["species"].map(dict(zip(species, labels))))
+
+
 def confusion_rows(truth: np.ndarray, scores: np.ndarray, species: list[str]) -> pd.DataFrame:
     """One row per sample with exactly one present species: its species and
     the top-scoring one, the layout ``dvc plots``' confusion template counts."""

@@ -242,25 +242,38 @@ class EmbeddingCard:
 class ModelCard:
     """What a user of the model needs besides the weights: the audio and
     feature settings its input was made with, the species it scores, and for
-    an ``embedding_head`` the embedding model it reads."""
+    an ``embedding_head`` the embedding model it reads. ``labels`` are the
+    species' names, in the order of ``species``, where the dataset had a
+    ``species.csv`` (else None, and the card is written without them)."""
 
     sample_rate: int
     features: FeatureSettings
     species: list[str]
     embedding: EmbeddingCard | None = None
+    labels: list[str] | None = None
 
     def to_json(self) -> str:
         values = {"sample_rate": self.sample_rate, "features": self.features.model_dump(), "species": self.species}
         if self.embedding is not None:
             values["embedding"] = asdict(self.embedding)
+        if self.labels is not None:
+            values["labels"] = self.labels
         return json.dumps(values, indent=2, sort_keys=True)
+
+    def display_names(self) -> list[str]:
+        """How figures name the species: ``s3 Dark-eyed Junco`` with labels, else ``s3``."""
+        if self.labels is None:
+            return list(self.species)
+        return [f"{species} {label}" for species, label in zip(self.species, self.labels)]
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelCard:
         values = json.loads(text)
         embedding = EmbeddingCard(**values["embedding"]) if "embedding" in values else None
+        labels = [str(label) for label in values["labels"]] if "labels" in values else None
         return cls(
-            int(values["sample_rate"]), FeatureSettings(**values["features"]), list(values["species"]), embedding
+            int(values["sample_rate"]), FeatureSettings(**values["features"]), list(values["species"]), embedding,
+            labels,
         )
 
 

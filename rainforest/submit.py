@@ -13,7 +13,7 @@ from rainforest.config import SubmitSettings
 from rainforest.detect.scoring import aggregate_windows, make_scorer, score_windows
 from rainforest.errors import LabelError
 from rainforest.labels import presence_matrix, read_events, read_species
-from rainforest.metrics import score_summary, species_table
+from rainforest.metrics import score_summary, species_table, with_labels
 from rainforest.model import ModelCard, load_card, load_model
 from rainforest.storage import write_json, write_text
 
@@ -96,10 +96,11 @@ def write_submission(
     write_text(submission_path, table.to_csv(index=False, float_format="%.6f"))
     if (dataset_dir / GROUND_TRUTH).exists():
         truth = presence_matrix(read_events(dataset_dir / GROUND_TRUTH, len(species)), recording_ids, len(species))
-        write_text(species_path, species_table(truth, scores, species).to_csv(index=False))
+        per_species = with_labels(species_table(truth, scores, species), card.labels, species)
+        write_text(species_path, per_species.to_csv(index=False))
         summary = {**score_summary(truth, scores), "recordings": len(recording_ids)}
     else:
-        write_text(species_path, "species,average_precision,positives\n")
+        write_text(species_path, "species,average_precision,positives" + (",label" if card.labels else "") + "\n")
         summary = {"lwlrap": None, "recordings": len(recording_ids), "note": f"no {GROUND_TRUTH} in {dataset_dir}"}
     write_json(metrics_path, summary)
     return summary

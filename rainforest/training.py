@@ -278,12 +278,14 @@ def model_card(windows_path: str | Path, embeddings_path: str | Path | None = No
     """The card of a model trained on this window set (and on these embeddings
     of it, for an ``embedding_head``): what inference must reproduce."""
     sample_rate, features = read_feature_settings(windows_path)
-    species = [str(name) for name in read_window_attrs(windows_path)["species"]]
+    window_attrs = read_window_attrs(windows_path)
+    species = [str(name) for name in window_attrs["species"]]
+    labels = [str(name) for name in window_attrs["species_labels"]] if "species_labels" in window_attrs else None
     embedding = None
     if embeddings_path is not None:
         attrs = read_window_attrs(embeddings_path)
         embedding = EmbeddingCard(str(attrs["model"]), str(attrs["sha256"]), str(attrs["licence"]))
-    return ModelCard(sample_rate, features, species, embedding)
+    return ModelCard(sample_rate, features, species, embedding, labels)
 
 
 def train_classifier(

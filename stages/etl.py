@@ -19,7 +19,7 @@ from rainforest.runner import run_stage
 def main(settings, windows_path, metrics_path="metrics/etl.json", events_path=None,
          report_path="metrics/etl_report.json"):
     write_window_set(
-        dataset_dir=settings.data.dataset_dir, sample_rate=settings.audio.sample_rate, features=settings.features,
+        data=settings.data, sample_rate=settings.audio.sample_rate, features=settings.features,
         settings=settings.etl, windows_path=windows_path, metrics_path=metrics_path, events_path=events_path,
         report_path=report_path,
     )

@@ -406,3 +406,32 @@ def test_a_changed_recording_or_option_is_redone(archive, model_dir, tmp_path, c
     assert read_detections(tmp_path / "out").groupby("recording")["end"].max()["rec_01"] <= 5.0
     assert run_in_process(folder, *options[:-1], "0.5") == 0  # another threshold: everything again
     assert "already done" not in capsys.readouterr().err
+
+
+# --- species names (a dataset's species.csv, carried on the model card) -------------------
+
+NAMES = ["Black Phoebe", "California Towhee", "Dark-eyed Junco"]
+
+
+def test_species_names_appear_in_detections_and_raven_tables(field, tmp_path):
+    named = save_tiny_model(tmp_path / "named", labels=NAMES).parent
+    plain = save_tiny_model(tmp_path / "plain").parent
+    runs = {}
+    for name, folder in [("named", named), ("plain", plain)]:
+        out = tmp_path / f"{name}_out"
+        assert run_in_process(field["folder"], "--model", folder / "model.keras", "-o", out, "--min-score", "0") == 0
+        runs[name] = out
+    with_names, without = read_detections(runs["named"]), read_detections(runs["plain"])
+    # The same columns in the same order, then the name; the ids stay as they were.
+    assert list(with_names.columns) == ["recording", "start", "end", "species", "score", "label"]
+    assert list(without.columns) == ["recording", "start", "end", "species", "score"]
+    # Two untrained models score differently; with --min-score 0 both list every window and species.
+    key = ["recording", "start", "end", "species"]
+    pd.testing.assert_frame_equal(with_names[key], without[key])
+    assert list(with_names["label"]) == [NAMES[SPECIES.index(s)] for s in with_names["species"]]
+    for path in sorted(runs["named"].glob("*.txt")):
+        table = read_raven(path)
+        assert list(table.columns) == [*RAVEN_COLUMNS, raven.SPECIES_ID_COLUMN]
+        assert set(table["Species"]) <= set(NAMES) and len(table)
+        assert list(table["Species"]) == [NAMES[SPECIES.index(s)] for s in table[raven.SPECIES_ID_COLUMN]]
+        assert list(read_raven(runs["plain"] / path.name).columns) == RAVEN_COLUMNS

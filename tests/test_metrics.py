@@ -19,6 +19,7 @@ from rainforest.metrics import (
     score_summary,
     species_table,
     top1_accuracy,
+    with_labels,
 )
 
 
@@ -328,3 +329,14 @@ def test_headline_summary_and_species_table():
     assert list(table["species"]) == ["a", "b", "c"] and list(table["positives"]) == [2, 1, 0]
     assert table["average_precision"].iloc[0] == 1.0 and table["average_precision"].iloc[1] == 0.5
     assert pd.isna(table["average_precision"].iloc[2])  # no positives: undefined, written empty
+
+
+def test_species_names_are_a_last_column_and_nothing_without_them():
+    truth = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]])
+    scores = np.array([[0.9, 0.1, 0.2], [0.2, 0.8, 0.1], [0.1, 0.3, 0.7], [0.6, 0.5, 0.1]])
+    table = species_table(truth, scores, ["s0", "s1", "s2"])
+    assert with_labels(table, None, ["s0", "s1", "s2"]) is table
+    named = with_labels(table, ["Black Phoebe", "California Towhee", "Dark-eyed Junco"], ["s0", "s1", "s2"])
+    assert list(named.columns) == [*table.columns, "label"]
+    assert list(named["label"]) == ["Black Phoebe", "California Towhee", "Dark-eyed Junco"]
+    pd.testing.assert_frame_equal(named.drop(columns="label"), table)

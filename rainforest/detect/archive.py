@@ -24,9 +24,10 @@ import pandas as pd
 
 from rainforest.audio import AUDIO_EXTENSIONS
 from rainforest.detect import raven
-from rainforest.detect.detections import DETECTION_COLUMNS
+from rainforest.detect.detections import detection_columns
 from rainforest.detect.engine import DetectionJob, detection_results
 from rainforest.errors import AudioError
+from rainforest.model import load_card
 from rainforest.storage import write_text
 
 log = logging.getLogger(__name__)
@@ -261,7 +262,8 @@ def detect_recordings(
         first = next(iter(skipped.values()))
         raise AudioError(f"none of the {len(recordings)} recording(s) could be read (first: {first})")
     rows = [journal.rows(recording_id) for recording_id in recordings if recording_id not in skipped]
-    write_text(out_dir / "detections.csv", ",".join(DETECTION_COLUMNS) + "\n" + "".join(rows))
+    header = ",".join(detection_columns(load_card(job.model)))
+    write_text(out_dir / "detections.csv", header + "\n" + "".join(rows))
     skipped_table = pd.DataFrame({"recording": list(skipped), "reason": list(skipped.values())})
     write_text(out_dir / "skipped.csv", skipped_table.to_csv(index=False, lineterminator="\n"))
     return DetectionSummary(

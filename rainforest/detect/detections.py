@@ -24,6 +24,12 @@ from rainforest.model import ModelCard
 DETECTION_COLUMNS = ["recording", "start", "end", "species", "score"]
 
 
+def detection_columns(card: ModelCard) -> list[str]:
+    """The columns of ``detections.csv`` for this model: :data:`DETECTION_COLUMNS`,
+    then ``label`` (the species' name) where the model card has names."""
+    return DETECTION_COLUMNS + ["label"] if card.labels is not None else DETECTION_COLUMNS
+
+
 def window_detections(
     recording_id: str,
     starts: np.ndarray,
@@ -104,7 +110,9 @@ def recording_detections(
     table = window_detections(
         item.recording_id, item.starts, item.scores, card.features.window_seconds, item.seconds, detector, thresholds
     )
-    rows = table[DETECTION_COLUMNS].round({"start": 3, "end": 3, "score": 6})
+    if card.labels is not None:
+        table["label"] = table["species"].map(dict(zip(card.species, card.labels)))
+    rows = table[detection_columns(card)].round({"start": 3, "end": 3, "score": 6})
     return RecordingDetections(
         item.recording_id, item.path, item.seconds, rows.to_csv(index=False, header=False, lineterminator="\n"),
         raven.selection_table(table),

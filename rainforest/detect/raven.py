@@ -23,6 +23,10 @@ COLUMNS = [
     "Score",
 ]
 
+#: Added after :data:`COLUMNS` where the species have names: ``Species`` then
+#: holds the name, this column the model's id (``s3``).
+SPECIES_ID_COLUMN = "Species Id"
+
 #: The view Raven draws a selection in: the first spectrogram of the sound window.
 VIEW = "Spectrogram 1"
 
@@ -40,7 +44,9 @@ def selection_table(detections: pd.DataFrame) -> str:
     detections
         Columns ``start``, ``end`` (seconds), ``low_freq``, ``high_freq`` (Hz),
         ``species`` and ``score``, one row per selection, in the order to
-        number them (from 1). No rows gives a table with only the header.
+        number them (from 1), and optionally ``label``: the species' name,
+        then written as ``Species``, with the id in :data:`SPECIES_ID_COLUMN`.
+        No rows gives a table with only the header.
 
     Returns
     -------
@@ -60,9 +66,10 @@ def selection_table(detections: pd.DataFrame) -> str:
             "End Time (s)": detections["end"].map("{:.3f}".format),
             "Low Freq (Hz)": detections["low_freq"].map("{:.1f}".format),
             "High Freq (Hz)": detections["high_freq"].map("{:.1f}".format),
-            "Species": detections["species"],
+            "Species": detections["label"] if "label" in detections else detections["species"],
             "Score": detections["score"].map("{:.4f}".format),
+            SPECIES_ID_COLUMN: detections["species"],
         },
-        columns=COLUMNS,
+        columns=COLUMNS + [SPECIES_ID_COLUMN] if "label" in detections else COLUMNS,
     )
     return table.to_csv(sep="\t", index=False, lineterminator="\n")

@@ -45,12 +45,15 @@ def save_thresholds(folder: Path, thresholds: list[float | None]) -> None:
     save_detector(folder / "detector.json", Detector(0.9, entries))
 
 
-def save_tiny_model(folder: Path) -> Path:
-    """An untrained four-filter CNN at ``folder/model.keras``, thresholds 0 beside it; returns its path."""
+def save_tiny_model(folder: Path, labels: list[str] | None = None) -> Path:
+    """An untrained four-filter CNN at ``folder/model.keras``, thresholds 0 beside it; returns its path.
+
+    ``labels``: the species' names on its card (as from a dataset's species.csv).
+    """
     settings = ModelSettings(**{**committed_params()["model"], "architecture": "cnn", "filters": [4], "dense_units": 4})
     model = build_model(
         settings, (FEATURES.n_mels, window_frames(FEATURES, RATE)), len(SPECIES), np.full(32, -60.0), np.full(32, 400.0)
     )
-    save_model(model, folder / "model.keras", ModelCard(RATE, FEATURES, SPECIES))
+    save_model(model, folder / "model.keras", ModelCard(RATE, FEATURES, SPECIES, labels=labels))
     save_thresholds(folder, [0.0, 0.0, 0.0])
     return folder / "model.keras"
