@@ -29,8 +29,9 @@ a target precision (evaluate.target_precision), and each species' frequency
 band come from the detector file that the evaluate stage writes beside the
 model.
 
-Writes to OUTPUT: detections.csv (recording, start, end, species, score; one
-row per window and species detected, by recording, start and species), one
+Writes to OUTPUT: detections.csv (recording, start, end, species, score, and
+label, the species' name, for a model trained with a species.csv; one row per
+window and species detected, by recording, start and species), one
 Raven Pro selection table per recording, <recording>.Table.1.selections.txt,
 to open over the recording in Raven (File > Open Selection Table), and
 skipped.csv (the recordings left out by --skip-unreadable, and why).
