@@ -62,3 +62,15 @@ def test_the_archive_is_a_tree_of_cards_linking_to_the_sources_in_turn(tmp_path)
     assert len(found) == n and list(found)[:2] == ["SD00/00000", "SD00/00001"] and list(found)[-1] == f"SD01/{n - 1:05d}"
     assert found["SD00/00001"].resolve() == sources[1].resolve()
     assert archive_table([("x", "1")]).splitlines()[2] == "| x | 1 |"
+
+
+def test_model_macs_counts_convolutions_and_dense_layers():
+    import keras
+
+    from benchmarks.training import model_macs
+
+    inputs = keras.Input((8, 10, 1))
+    conv = keras.layers.Conv2D(4, 3, padding="same")(inputs)  # 8 x 10 x 4 outputs of 3 x 3 x 1 each
+    pooled = keras.layers.GlobalAveragePooling2D()(conv)
+    model = keras.Model(inputs, keras.layers.Dense(5)(pooled))  # 5 outputs of 4 each
+    assert model_macs(model, (8, 10, 1)) == 8 * 10 * 4 * 9 + 5 * 4
