@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import queue
 import threading
 from collections import deque
@@ -14,6 +15,11 @@ from typing import TypeVar
 from threadpoolctl import threadpool_limits
 
 T = TypeVar("T")
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _one_blas_thread() -> None:
