@@ -56,7 +56,7 @@ def test_folders_are_searched_at_any_depth_with_path_ids(tmp_path):
     # A file given directly keeps its plain name.
     assert list(find_recordings([tmp_path / "SD02/deep/0600.ogg"])) == ["0600"]
     (tmp_path / "SD01/0500.flac").touch()  # one recording in two formats: which one?
-    with pytest.raises(AudioError, match=r"SD01: recording 'SD01/0500' exists as both 0500.flac and 0500.wav"):
+    with pytest.raises(AudioError, match=r"SD01: recording '0500' exists as both 0500.flac and 0500.wav"):
         find_recordings([tmp_path])
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rainforest.audio import AUDIO_EXTENSIONS
+from rainforest.audio import index_recordings
 from rainforest.detect import raven
 from rainforest.detect.detections import detection_columns
 from rainforest.detect.engine import DetectionJob, detection_results
@@ -38,22 +38,15 @@ JOURNAL_DIR = ".journal"
 
 def _tree(folder: Path) -> dict[str, Path]:
     # Recording id (path under folder, without extension, "/"-separated) -> file,
-    # for every audio file under folder; hidden files and folders (an output
-    # folder's .journal) are passed over.
+    # for every audio file under folder, each subfolder read as a flat one is;
+    # hidden files and folders (an output folder's .journal) are passed over.
     found: dict[str, Path] = {}
-    for parent, folders, files in os.walk(folder):
+    for parent, folders, _ in os.walk(folder):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
-        for name in sorted(files):
-            path = Path(parent) / name
-            if name.startswith(".") or path.suffix.lower() not in AUDIO_EXTENSIONS:
-                continue
-            recording_id = path.relative_to(folder).with_suffix("").as_posix()
-            if recording_id in found:
-                raise AudioError(
-                    f"{parent}: recording {recording_id!r} exists as both {found[recording_id].name} and {name}; "
-                    "keep one of them"
-                )
-            found[recording_id] = path
+        under = Path(parent).relative_to(folder)
+        for stem, path in index_recordings(parent).items():
+            if not path.name.startswith("."):
+                found[(under / stem).as_posix()] = path
     return found
 
 
