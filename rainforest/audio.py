@@ -7,6 +7,7 @@ competition (``train/003bec244.flac`` holds recording ``003bec244``).
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,8 +56,43 @@ def index_recordings(folder: str | Path) -> dict[str, Path]:
     return index
 
 
+def index_recording_tree(folder: str | Path) -> dict[str, Path]:
+    """Map each recording id under ``folder``, at any depth, to its audio file.
+
+    A recording's id is its path under ``folder`` without the extension,
+    ``/``-separated (``SD03/20260412_050000``): recorders name files alike on
+    every card. Each subfolder is read as :func:`index_recordings` reads a
+    folder; hidden files and folders are passed over.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for name in ["SD01/0500.wav", "SD02/0500.flac", ".hidden/0500.wav", "notes.txt"]:
+    ...     (root / name).parent.mkdir(exist_ok=True)
+    ...     (root / name).touch()
+    >>> list(index_recording_tree(root))
+    ['SD01/0500', 'SD02/0500']
+    """
+    folder = Path(folder)
+    found: dict[str, Path] = {}
+    for parent, folders, _ in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        under = Path(parent).relative_to(folder)
+        for stem, path in index_recordings(parent).items():
+            if not path.name.startswith("."):
+                found[(under / stem).as_posix()] = path
+    return found
+
+
 def audio_files(
-    folder: str | Path, recording_ids: list[str], *, listed_in: str, on_missing: str = "stop", hint: str = ""
+    folder: str | Path,
+    recording_ids: list[str],
+    *,
+    listed_in: str,
+    on_missing: str = "stop",
+    hint: str = "",
+    index: dict[str, Path] | None = None,
 ) -> tuple[dict[str, Path], list[str]]:
     """The audio file of each of ``recording_ids`` in ``folder``, and the ids that have none.
 
@@ -68,6 +104,8 @@ def audio_files(
         ``"stop"``: raise if any id has no file; ``"skip"``: return them.
     hint
         Appended to the message: another way out.
+    index
+        The recordings to look in (default: :func:`index_recordings` of ``folder``).
 
     Returns
     -------
@@ -81,7 +119,7 @@ def audio_files(
     AudioError
         If the folder does not exist, or (with ``"stop"``) an id has no file.
     """
-    index = index_recordings(folder)
+    index = index_recordings(folder) if index is None else index
     missing = sorted({recording_id for recording_id in recording_ids if recording_id not in index})
     if missing and on_missing == "stop":
         raise AudioError(

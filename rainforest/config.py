@@ -58,6 +58,9 @@ class DataSettings(_Section):
     annotations: Literal["competition", "raven", "audacity"]
     # The Raven tables' column holding each selection's species.
     species_column: Annotated[str, Strict(), Field(min_length=1)]
+    # Reviewed labels read besides the dataset's (labels.csv and recordings/,
+    # written by rainforest-review import); see rainforest.labels.
+    reviews_dir: Path
 
 
 class DemoSettings(_Section):

@@ -23,7 +23,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from rainforest.annotations import read_annotation_events, read_species_labels
-from rainforest.audio import Recording, audio_files
+from rainforest.audio import Recording, audio_files, index_recording_tree, index_recordings
 from rainforest.config import DataSettings, EtlSettings, FeatureSettings
 from rainforest.errors import AudioError, LabelError
 from rainforest.spectrogram import (
@@ -36,7 +36,9 @@ from rainforest.spectrogram import (
 )
 from rainforest.labels import (
     EVENT_COLUMNS,
+    REVIEWED_RECORDINGS,
     fit_events_to_recording,
+    read_reviewed_events,
     read_species,
     read_training_events,
     window_labels,
@@ -211,6 +213,9 @@ class EtlReport:
     events_dropped_as_duplicates: int = 0
     events_clamped: int = 0
     events_above_nyquist: int = 0
+    #: Events from the reviewed labels (``data.reviews_dir``), in the counts above too (a
+    #: round's new recordings and windows show in the headline).
+    events_reviewed: int = 0
     #: ``{"recording_id", "reason"}`` of each skipped recording, by id.
     skipped: list[dict[str, str]] = field(default_factory=list)
 
@@ -232,6 +237,7 @@ def build_window_set(
     events_path: str | Path | None = None,
     annotations: str = "competition",
     species_column: str = "Species",
+    reviews_dir: str | Path | None = None,
 ) -> EtlReport:
     """Write the window set of every labelled event in a dataset.
 
@@ -260,6 +266,10 @@ def build_window_set(
         whose Raven tables name the species in ``species_column``). A
         ``species.csv`` in the dataset gives the species' names, stored in
         the window set as ``species_labels``.
+    reviews_dir
+        A folder of reviewed labels (:func:`rainforest.labels.read_reviewed_events`)
+        whose events are added to the dataset's: their recordings are in the
+        dataset's ``train/`` or in ``reviews_dir/recordings``.
 
     Returns
     -------
@@ -286,14 +296,21 @@ def build_window_set(
     else:
         events, duplicates = read_annotation_events(dataset_dir, species, annotations, species_column, labels)
         listed_in, source = f"the {annotations} annotations", dataset_dir / "train"
+    train_dir = dataset_dir / "train"
+    recordings = index_recordings(train_dir)
+    reviewed = read_reviewed_events(reviews_dir, len(species)) if reviews_dir is not None else events.iloc[:0]
+    if len(reviewed):
+        recordings = _with_reviewed_recordings(recordings, Path(reviews_dir) / REVIEWED_RECORDINGS)
+        events = pd.concat([events, reviewed], ignore_index=True)
+        listed_in += f" and {Path(reviews_dir) / 'labels.csv'}"
     if not events["present"].any():
         raise LabelError(f"{source}: holds no events; etl needs at least one labelled call")
     report = EtlReport(
-        events_dropped_as_duplicates=duplicates, events_above_nyquist=_count_band_above_nyquist(events, sample_rate)
+        events_dropped_as_duplicates=duplicates, events_above_nyquist=_count_band_above_nyquist(events, sample_rate),
+        events_reviewed=len(reviewed),
     )
-    train_dir = dataset_dir / "train"
     audio, missing = audio_files(
-        train_dir, list(events["recording_id"].unique()), listed_in=listed_in,
+        train_dir, list(events["recording_id"].unique()), listed_in=listed_in, index=recordings,
         on_missing=settings.on_unreadable, hint=" (or set etl.on_unreadable: skip in params.yaml to leave them out)",
     )
     skipped = {recording_id: f"no audio file in {train_dir}" for recording_id in missing}
@@ -356,6 +373,19 @@ def build_window_set(
     return report
 
 
+def _with_reviewed_recordings(recordings: dict[str, Path], folder: Path) -> dict[str, Path]:
+    # The reviewed recordings that are not in train/ (rainforest-review import
+    # copies them there, under ids that no train/ recording has).
+    reviewed = index_recording_tree(folder) if folder.is_dir() else {}
+    both = sorted(set(recordings) & set(reviewed))
+    if both:
+        raise AudioError(
+            f"{folder}: recording {both[0]!r} is also in the dataset's train/ ({recordings[both[0]]}); an id must "
+            "name one recording: remove or rename the copy and its rows in labels.csv"
+        )
+    return recordings | reviewed
+
+
 def _count_band_above_nyquist(events: pd.DataFrame, sample_rate: int) -> int:
     # Such a band cannot be seen at this sample rate, but nothing depends on
     # it: say so, and keep the event.
@@ -407,11 +437,12 @@ def write_window_set(
     the whole report: each skipped recording with the reason, and the events
     dropped as duplicates, clamped to their recording's end or skipped with
     their recording. ``data`` (the ``data`` settings) names the dataset and
-    its annotations' format.
+    its annotations' format and the reviewed labels read besides them.
     """
     report = build_window_set(
         data.dataset_dir, windows_path, sample_rate=sample_rate, features=features, settings=settings,
         events_path=events_path, annotations=data.annotations, species_column=data.species_column,
+        reviews_dir=data.reviews_dir,
     )
     write_json(report_path, report.to_dict())
     write_json(metrics_path, report.headline())

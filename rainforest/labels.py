@@ -5,6 +5,12 @@ events where a detector fired but a person found the species absent. Both have
 the columns ``recording_id,species_id,songtype_id,t_min,f_min,t_max,f_max``.
 ``sample_submission.csv`` names the test recordings (rows) and the species
 (columns ``s0 .. sN``).
+
+A project may also hold reviewed labels (``data.reviews_dir``, by default
+``reviews/``): ``labels.csv``, the verdicts people gave on detections
+(:mod:`rainforest.review.verdicts` writes it), with the same columns plus
+``present``, and ``recordings/``, copies of the reviewed recordings that are
+not in the dataset's ``train/``. ``etl`` reads them besides the dataset's own.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from rainforest.errors import LabelError
 log = logging.getLogger(__name__)
 
 EVENT_COLUMNS = ["recording_id", "species_id", "songtype_id", "t_min", "f_min", "t_max", "f_max"]
+#: The reviewed labels' file and recordings folder, inside ``data.reviews_dir``.
+REVIEWED_LABELS, REVIEWED_RECORDINGS = "labels.csv", "recordings"
+#: The columns of the reviewed labels' file: an event, and whether the species called (1) or not (0).
+REVIEWED_COLUMNS = [*EVENT_COLUMNS, "present"]
 _NUMERIC_COLUMNS = EVENT_COLUMNS[1:]
 
 #: An event labels a window when at least this share of the shorter of the two
@@ -205,6 +215,39 @@ def read_training_events(dataset_dir: str | Path, n_species: int) -> tuple[pd.Da
         tables.append(table.assign(present=present, source=str(path)))
         duplicates += dropped
     return pd.concat(tables, ignore_index=True), duplicates
+
+
+def read_reviewed_events(reviews_dir: str | Path, n_species: int) -> pd.DataFrame:
+    """The events of a project's reviewed labels (``reviews_dir/labels.csv``), as :func:`read_training_events`'.
+
+    A project without the file has no reviewed events (an empty table).
+
+    Raises
+    ------
+    LabelError
+        As :func:`read_events`, or if ``present`` is missing or not 0 or 1,
+        naming the file and line.
+    """
+    path = Path(reviews_dir) / REVIEWED_LABELS
+    columns = [*EVENT_COLUMNS, "present", "source", "line"]
+    if not path.exists():
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+    table, header_line = _read_csv(path)
+    if "present" not in table.columns:
+        raise LabelError(
+            f"{path}: line {header_line} (header): missing column present; the header must be "
+            f"{','.join(REVIEWED_COLUMNS)}"
+        )
+    present = table["present"]
+    bad = ~present.isin(["0", "1"]).to_numpy()
+    if bad.any():
+        raise LabelError(
+            f"{path}: line {table.index[bad][0]}, column present: expected 1 (the species called) or 0 (it did "
+            f"not), got {present[bad].iloc[0]!r}"
+        )
+    events, _ = _read_event_rows(path, n_species)
+    events["present"] = (present.loc[events["line"]] == "1").to_numpy()
+    return events.assign(source=str(path))[columns]
 
 
 def fit_events_to_recording(events: pd.DataFrame, duration: float) -> tuple[pd.DataFrame, int]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 
+import pandas as pd
 import pytest
 
 from benchmarks.__main__ import THROUGHPUTS, marginal_table, measure, table, work_seconds
 from benchmarks.archive import PER_CARD, archive_table, lay_out_archive
+from benchmarks.review_loop import make_loop_dataset, simulated_verdicts
 from rainforest.detect.archive import find_recordings
 from tests.support.detector import write_recording
 
@@ -74,3 +76,29 @@ def test_model_macs_counts_convolutions_and_dense_layers():
     pooled = keras.layers.GlobalAveragePooling2D()(conv)
     model = keras.Model(inputs, keras.layers.Dense(5)(pooled))  # 5 outputs of 4 each
     assert model_macs(model, (8, 10, 1)) == 8 * 10 * 4 * 9 + 5 * 4
+
+
+def test_the_review_loop_keeps_labels_of_the_labelled_recordings_only(tmp_path):
+    demo = tmp_path / "data/demo"
+    for folder, names in {"train": ["r0", "r1", "r2"], "test": ["t0"]}.items():
+        for name in names:
+            write_recording(demo / folder / f"{name}.flac", 8000, 1, 0.5, "FLAC", "PCM_16")
+    header = "recording_id,species_id,songtype_id,t_min,f_min,t_max,f_max\n"
+    (demo / "train_tp.csv").write_text(header + "r0,0,1,1.0,500,2.0,900\nr2,1,1,1.0,500,2.0,900\n")
+    (demo / "train_fp.csv").write_text(header + "r1,1,1,1.0,500,2.0,900\n")
+    (demo / "sample_submission.csv").write_text("recording_id,s0,s1\nt0,0,0\n")
+    assert make_loop_dataset(tmp_path, 2) == ["r2"]
+    loop = tmp_path / "data/loop"
+    assert (loop / "train_tp.csv").read_text() == header + "r0,0,1,1.0,500,2.0,900\n"
+    assert (loop / "train_fp.csv").read_text() == header + "r1,1,1,1.0,500,2.0,900\n"
+    assert (loop / "train/r2.flac").samefile(demo / "train/r2.flac") and (loop / "sample_submission.csv").exists()
+
+
+def test_the_simulated_reviewer_says_yes_where_a_call_labels_the_window(tmp_path):
+    calls = pd.DataFrame({"recording_id": ["r2", "r2"], "species_id": [1, 0], "t_min": [1.0, 5.0],
+                          "t_max": [2.0, 5.2], "present": True})
+    chosen = pd.DataFrame({"recording": "r2", "start": [0.5, 3.0, 4.0, 0.5], "end": [2.5, 5.0, 6.0, 2.5],
+                           "species": ["s1", "s1", "s0", "s0"]})
+    verdicts = simulated_verdicts(chosen, calls, {"r2": tmp_path / "r2.flac"}, 2)
+    assert verdicts["verdict"].tolist() == ["yes", "no", "yes", "no"]
+    assert set(verdicts["file"]) == {str(tmp_path / "r2.flac")}

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rainforest.audio import index_recordings
+from rainforest.audio import index_recording_tree
 from rainforest.detect import raven
 from rainforest.detect.detections import detection_columns
 from rainforest.detect.engine import DetectionJob, detection_results
@@ -34,20 +34,6 @@ log = logging.getLogger(__name__)
 
 #: Where a run keeps its journal and each recording's finished rows, inside the output folder.
 JOURNAL_DIR = ".journal"
-
-
-def _tree(folder: Path) -> dict[str, Path]:
-    # Recording id (path under folder, without extension, "/"-separated) -> file,
-    # for every audio file under folder, each subfolder read as a flat one is;
-    # hidden files and folders (an output folder's .journal) are passed over.
-    found: dict[str, Path] = {}
-    for parent, folders, _ in os.walk(folder):
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
-        under = Path(parent).relative_to(folder)
-        for stem, path in index_recordings(parent).items():
-            if not path.name.startswith("."):
-                found[(under / stem).as_posix()] = path
-    return found
 
 
 def find_recordings(inputs: list[str | Path]) -> dict[str, Path]:
@@ -81,7 +67,7 @@ def find_recordings(inputs: list[str | Path]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for source in map(Path, inputs):
         if source.is_dir():
-            recordings = _tree(source)
+            recordings = index_recording_tree(source)
         elif source.is_file():
             recordings = {source.stem: source}
         else:
@@ -135,8 +121,8 @@ class Journal:
     def _part(self, recording_id: str) -> Path:
         return self.folder / "parts" / f"{recording_id}.csv"
 
-    def finished(self, recordings: dict[str, Path]) -> dict[str, dict]:
-        """Recording id -> its journal entry, for those of ``recordings`` already done by this run key."""
+    def entries(self) -> dict[str, dict]:
+        """Recording id -> its latest journal entry (``file``, ``size``, ``mtime_ns``, ``run``, ``skipped``)."""
         entries = {}
         if self.path.exists():
             for line in self.path.read_text().splitlines():
@@ -145,6 +131,11 @@ class Journal:
                 except json.JSONDecodeError:  # the last line, cut short by a kill
                     continue
                 entries[entry["recording"]] = entry
+        return entries
+
+    def finished(self, recordings: dict[str, Path]) -> dict[str, dict]:
+        """Recording id -> its journal entry, for those of ``recordings`` already done by this run key."""
+        entries = self.entries()
         done = {}
         for recording_id, path in recordings.items():
             entry = entries.get(recording_id)
@@ -169,6 +160,11 @@ class Journal:
     def rows(self, recording_id: str) -> str:
         """The finished ``detections.csv`` rows of a recording."""
         return self._part(recording_id).read_text()
+
+
+def recording_files(out_dir: str | Path) -> dict[str, Path]:
+    """Recording id -> its audio file, for every recording a detection run into ``out_dir`` journalled."""
+    return {recording_id: Path(entry["file"]) for recording_id, entry in Journal(out_dir, key="").entries().items()}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,187 @@
+"""The review loop, simulated on the demo data: does reviewing near the threshold beat reviewing at random?
+
+A fresh git + DVC copy of the pipeline makes the demo data, then keeps the
+labels of only ``--labelled`` training recordings; the other training
+recordings are the pool, unlabelled as far as the pipeline knows. Round 0
+trains on the labelled ones (``dvc repro``). Each later round, for each
+strategy, in a copy of its own:
+
+1. ``rainforest-detect --all`` scores every window of the pool with the
+   round's model;
+2. per species, ``--budget`` windows not reviewed before are chosen
+   (:func:`rainforest.review.selection.select_for_review`): ``near``, those
+   whose score is closest to the species' threshold, or ``random``;
+3. the reviewer is the demo's own list of calls (``train_tp.csv`` before it
+   was cut): "yes" where a call of the species labels the window (the rule
+   training uses, :func:`rainforest.labels.window_labels`), else "no";
+4. the verdicts are imported into the reviewed labels (what ``rainforest-review
+   import`` does, :func:`rainforest.review.verdicts.import_verdicts`), and
+   ``dvc repro`` retrains.
+
+It prints one Markdown table: strategy, round, verdicts so far (and the
+share that were yes), test LWLRAP (``metrics/test.json``), and precision
+and recall of the test recordings at the detector's thresholds (a species is
+detected in a recording when a window's score reaches its threshold).
+
+Usage::
+
+    python -m benchmarks.review_loop --labelled 60 --budget 4 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from rainforest.audio import index_recordings
+from rainforest.config import load_settings
+from rainforest.detect.thresholds import load_detector
+from rainforest.labels import presence_matrix, read_events, read_species, window_labels
+from rainforest.review.selection import select_for_review
+from rainforest.review.verdicts import VERDICT_COLUMNS, import_verdicts
+from tests.support.project import copy_project, make_project, run
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+#: The dataset the loop trains on: the demo's recordings, its labels cut to the labelled recordings.
+LOOP_DATASET = "data/loop"
+
+
+def make_loop_dataset(project: Path, n_labelled: int) -> list[str]:
+    """``project/data/loop``: the demo dataset with labels for its first ``n_labelled``
+    training recordings only (links to the demo's files); returns the pool's ids."""
+    demo, loop = project / "data/demo", project / LOOP_DATASET
+    for folder in ("train", "test"):
+        (loop / folder).mkdir(parents=True)
+        for path in sorted((demo / folder).iterdir()):
+            os.link(path, loop / folder / path.name)
+    for name in ("sample_submission.csv", "test_ground_truth.csv", "species.csv"):
+        if (demo / name).exists():
+            shutil.copy(demo / name, loop / name)
+    recordings = sorted(path.stem for path in (demo / "train").iterdir())
+    labelled = set(recordings[:n_labelled])
+    for name in ("train_tp.csv", "train_fp.csv"):
+        table = pd.read_csv(demo / name)
+        table[table["recording_id"].isin(labelled)].to_csv(loop / name, index=False)
+    return recordings[n_labelled:]
+
+
+def test_figures(project: Path) -> dict[str, float]:
+    """Test LWLRAP, and precision and recall over test recordings and species at the detector's thresholds."""
+    dataset = project / LOOP_DATASET
+    species, _ = read_species(dataset / "sample_submission.csv")
+    submission = pd.read_csv(project / "data/submission.csv")
+    truth = presence_matrix(read_events(dataset / "test_ground_truth.csv", len(species)),
+                            submission["recording_id"].astype(str).tolist(), len(species)).astype(bool)
+    thresholds = load_detector(project / "models/detector.json", species).thresholds
+    detected = submission[species].to_numpy() >= np.where(np.isnan(thresholds), np.inf, thresholds)
+    hits = int((detected & truth).sum())
+    return {
+        "lwlrap": json.loads((project / "metrics/test.json").read_text())["lwlrap"],
+        "precision": hits / max(1, int(detected.sum())),
+        "recall": hits / max(1, int(truth.sum())),
+    }
+
+
+def simulated_verdicts(chosen: pd.DataFrame, calls: pd.DataFrame, files: dict[str, Path], n_species: int) -> pd.DataFrame:
+    """The demo's known calls as the reviewer: "yes" where a call of the species labels the window."""
+    answers = []
+    for row in chosen.itertuples():
+        events = calls[calls["recording_id"] == row.recording]
+        target, _ = window_labels(events, row.start, row.end, n_species)
+        answers.append("yes" if target[int(row.species[1:])] == 1 else "no")
+    return chosen.assign(file=[str(files[r]) for r in chosen["recording"]], verdict=answers)
+
+
+def review_round(project: Path, pool: list[str], strategy: str, budget: int, round_number: int,
+                 calls: pd.DataFrame) -> pd.DataFrame:
+    """One round in ``project``: detect in the pool, choose, answer, import, ``dvc repro``; returns the verdicts."""
+    dataset = project / LOOP_DATASET
+    species, _ = read_species(dataset / "sample_submission.csv")
+    files = {recording_id: path for recording_id, path in index_recordings(dataset / "train").items()
+             if recording_id in pool}
+    out = project / f"review/round{round_number}"
+    run([str(BIN / "rainforest-detect"), *map(str, files.values()), "--all", "-o", str(out), "--workers", "1"],
+        project, timeout=3600)
+    detections = pd.read_csv(out / "detections.csv", dtype={"recording": str})
+    reviewed = project / "review/verdicts"
+    if reviewed.is_dir():  # windows reviewed in earlier rounds are not offered again
+        before = pd.concat([pd.read_csv(path, dtype={"recording": str}) for path in sorted(reviewed.glob("*.csv"))])
+        seen = set(zip(before["recording"], before["start"], before["species"]))
+        detections = detections[[key not in seen for key in zip(detections["recording"], detections["start"],
+                                                                 detections["species"])]]
+    detector = load_detector(project / "models/detector.json", species)
+    thresholds = {entry.species: entry.threshold for entry in detector.species}
+    counts = {"near": budget, "random": 0} if strategy == "near" else {"near": 0, "random": budget}
+    chosen = select_for_review(detections, thresholds, **counts, seed=round_number)
+    verdicts = simulated_verdicts(chosen, calls, files, len(species))
+    if "label" not in verdicts:
+        verdicts["label"] = ""
+    # The box is the species' band from the detector, as the review page exports it.
+    bands = {entry.species: (entry.low_freq_hz, entry.high_freq_hz) for entry in detector.species}
+    verdicts["low_freq"] = [bands[name][0] for name in verdicts["species"]]
+    verdicts["high_freq"] = [bands[name][1] for name in verdicts["species"]]
+    reviewed.mkdir(parents=True, exist_ok=True)
+    path = reviewed / f"round{round_number}.csv"
+    verdicts.reindex(columns=VERDICT_COLUMNS).to_csv(path, index=False)
+    data = load_settings(project / "params.yaml").data
+    import_verdicts([path], data=data.model_copy(update={"dataset_dir": project / data.dataset_dir,
+                                                          "reviews_dir": project / data.reviews_dir}))
+    run(["dvc", "repro"], project, timeout=7200)
+    return verdicts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.review_loop", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--labelled", type=int, default=60, help="training recordings that keep their labels (default: 60)")
+    parser.add_argument("--budget", type=int, default=4, help="verdicts per species per round (default: 4)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of review after round 0 (default: 2)")
+    parser.add_argument("--strategies", nargs="+", choices=["near", "random"], default=["near", "random"])
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a params.yaml override for every run, as YAML (train.epochs=5); repeatable")
+    parser.add_argument("--workdir", type=Path, help="where the projects go (default: a temporary folder, removed)")
+    args = parser.parse_args(argv)
+    overrides: dict = {"data": {"dataset_dir": LOOP_DATASET}}
+    for item in args.set:
+        dotted, _, value = item.partition("=")
+        section, key = dotted.split(".", 1)
+        overrides.setdefault(section, {})[key] = yaml.safe_load(value)
+    with tempfile.TemporaryDirectory(prefix="rainforest-review-loop-") as temporary:
+        workdir = args.workdir or Path(temporary)
+        base = make_project(workdir / "round0", overrides)
+        run(["dvc", "repro", "demo"], base, timeout=3600)
+        pool = make_loop_dataset(base, args.labelled)
+        calls = pd.read_csv(base / "data/demo/train_tp.csv", dtype={"recording_id": str}).assign(present=True)
+        calls = calls[calls["recording_id"].isin(pool)]
+        run(["dvc", "repro"], base, timeout=7200)
+        start = test_figures(base)
+        rows = [("both", 0, 0, "", start)]
+        print(f"round 0: {args.labelled} labelled recordings, pool of {len(pool)}: {start}", flush=True)
+        for strategy in args.strategies:
+            project = copy_project(base, workdir / strategy)
+            verdicts = []
+            for round_number in range(1, args.rounds + 1):
+                verdicts.append(review_round(project, pool, strategy, args.budget, round_number, calls))
+                given = pd.concat(verdicts)
+                figures = test_figures(project)
+                rows.append((strategy, round_number, len(given), f"{(given['verdict'] == 'yes').mean():.0%}", figures))
+                print(f"{strategy} round {round_number}: {len(given)} verdicts: {figures}", flush=True)
+    lines = ["| strategy | round | verdicts | yes | test LWLRAP | precision | recall |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for strategy, round_number, given, yes, figures in rows:
+        lines.append(f"| {strategy} | {round_number} | {given} | {yes} | {figures['lwlrap']:.3f} | "
+                     f"{figures['precision']:.3f} | {figures['recall']:.3f} |")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

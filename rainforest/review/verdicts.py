@@ -1,0 +1,307 @@
+"""Verdicts on detections, back into training: yes becomes a call, no a known absence.
+
+A person reviewing detections (the review page, :mod:`rainforest.review.page`,
+or Raven Pro) says of each whether the species called in it. Those verdicts
+become rows of the project's reviewed labels, ``labels.csv`` in
+``data.reviews_dir`` (:data:`rainforest.labels.REVIEWED_COLUMNS`), which
+``etl`` reads besides the dataset's ``train_tp.csv`` and ``train_fp.csv``: a
+"yes" is a TP row, a "no" an FP row, "unsure" nothing. A verdict on a
+recording outside the dataset's ``train/`` copies the recording into
+``data.reviews_dir/recordings``, so it becomes a training recording and the
+labels never name audio the project does not hold. Both are plain files to
+version with the project (``git add reviews``, or ``dvc add`` for many
+recordings), so every round of review is reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rainforest.annotations import SONGTYPE_ID, _read_delimited, read_species_labels, species_lookup
+from rainforest.audio import index_recording_tree, index_recordings
+from rainforest.config import DataSettings
+from rainforest.errors import LabelError
+from rainforest.labels import (
+    REVIEWED_COLUMNS,
+    REVIEWED_LABELS,
+    REVIEWED_RECORDINGS,
+    read_reviewed_events,
+    read_species,
+)
+from rainforest.storage import atomic_path, write_text
+
+log = logging.getLogger(__name__)
+
+#: The columns of a verdicts file, as the review page exports it.
+VERDICT_COLUMNS = [
+    "recording", "file", "start", "end", "species", "label", "score", "low_freq", "high_freq", "reason", "verdict",
+]
+#: What a reviewer may say of a detection.
+VERDICTS = ("yes", "no", "unsure")
+#: The column a reviewer adds to a detection's Raven selection table, in Raven.
+RAVEN_VERDICT_COLUMN = "Verdict"
+
+#: The columns an import needs, and the event column each becomes.
+_NEEDED = {"recording": None, "file": None, "start": "t_min", "end": "t_max", "species": "species_id",
+           "low_freq": "f_min", "high_freq": "f_max", "verdict": "verdict"}
+_RAVEN_NEEDED = {"Begin Time (s)": "t_min", "End Time (s)": "t_max", "Low Freq (Hz)": "f_min",
+                 "High Freq (Hz)": "f_max", RAVEN_VERDICT_COLUMN: "verdict"}
+_RAVEN_NAME = re.compile(r"^(?P<recording>.+?)\.Table\.\d+\.selections\.txt$")
+#: The key of a reviewed label: a later verdict on the same window and species replaces an earlier one.
+_KEY = ["recording_id", "species_id", "t_min", "t_max"]
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import changed in the reviewed labels.
+
+    Attributes
+    ----------
+    labels_path
+        The reviewed labels' file.
+    added, replaced, unchanged
+        Verdicts that added a row, changed an earlier row's verdict or band,
+        or repeated an earlier row.
+    yes, no, unsure, blank
+        The verdicts read, by value (unsure and blank rows add nothing).
+    recordings_added
+        Ids of the recordings copied into the reviews' ``recordings/``.
+    """
+
+    labels_path: Path
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    yes: int = 0
+    no: int = 0
+    unsure: int = 0
+    blank: int = 0
+    recordings_added: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One paragraph for the person who ran the import."""
+        copied = (
+            f"; copied {len(self.recordings_added)} recording(s) from outside the dataset's train/ into "
+            f"{self.labels_path.parent / REVIEWED_RECORDINGS}"
+            if self.recordings_added else ""
+        )
+        return (
+            f"{self.labels_path}: read {self.yes} yes, {self.no} no, {self.unsure} unsure and {self.blank} blank "
+            f"verdict(s): {self.added} row(s) added, {self.replaced} replaced, {self.unchanged} already there "
+            f"(unsure and blank add nothing){copied}. Run dvc repro to retrain with them, then dvc metrics diff."
+        )
+
+
+def _table(path: Path, delimiter: str) -> tuple[pd.DataFrame, int]:
+    """A text table as strings indexed by line number, and its header's line."""
+    rows = _read_delimited(path, delimiter)
+    (header, header_line), body = rows[0], rows[1:]
+    for fields, line in body:
+        if len(fields) > len(header) and any(fields[len(header):]):
+            raise LabelError(f"{path}: line {line}: {len(fields)} values, but the header has {len(header)} columns")
+    data = [fields[: len(header)] + [""] * (len(header) - len(fields)) for fields, _ in body]
+    return pd.DataFrame(data, columns=header, index=[line for _, line in body], dtype=object), header_line
+
+
+def _read_verdict_rows(path: Path, lookup: dict[str, int]) -> pd.DataFrame:
+    """A verdicts file's rows: ``recording``, ``file``, the event columns and ``verdict``, with ``line``."""
+    raven = _RAVEN_NAME.match(path.name)
+    table, header_line = _table(path, "\t" if raven else ",")
+    if raven:
+        needed = dict(_RAVEN_NEEDED)
+        needed["Species Id" if "Species Id" in table.columns else "Species"] = "species_id"
+        hint = (f"a detection's Raven table needs its {RAVEN_VERDICT_COLUMN} column: add it in Raven "
+                "(yes, no or unsure on each selection) and save the table")
+    else:
+        needed = {name: column for name, column in _NEEDED.items() if column}
+        hint = f"a verdicts file has the review page's columns: {','.join(VERDICT_COLUMNS)}"
+    missing = [name for name in (needed if raven else _NEEDED) if name not in table.columns]
+    if missing:
+        raise LabelError(f"{path}: line {header_line} (header): missing column(s) {', '.join(missing)}; {hint}")
+    rows = table[list(needed)].rename(columns=needed)
+    if raven:
+        rows["recording"], rows["file"] = _raven_recording(path)
+    else:
+        rows["recording"], rows["file"] = table["recording"], table["file"]
+    rows["verdict"] = rows["verdict"].str.lower()
+    bad = ~rows["verdict"].isin([*VERDICTS, ""]).to_numpy()
+    if bad.any():
+        raise LabelError(
+            f"{path}: line {rows.index[bad][0]}: verdict must be yes, no, unsure or empty, got "
+            f"{rows['verdict'][bad].iloc[0]!r}"
+        )
+    species = rows["species_id"].map(lookup)
+    if species.isna().any():
+        line = species.index[species.isna()][0]
+        raise LabelError(
+            f"{path}: line {line}: unknown species {rows['species_id'][line]!r}; the dataset's species are "
+            f"{', '.join(sorted(lookup, key=lambda name: (lookup[name], name))[:8])}, ..."
+        )
+    rows["species_id"] = species.astype(int)
+    for column in ("t_min", "t_max", "f_min", "f_max"):
+        values = pd.to_numeric(rows[column], errors="coerce")
+        bad = ~np.isfinite(values.to_numpy(dtype=float))
+        if bad.any():
+            raise LabelError(f"{path}: line {rows.index[bad][0]}, column {column}: expected a number, "
+                             f"got {rows[column][bad].iloc[0]!r}")
+        rows[column] = values
+    inverted = ((rows["t_min"] >= rows["t_max"]) | (rows["f_min"] >= rows["f_max"]) | (rows["t_min"] < 0)).to_numpy()
+    if inverted.any():
+        raise LabelError(f"{path}: line {rows.index[inverted][0]}: the box must start at 0 s or later and end after "
+                         "it starts, in time and in frequency")
+    return rows.rename_axis("line").reset_index()
+
+
+def _raven_recording(path: Path) -> tuple[str, str]:
+    # A detection's table sits in rainforest-detect's output folder, under its
+    # recording's id, and the run's journal knows the recording's file.
+    from rainforest.detect.archive import JOURNAL_DIR, recording_files
+
+    for folder in path.parents:
+        if (folder / JOURNAL_DIR).is_dir():
+            recording_id = _RAVEN_NAME.match(path.relative_to(folder).as_posix())["recording"]
+            files = recording_files(folder)
+            if recording_id not in files:
+                break
+            return recording_id, str(files[recording_id])
+    raise LabelError(
+        f"{path}: not a selection table of a rainforest-detect run (no run journal that knows its recording in "
+        "the folders above it); import tables from the run's output folder, where rainforest-detect wrote them"
+    )
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _training_ids(
+    verdicts: pd.DataFrame, dataset_dir: Path, reviewed: dict[str, Path], recordings_dir: Path
+) -> tuple[list[str], list[str]]:
+    """Each verdict's recording id among the training recordings, and the ids of recordings to copy in.
+
+    A recording in the dataset's ``train/`` keeps its id there; any other is
+    copied (once) into ``recordings_dir`` under its detection id, or, where
+    that id names another recording, the id plus the start of its content's hash.
+    One of the dataset's test recordings is refused: training on it would
+    make the test figures meaningless.
+    """
+    train = index_recordings(dataset_dir / "train")
+    test = {path.resolve() for path in index_recordings(dataset_dir / "test").values()} if (
+        dataset_dir / "test").is_dir() else set()
+    in_train = {path.resolve(): recording_id for recording_id, path in train.items()}
+    in_reviews = {_digest(path): recording_id for recording_id, path in reviewed.items()}
+    ids, copied, chosen = [], [], {}
+    for row in verdicts.itertuples():
+        source = Path(row.file).resolve()
+        if source in chosen:
+            ids.append(chosen[source])
+            continue
+        if source in test:
+            raise LabelError(
+                f"{row.source}: line {row.line}: {row.file} is one of the dataset's test recordings; training on "
+                "it would make the test figures meaningless: review detections in recordings outside test/"
+            )
+        if source in in_train:
+            recording_id = in_train[source]
+        elif not source.is_file():
+            raise LabelError(
+                f"{row.source}: line {row.line}: recording file {row.file} not found; the verdicts name each "
+                "recording's file as rainforest-detect found it: import them where that file is"
+            )
+        else:
+            content = _digest(source)
+            recording_id = in_reviews.get(content)
+            if recording_id is None:
+                recording_id = row.recording
+                if recording_id in train or recording_id in reviewed or recording_id in chosen.values():
+                    recording_id = f"{row.recording}-{content[:8]}"
+                target = recordings_dir / f"{recording_id}{source.suffix.lower()}"
+                with atomic_path(target) as temporary:
+                    shutil.copyfile(source, temporary)
+                reviewed[recording_id] = target
+                in_reviews[content] = recording_id
+                copied.append(recording_id)
+        chosen[source] = recording_id
+        ids.append(recording_id)
+    return ids, copied
+
+
+def import_verdicts(paths: Sequence[str | Path], *, data: DataSettings) -> ImportSummary:
+    """Add the verdicts of review files to the project's reviewed labels.
+
+    Parameters
+    ----------
+    paths
+        Verdicts files exported by the review page (:data:`VERDICT_COLUMNS`),
+        or Raven selection tables written by ``rainforest-detect`` with a
+        :data:`RAVEN_VERDICT_COLUMN` column added in Raven. Read in order: a
+        later verdict on the same window and species replaces an earlier one.
+    data
+        The ``data`` settings: the dataset (its species, names and
+        ``train/``) and ``reviews_dir``, where ``labels.csv`` is updated and
+        recordings from outside ``train/`` are copied.
+
+    Returns
+    -------
+    ImportSummary
+
+    Raises
+    ------
+    LabelError
+        Naming the file and line: a missing column, an unknown species or
+        verdict, a box that is not a number or is inverted, a recording file
+        that is gone or is one of the dataset's test recordings. Nothing is
+        written then.
+    """
+    dataset_dir, reviews_dir = Path(data.dataset_dir), Path(data.reviews_dir)
+    species, _ = read_species(dataset_dir / "sample_submission.csv")
+    lookup = species_lookup(species, read_species_labels(dataset_dir, species))
+    read = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise LabelError(f"{path}: no such verdicts file")
+        read.append(_read_verdict_rows(path, lookup).assign(source=str(path)))
+    verdicts = pd.concat(read, ignore_index=True)
+    counts = verdicts["verdict"].value_counts()
+    summary = dict(
+        labels_path=reviews_dir / REVIEWED_LABELS,
+        **{name: int(counts.get(name, 0)) for name in VERDICTS}, blank=int(counts.get("", 0)),
+    )
+    verdicts = verdicts[verdicts["verdict"].isin(["yes", "no"])].reset_index(drop=True)
+    existing = read_reviewed_events(reviews_dir, len(species))[REVIEWED_COLUMNS]
+    if verdicts.empty:
+        return ImportSummary(**summary)
+    reviewed = index_recording_tree(reviews_dir / REVIEWED_RECORDINGS) if (reviews_dir / REVIEWED_RECORDINGS).is_dir() else {}
+    ids, copied = _training_ids(verdicts, dataset_dir, reviewed, reviews_dir / REVIEWED_RECORDINGS)
+    new = pd.DataFrame({
+        "recording_id": ids, "species_id": verdicts["species_id"], "songtype_id": SONGTYPE_ID,
+        "t_min": verdicts["t_min"], "f_min": verdicts["f_min"], "t_max": verdicts["t_max"],
+        "f_max": verdicts["f_max"], "present": verdicts["verdict"] == "yes",
+    }).drop_duplicates(subset=_KEY, keep="last")
+    existing = existing.astype({"present": bool, "species_id": int, "songtype_id": int})
+    merged = existing.merge(new, on=_KEY, how="outer", suffixes=("_old", ""), indicator=True)
+    before = merged["_merge"] == "both"
+    same = before & (merged["present"] == merged["present_old"]) & (merged["f_min"] == merged["f_min_old"]) & (
+        merged["f_max"] == merged["f_max_old"])
+    for column in ("songtype_id", "f_min", "f_max", "present"):
+        merged[column] = merged[column].where(merged["_merge"] != "left_only", merged[f"{column}_old"])
+    labels = merged[REVIEWED_COLUMNS].sort_values(_KEY, kind="stable")
+    labels = labels.astype({"species_id": int, "songtype_id": int}).assign(present=labels["present"].astype(bool).astype(int))
+    write_text(reviews_dir / REVIEWED_LABELS, labels.to_csv(index=False, lineterminator="\n"))
+    return ImportSummary(
+        **summary, added=int((merged["_merge"] == "right_only").sum()), replaced=int((before & ~same).sum()),
+        unchanged=int(same.sum()), recordings_added=copied,
+    )
