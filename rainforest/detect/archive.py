@@ -135,8 +135,8 @@ class Journal:
     def _part(self, recording_id: str) -> Path:
         return self.folder / "parts" / f"{recording_id}.csv"
 
-    def finished(self, recordings: dict[str, Path]) -> dict[str, dict]:
-        """Recording id -> its journal entry, for those of ``recordings`` already done by this run key."""
+    def entries(self) -> dict[str, dict]:
+        """Recording id -> its latest journal entry, whatever its run key (none before a run)."""
         entries = {}
         if self.path.exists():
             for line in self.path.read_text().splitlines():
@@ -145,6 +145,11 @@ class Journal:
                 except json.JSONDecodeError:  # the last line, cut short by a kill
                     continue
                 entries[entry["recording"]] = entry
+        return entries
+
+    def finished(self, recordings: dict[str, Path]) -> dict[str, dict]:
+        """Recording id -> its journal entry, for those of ``recordings`` already done by this run key."""
+        entries = self.entries()
         done = {}
         for recording_id, path in recordings.items():
             entry = entries.get(recording_id)
@@ -169,6 +174,18 @@ class Journal:
     def rows(self, recording_id: str) -> str:
         """The finished ``detections.csv`` rows of a recording."""
         return self._part(recording_id).read_text()
+
+
+def recording_files(out_dir: str | Path) -> dict[str, Path]:
+    """Recording id -> its audio file (resolved, as the run found it), for
+    every recording a detection run into ``out_dir`` scored.
+
+    Recordings the run skipped as unreadable are left out. Empty when
+    ``out_dir`` holds no journal.
+    """
+    # The run key only decides what a later run redoes; any entry names the file.
+    entries = Journal(out_dir, key="").entries()
+    return {recording_id: Path(entry["file"]) for recording_id, entry in sorted(entries.items()) if not entry["skipped"]}
 
 
 @dataclass(frozen=True)
