@@ -392,6 +392,7 @@ def _write_excerpts(rows: pd.DataFrame, folder: Path, *, card: ModelCard, contex
 
 
 _CSS = """\
+html { scroll-padding-top: 8rem; } /* what is scrolled to stays below the sticky header */
 body { font-family: system-ui, sans-serif; margin: 1rem 2rem; color: #222; background: #fafafa; }
 header { position: sticky; top: 0; background: #fafafa; padding: .5rem 0; border-bottom: 1px solid #ccc; z-index: 1; }
 h1 { font-size: 1.3rem; margin: 0 0 .4rem; }
