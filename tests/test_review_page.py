@@ -235,6 +235,15 @@ def test_label_is_empty_and_the_id_names_the_species_without_names():
     assert list(rows.columns[: len(VERDICT_COLUMNS) - 1]) == VERDICT_COLUMNS[:-1]
 
 
+def test_a_run_that_detected_nothing_gives_a_page_that_says_so(made, tmp_path):
+    folder = copy_of(made, tmp_path)
+    (folder / "detections.csv").write_text("recording,start,end,species,score\n")
+    page = write_review_page(folder, model=made["model"], detector=made["detector"])
+    assert page.shown == {"top": 0, "near": 0}
+    assert not parse(page.path).cards and "No detections to review." in page.path.read_text()
+    assert not list((folder / "review" / "excerpts").iterdir())
+
+
 # --- the same inputs, the same bytes ----------------------------------------------------------
 
 
@@ -316,6 +325,9 @@ def test_a_table_that_is_not_detections_is_refused(made, tmp_path, capsys):
     (tmp_path / "detections.csv").write_text("recording,begin\na,0\n")
     assert run_review("page", tmp_path, "--model", made["model"]) == 1
     assert "not a detections table: no column start, end, species, score" in one_error_line(capsys)
+    (tmp_path / "detections.csv").write_text("recording,start,end,species,score\na,0,1,s0,high\n")
+    assert run_review("page", tmp_path, "--model", made["model"]) == 1
+    assert "column score holds values that are not numbers" in one_error_line(capsys)
 
 
 def test_a_missing_model_or_detector_is_refused(made, tmp_path, capsys):

@@ -179,7 +179,8 @@ def read_detections(detections_dir: Path) -> pd.DataFrame:
             f"{path}: not a detections table: no column {', '.join(missing)} (expected {','.join(DETECTION_COLUMNS)})"
         )
     for column in ("start", "end", "score"):
-        if not pd.api.types.is_numeric_dtype(detections[column]):
+        # A run that detected nothing writes the header alone: no values to check.
+        if len(detections) and not pd.api.types.is_numeric_dtype(detections[column]):
             raise LabelError(f"{path}: column {column} holds values that are not numbers; run rainforest-detect again")
     return detections
 
@@ -397,7 +398,7 @@ body { font-family: system-ui, sans-serif; margin: 1rem 2rem; color: #222; backg
 header { position: sticky; top: 0; background: #fafafa; padding: .5rem 0; border-bottom: 1px solid #ccc; z-index: 1; }
 h1 { font-size: 1.3rem; margin: 0 0 .4rem; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
-.card { display: inline-block; vertical-align: top; width: 660px; margin: 0 1rem 1rem 0; padding: .6rem;
+.card { display: inline-block; vertical-align: top; width: 640px; margin: 0 1rem 1rem 0; padding: .6rem;
   background: #fff; border: 1px solid #ddd; border-radius: 6px; }
 .card img { display: block; width: 640px; height: auto; }
 .card audio { width: 640px; margin: .3rem 0; }
