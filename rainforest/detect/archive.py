@@ -122,7 +122,7 @@ class Journal:
         return self.folder / "parts" / f"{recording_id}.csv"
 
     def entries(self) -> dict[str, dict]:
-        """Recording id -> its latest journal entry (``file``, ``size``, ``mtime_ns``, ``run``, ``skipped``)."""
+        """Recording id -> its latest journal entry, whatever its run key (none before a run)."""
         entries = {}
         if self.path.exists():
             for line in self.path.read_text().splitlines():
@@ -163,8 +163,15 @@ class Journal:
 
 
 def recording_files(out_dir: str | Path) -> dict[str, Path]:
-    """Recording id -> its audio file, for every recording a detection run into ``out_dir`` journalled."""
-    return {recording_id: Path(entry["file"]) for recording_id, entry in Journal(out_dir, key="").entries().items()}
+    """Recording id -> its audio file (resolved, as the run found it), for
+    every recording a detection run into ``out_dir`` scored.
+
+    Recordings the run skipped as unreadable are left out. Empty when
+    ``out_dir`` holds no journal.
+    """
+    # The run key only decides what a later run redoes; any entry names the file.
+    entries = Journal(out_dir, key="").entries()
+    return {recording_id: Path(entry["file"]) for recording_id, entry in sorted(entries.items()) if not entry["skipped"]}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,133 @@
+"""``rainforest-review``: review detections in a browser, and bring the verdicts back into training.
+
+Installed as a console script with the project (``pip install -e .``); see
+``rainforest-review --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rainforest.errors import PipelineError
+
+PROG = "rainforest-review"
+
+log = logging.getLogger(__name__)
+
+_DESCRIPTION = """\
+Give verdicts on detections, then train on them.
+
+page: writes DETECTIONS_DIR/review/index.html, a page to open in any browser
+(offline, from disk, no server): for each species, the detections that score
+highest (--top) and those nearest its threshold (--near), each with its
+spectrogram (the window and the species' band marked), its audio to play and
+yes / no / unsure buttons. Verdicts are kept in the browser across reloads;
+"Export verdicts (CSV)" downloads them as verdicts.csv. DETECTIONS_DIR is a
+folder rainforest-detect wrote (detections.csv and its journal); make the
+page with the model and detector it ran with.
+
+import: adds the verdicts of one or more verdicts.csv files to the dataset of
+params.yaml (data.dataset_dir): yes as a call of the species, no as its
+absence; unsure verdicts are left out. dvc repro then retrains on them."""
+
+_EXAMPLES = """\
+examples:
+  rainforest-review page detections                       # then open detections/review/index.html
+  rainforest-review page detections/site3 --top 10 --near 20
+  rainforest-review page detections --model models/model.keras --detector models/detector.json
+  rainforest-review import ~/Downloads/verdicts.csv
+  rainforest-review import site3/verdicts.csv site4/verdicts.csv --params params.yaml"""
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=_DESCRIPTION, epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{page,import}")
+    page = commands.add_parser(
+        "page", help="write the review page of a rainforest-detect output folder",
+        description="Write DETECTIONS_DIR/review/index.html: the detections to judge, with spectrograms and audio.",
+        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    page.add_argument("detections_dir", type=Path, metavar="DETECTIONS_DIR", help="a folder rainforest-detect wrote")
+    page.add_argument(
+        "--model", type=Path, default=Path("models/model.keras"),
+        help="the model the detections were made with (default: %(default)s)",
+    )
+    page.add_argument(
+        "--detector", type=Path, help="its thresholds and bands (default: detector.json beside the model)"
+    )
+    page.add_argument(
+        "--top", type=_count, default=5, help="per species, the highest-scoring detections shown (default: %(default)s)"
+    )
+    page.add_argument(
+        "--near", type=_count, default=5,
+        help="per species, the detections nearest its threshold shown; below it only where rainforest-detect ran "
+        "with a lower --min-score or --all (default: %(default)s)",
+    )
+    page.add_argument(
+        "--context-seconds", type=_seconds, default=1.0,
+        help="audio shown and played each side of a detection's window (default: %(default)s)",
+    )
+    verdicts = commands.add_parser(
+        "import", help="add exported verdicts to the training data",
+        description="Add the verdicts of verdicts.csv files exported from review pages to the dataset of params.yaml.",
+        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verdicts.add_argument("verdicts", nargs="+", type=Path, metavar="VERDICTS", help="verdicts.csv files")
+    verdicts.add_argument(
+        "--params", type=Path, default=Path("params.yaml"), help="the project's settings (default: %(default)s)"
+    )
+    return parser
+
+
+def _page(args: argparse.Namespace) -> None:
+    from rainforest.review.page import write_review_page
+
+    detector = args.detector or args.model.with_name("detector.json")
+    page = write_review_page(
+        args.detections_dir, model=args.model, detector=detector, top=args.top, near=args.near,
+        context_seconds=args.context_seconds,
+    )
+    shown = ", ".join(f"{count} {reason}" for reason, count in page.shown.items())
+    log.info("%s: wrote %s (%d detection(s) to review: %s); open it in a browser", PROG, page.path,
+             sum(page.shown.values()), shown)
+
+
+def _import(args: argparse.Namespace) -> None:
+    from rainforest.config import load_settings
+    from rainforest.review.verdicts import import_verdicts
+
+    summary = import_verdicts(args.verdicts, data=load_settings(args.params).data)
+    log.info("%s: %s", PROG, summary.describe())
+
+
+def review(argv: Sequence[str] | None = None) -> int:
+    """Run ``rainforest-review``; returns the exit status (1 on bad input, with one error line)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
+    try:
+        # The subcommands import their modules themselves: Keras takes seconds to load, --help should not wait.
+        {"page": _page, "import": _import}[args.command](args)
+    except PipelineError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,498 @@
+"""The review page: chosen detections to look at, listen to and judge, in one offline HTML file.
+
+:func:`write_review_page` reads a ``rainforest-detect`` output folder, chooses
+per species the detections worth a verdict
+(:func:`rainforest.review.selection.select_for_review`) and writes
+``review/index.html`` beside ``detections.csv``: one card per chosen
+detection, grouped by species, with the spectrogram of its window and some
+context (``review/excerpts/NNNN.png``, the window and the species' band
+marked), the same audio (``NNNN.wav``), and yes / no / unsure buttons. The
+page needs no network and no server: opened from disk, it keeps the verdicts
+in the browser's localStorage and exports them as ``verdicts.csv``
+(:data:`rainforest.review.verdicts.VERDICT_COLUMNS`). The same inputs give
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from rainforest.audio import Recording
+from rainforest.config import FeatureSettings
+from rainforest.detect.archive import recording_files
+from rainforest.detect.detections import DETECTION_COLUMNS
+from rainforest.detect.thresholds import Detector, load_detector
+from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
+from rainforest.figures import save_png, spectrogram_extent
+from rainforest.model import ModelCard, load_card
+from rainforest.review.selection import REASONS, select_for_review
+from rainforest.review.verdicts import VERDICT_COLUMNS
+from rainforest.spectrogram import log_mel_spectrogram
+from rainforest.storage import atomic_path, write_text
+
+#: The review's folder inside a detections folder, and its excerpts' folder inside that.
+REVIEW_DIR = "review"
+EXCERPTS_DIR = "excerpts"
+
+#: The buttons of each card, in the order shown.
+VERDICTS = ("yes", "no", "unsure")
+
+#: Excerpt files: the card's number, four digits, then .png or .wav.
+_EXCERPT_NAME = re.compile(r"^\d{4}\.(png|wav)$")
+
+#: Spectrogram levels shown below the excerpt's loudest bin.
+_DYNAMIC_RANGE_DB = 80.0
+_FREQUENCY_TICKS_HZ = (200, 500, 1000, 2000, 5000, 10000, 20000)
+_WINDOW_STYLE = {"color": "#7CFC00", "linewidth": 1.2, "linestyle": "--"}
+_BAND_STYLE = {"edgecolor": "#00E5FF", "linewidth": 1.6, "fill": False}
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    """What :func:`write_review_page` wrote.
+
+    Attributes
+    ----------
+    path
+        The page, ``<detections>/review/index.html``.
+    shown
+        Reason (``top``, ``near``) -> the number of cards chosen for it.
+    """
+
+    path: Path
+    shown: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """The span of a recording a card shows: its window and some context each side.
+
+    Attributes
+    ----------
+    start, end
+        The span in seconds, clipped to the recording.
+    first_sample, n_samples
+        The same span in samples at the model's rate.
+    """
+
+    start: float
+    end: float
+    first_sample: int
+    n_samples: int
+
+
+def excerpt_span(start: float, end: float, *, context_seconds: float, duration: float, sample_rate: int) -> Excerpt:
+    """The window ``[start, end)`` widened by ``context_seconds`` each side, within ``[0, duration]``.
+
+    Examples
+    --------
+    >>> excerpt_span(0.5, 2.5, context_seconds=1.0, duration=3.0, sample_rate=10)
+    Excerpt(start=0.0, end=3.0, first_sample=0, n_samples=30)
+    """
+    first = max(0, round((start - context_seconds) * sample_rate))
+    last = min(round(duration * sample_rate), round((end + context_seconds) * sample_rate))
+    last = max(last, first + 1)  # a window at the very end still shows a sample
+    return Excerpt(first / sample_rate, last / sample_rate, first, last - first)
+
+
+def excerpt_figure(
+    spectrogram: np.ndarray,
+    excerpt: Excerpt,
+    *,
+    window: tuple[float, float],
+    band: tuple[float, float],
+    sample_rate: int,
+    features: FeatureSettings,
+    title: str,
+) -> Figure:
+    """An excerpt's log-mel spectrogram, time in s by frequency in Hz (mel-spaced),
+    with the detection's window (dashed lines at its start and end) and the
+    species' frequency band over the window (a box) marked.
+
+    Parameters
+    ----------
+    spectrogram
+        The excerpt's log-mel spectrogram, (n_mels, n_frames).
+    window
+        The detection's start and end, in seconds in the recording.
+    band
+        The species' low and high frequency, in Hz.
+    """
+    figure = Figure(figsize=(6.4, 2.8), layout="constrained")
+    axes = figure.add_subplot()
+    left, right, bottom, top = spectrogram_extent(excerpt.start, spectrogram.shape[1], sample_rate, features)
+    loudest = float(spectrogram.max())
+    axes.imshow(
+        spectrogram, origin="lower", aspect="auto", extent=(left, right, bottom, top), cmap="magma",
+        vmin=loudest - _DYNAMIC_RANGE_DB, vmax=loudest, interpolation="nearest",
+    )
+    for edge in window:
+        axes.axvline(edge, **_WINDOW_STYLE)
+    low, high = librosa.hz_to_mel(np.clip(band, features.fmin, features.fmax))
+    axes.add_patch(Rectangle((window[0], low), window[1] - window[0], high - low, **_BAND_STYLE))
+    ticks = [hz for hz in _FREQUENCY_TICKS_HZ if features.fmin <= hz <= features.fmax]
+    axes.set_yticks(librosa.hz_to_mel(ticks), [str(hz) for hz in ticks])
+    # The band may lie outside the spectrogram's range: keep the view on the spectrogram.
+    axes.set_xlim(left, right)
+    axes.set_ylim(bottom, top)
+    axes.set_xlabel("time in the recording (s)", fontsize=8)
+    axes.set_ylabel("frequency (Hz)", fontsize=8)
+    axes.tick_params(labelsize=7)
+    axes.set_title(title, fontsize=9)
+    return figure
+
+
+def read_detections(detections_dir: Path) -> pd.DataFrame:
+    """``detections_dir/detections.csv``, with every column as written.
+
+    Raises
+    ------
+    ConfigError
+        If the folder holds no ``detections.csv``.
+    LabelError
+        If it is not a detections table.
+    """
+    path = detections_dir / "detections.csv"
+    if not path.is_file():
+        raise ConfigError(
+            f"{detections_dir}: no detections.csv; run rainforest-detect with --output {detections_dir} first"
+        )
+    try:
+        detections = pd.read_csv(path, dtype={"recording": str, "species": str, "label": str}, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise LabelError(f"{path}: not a detections table ({error}); run rainforest-detect again") from None
+    missing = [column for column in DETECTION_COLUMNS if column not in detections]
+    if missing:
+        raise LabelError(
+            f"{path}: not a detections table: no column {', '.join(missing)} (expected {','.join(DETECTION_COLUMNS)})"
+        )
+    for column in ("start", "end", "score"):
+        # A run that detected nothing writes the header alone: no values to check.
+        if len(detections) and not pd.api.types.is_numeric_dtype(detections[column]):
+            raise LabelError(f"{path}: column {column} holds values that are not numbers; run rainforest-detect again")
+    return detections
+
+
+def review_rows(
+    detections: pd.DataFrame,
+    files: dict[str, Path],
+    *,
+    card: ModelCard,
+    detector: Detector,
+    top: int,
+    near: int,
+    source: Path,
+) -> pd.DataFrame:
+    """The detections chosen for review, in page order, with all a card and the export show.
+
+    Returns
+    -------
+    pd.DataFrame
+        :data:`VERDICT_COLUMNS` but ``verdict``, plus ``threshold`` (NaN
+        where the species has none), by species in the model's order, then
+        reason (top, near), then score from highest.
+
+    Raises
+    ------
+    ModelError
+        If ``detections`` (read from ``source``) holds species the detector does not know.
+    AudioError
+        If a chosen recording is not in the run's journal.
+    """
+    entries = {entry.species: entry for entry in detector.species}
+    unknown = sorted(set(detections["species"]) - set(entries))
+    if unknown:
+        raise ModelError(
+            f"{source}: species {', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''} are not the detector's "
+            f"({', '.join(list(entries)[:5])}{' ...' if len(entries) > 5 else ''}); make the page with the --model "
+            "and --detector that rainforest-detect ran with"
+        )
+    chosen = select_for_review(
+        detections, {name: entry.threshold for name, entry in entries.items()}, top=top, near=near
+    )
+    lost = sorted(set(chosen["recording"]) - set(files))
+    if lost:
+        raise AudioError(
+            f"{source.parent / '.journal'}: no audio file recorded for {', '.join(lost[:5])}; the journal was "
+            "removed or belongs to another run: run rainforest-detect on that folder again"
+        )
+    labels = dict(zip(card.species, card.labels)) if card.labels is not None else {}
+    return pd.DataFrame(
+        {
+            "recording": chosen["recording"],
+            "file": chosen["recording"].map(lambda recording: str(files[recording])),
+            "start": chosen["start"].astype(float),
+            "end": chosen["end"].astype(float),
+            "species": chosen["species"],
+            "label": chosen["species"].map(lambda species: labels.get(species, "")),
+            "score": chosen["score"].astype(float),
+            "low_freq": chosen["species"].map(lambda species: entries[species].low_freq_hz),
+            "high_freq": chosen["species"].map(lambda species: entries[species].high_freq_hz),
+            "reason": chosen["reason"],
+            "threshold": chosen["species"].map(lambda species: entries[species].threshold),
+        }
+    ).reset_index(drop=True)
+
+
+def _number(value: float) -> str:
+    # As detections.csv writes it (the shortest repr), and the same in the exported CSV.
+    return repr(float(value))
+
+
+def _card_html(number: int, row, name: str) -> str:
+    threshold = "none (not detected by default)" if pd.isna(row.threshold) else f"{row.threshold:.4f}"
+    buttons = "".join(
+        f'<button type="button" data-verdict="{verdict}" aria-pressed="false">{verdict}</button>' for verdict in VERDICTS
+    )
+    escape = html.escape
+    return f"""<article class="card" data-row="{number}" id="row-{number}">
+<img src="{EXCERPTS_DIR}/{number:04d}.png" alt="spectrogram of {escape(row.recording)} at {row.start:.3f} s" \
+width="640" height="280">
+<audio controls preload="none" src="{EXCERPTS_DIR}/{number:04d}.wav"></audio>
+<dl>
+<dt>species</dt><dd>{escape(name)} <code>{escape(row.species)}</code></dd>
+<dt>score</dt><dd>{row.score:.4f}</dd>
+<dt>threshold</dt><dd>{threshold}</dd>
+<dt>reason</dt><dd>{escape(row.reason)}</dd>
+<dt>recording</dt><dd title="{escape(row.file)}">{escape(row.recording)}</dd>
+<dt>time</dt><dd>{row.start:.3f}&ndash;{row.end:.3f} s</dd>
+</dl>
+<div class="verdicts">{buttons}</div>
+</article>"""
+
+
+def page_html(rows: pd.DataFrame, *, title: str) -> str:
+    """The review page of ``rows`` (as from :func:`review_rows`): cards grouped
+    by species, inline CSS and script, no network.
+
+    The script keeps each card's verdict in localStorage under a key made of
+    the page's location and a digest of its rows (a page made again over
+    other rows starts afresh), counts the verdicts given, and exports those
+    rows that have one as ``verdicts.csv``, in page order.
+    """
+    export = [
+        {column: _number(row[column]) if isinstance(row[column], float) else str(row[column])
+         for column in VERDICT_COLUMNS[:-1]}
+        for _, row in rows.iterrows()
+    ]
+    digest = hashlib.sha256(json.dumps(export, sort_keys=True).encode()).hexdigest()[:16]
+    sections = []
+    for species, group in rows.groupby("species", sort=False):
+        first = group.iloc[0]
+        name = first["label"] or species
+        counts = ", ".join(f"{(group['reason'] == reason).sum()} {reason}" for reason in REASONS
+                           if (group["reason"] == reason).any())
+        cards = "\n".join(_card_html(int(number) + 1, row, name) for number, row in zip(group.index, group.itertuples()))
+        sections.append(
+            f'<section class="species" data-species="{html.escape(species)}">\n'
+            f"<h2>{html.escape(name)} <code>{html.escape(species)}</code> <small>({counts})</small></h2>\n"
+            f"{cards}\n</section>"
+        )
+    body = "\n".join(sections) or '<p class="empty">No detections to review.</p>'
+    # "</" inside the JSON would end the script element early.
+    data = json.dumps({"key": digest, "columns": VERDICT_COLUMNS, "rows": export}, indent=None).replace("</", "<\\/")
+    return _TEMPLATE.format(
+        title=html.escape(title), total=len(rows), body=body, data=data, css=_CSS, script=_SCRIPT
+    )
+
+
+def write_review_page(
+    detections_dir: str | Path,
+    *,
+    model: str | Path,
+    detector: str | Path,
+    top: int = 5,
+    near: int = 5,
+    context_seconds: float = 1.0,
+) -> ReviewPage:
+    """Write the review page of a ``rainforest-detect`` output folder.
+
+    Parameters
+    ----------
+    detections_dir
+        The folder ``rainforest-detect`` wrote: ``detections.csv`` and the
+        journal naming each recording's file.
+    model, detector
+        The model (its card: rate, features, species' names) and detector
+        file (thresholds and bands) the detections were made with.
+    top, near
+        Per species, the highest-scoring detections and those nearest its
+        threshold to show (:func:`rainforest.review.selection.select_for_review`).
+    context_seconds
+        Audio shown and played each side of a detection's window.
+
+    Returns
+    -------
+    ReviewPage
+        The page's path and the cards shown per reason.
+
+    Raises
+    ------
+    PipelineError
+        If ``detections.csv`` is missing or malformed, names species the
+        detector does not know, a recording is not in the journal or cannot
+        be read, or the model or detector file is bad.
+    """
+    detections_dir = Path(detections_dir)
+    detections = read_detections(detections_dir)
+    card = load_card(model)
+    species_detector = load_detector(detector, card.species)
+    rows = review_rows(
+        detections, recording_files(detections_dir), card=card, detector=species_detector, top=top, near=near,
+        source=detections_dir / "detections.csv",
+    )
+    review_dir = detections_dir / REVIEW_DIR
+    written = _write_excerpts(rows, review_dir / EXCERPTS_DIR, card=card, context_seconds=context_seconds)
+    # Excerpts of an earlier page with more cards would otherwise linger.
+    for stale in sorted((review_dir / EXCERPTS_DIR).glob("*")):
+        if _EXCERPT_NAME.match(stale.name) and stale.name not in written:
+            stale.unlink()
+    # The page last: it appears only once every excerpt it shows is in place.
+    page = review_dir / "index.html"
+    write_text(page, page_html(rows, title=f"Review: {detections_dir.resolve().name}"))
+    return ReviewPage(page, {reason: int((rows["reason"] == reason).sum()) for reason in ("top", "near")})
+
+
+def _write_excerpts(rows: pd.DataFrame, folder: Path, *, card: ModelCard, context_seconds: float) -> set[str]:
+    # Each card's spectrogram and audio; returns the file names written.
+    folder.mkdir(parents=True, exist_ok=True)
+    written = set()
+    for file, group in rows.groupby("file", sort=True):
+        with Recording(file, card.sample_rate) as recording:
+            duration = recording.n_samples / card.sample_rate
+            for number, row in zip(group.index + 1, group.itertuples()):
+                excerpt = excerpt_span(
+                    row.start, row.end, context_seconds=context_seconds, duration=duration,
+                    sample_rate=card.sample_rate,
+                )
+                waveform = recording.read(excerpt.first_sample, excerpt.n_samples)
+                name = row.label or row.species
+                figure = excerpt_figure(
+                    log_mel_spectrogram(waveform, card.sample_rate, card.features), excerpt,
+                    window=(row.start, row.end), band=(row.low_freq, row.high_freq), sample_rate=card.sample_rate,
+                    features=card.features,
+                    title=f"{name} ({row.species}) {row.score:.3f}: {row.recording} {row.start:.2f}-{row.end:.2f} s",
+                )
+                save_png(figure, folder / f"{number:04d}.png")
+                with atomic_path(folder / f"{number:04d}.wav") as temporary:
+                    sf.write(temporary, np.clip(waveform, -1.0, 1.0), card.sample_rate, format="WAV", subtype="PCM_16")
+                written |= {f"{number:04d}.png", f"{number:04d}.wav"}
+    return written
+
+
+_CSS = """\
+html { scroll-padding-top: 8rem; } /* what is scrolled to stays below the sticky header */
+body { font-family: system-ui, sans-serif; margin: 1rem 2rem; color: #222; background: #fafafa; }
+header { position: sticky; top: 0; background: #fafafa; padding: .5rem 0; border-bottom: 1px solid #ccc; z-index: 1; }
+h1 { font-size: 1.3rem; margin: 0 0 .4rem; }
+h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
+.card { display: inline-block; vertical-align: top; width: 640px; margin: 0 1rem 1rem 0; padding: .6rem;
+  background: #fff; border: 1px solid #ddd; border-radius: 6px; }
+.card img { display: block; width: 640px; height: auto; }
+.card audio { width: 640px; margin: .3rem 0; }
+.card dl { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .8rem; margin: .3rem 0; font-size: .9rem; }
+.card dt { color: #666; }
+.card dd { margin: 0; }
+.verdicts button { font-size: 1rem; padding: .3rem 1.1rem; margin-right: .4rem; border: 1px solid #888;
+  border-radius: 4px; background: #eee; cursor: pointer; }
+.verdicts button[aria-pressed="true"][data-verdict="yes"] { background: #2e7d32; color: #fff; }
+.verdicts button[aria-pressed="true"][data-verdict="no"] { background: #c62828; color: #fff; }
+.verdicts button[aria-pressed="true"][data-verdict="unsure"] { background: #f9a825; color: #000; }
+.card.judged { border-color: #888; }
+#export { font-size: 1rem; padding: .3rem 1rem; }"""
+
+_SCRIPT = """\
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("review-data").textContent);
+  var storageKey = "rainforest-review:" + location.pathname + ":" + data.key;
+  var verdicts = {};
+  try { verdicts = JSON.parse(localStorage.getItem(storageKey) || "{}"); } catch (error) { verdicts = {}; }
+
+  function save() {
+    try { localStorage.setItem(storageKey, JSON.stringify(verdicts)); } catch (error) { /* private mode: kept until closed */ }
+  }
+
+  function show() {
+    document.querySelectorAll(".card").forEach(function (card) {
+      var verdict = verdicts[card.dataset.row];
+      card.classList.toggle("judged", Boolean(verdict));
+      card.querySelectorAll("button[data-verdict]").forEach(function (button) {
+        button.setAttribute("aria-pressed", String(button.dataset.verdict === verdict));
+      });
+    });
+    document.getElementById("counter").textContent = String(Object.keys(verdicts).length);
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-verdict]");
+    if (!button) { return; }
+    var row = button.closest(".card").dataset.row;
+    // A second click on the chosen verdict takes it back.
+    if (verdicts[row] === button.dataset.verdict) { delete verdicts[row]; } else { verdicts[row] = button.dataset.verdict; }
+    save();
+    show();
+  });
+
+  function csvField(text) {
+    return /[",\\r\\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+  }
+
+  document.getElementById("export").addEventListener("click", function () {
+    var lines = [data.columns.join(",")];
+    data.rows.forEach(function (row, index) {
+      var verdict = verdicts[String(index + 1)];
+      if (!verdict) { return; }
+      var record = Object.assign({}, row, { verdict: verdict });
+      lines.push(data.columns.map(function (column) { return csvField(record[column]); }).join(","));
+    });
+    var blob = new Blob([lines.join("\\n") + "\\n"], { type: "text/csv" });
+    var link = document.getElementById("download");
+    if (link.href) { URL.revokeObjectURL(link.href); }
+    link.href = URL.createObjectURL(blob);
+    link.click();
+  });
+
+  show();
+})();"""
+
+_TEMPLATE = """\
+<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+{css}
+</style>
+</head>
+<body>
+<header>
+<h1>{title}</h1>
+<p>Listen to each detection and judge it: is the species calling in the marked window?
+<span class="count"><span id="counter">0</span> of {total} judged.</span>
+<button type="button" id="export">Export verdicts (CSV)</button>
+<a id="download" download="verdicts.csv" hidden>verdicts.csv</a></p>
+</header>
+<main>
+{body}
+</main>
+<script type="application/json" id="review-data">{data}</script>
+<script>
+{script}
+</script>
+</body>
+</html>
+"""
