@@ -21,7 +21,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from rainforest.labels import EVENT_COLUMNS, read_training_events
+from rainforest.labels import EVENT_COLUMNS, read_reviewed_events, read_training_events
 from rainforest.review.cli import review
 from rainforest.review.page import write_review_page
 from rainforest.review.verdicts import VERDICT_COLUMNS
@@ -156,14 +156,17 @@ def project(tmp_path) -> dict[str, Path]:
     (dataset / "train_fp.csv").write_text(f"{header}\nr0,1,1,3.0,2500.0,4.0,4000.5\n")
     (dataset / "sample_submission.csv").write_text("recording_id,s0,s1,s2\nt0,0,0,0\n")
     params = committed_params()
-    params["data"]["dataset_dir"] = str(dataset)
+    # Relative, as in the project's params.yaml: the import reads them from the file's folder.
+    params["data"]["dataset_dir"] = "dataset"
+    params["data"]["reviews_dir"] = "reviews"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return {"dataset": dataset, "params": tmp_path / "params.yaml"}
+    return {"dataset": dataset, "params": tmp_path / "params.yaml", "reviews": tmp_path / "reviews"}
 
 
-def events(dataset: Path) -> pd.DataFrame:
-    table, _ = read_training_events(dataset, len(SPECIES))
-    return table
+def events(project: dict[str, Path]) -> pd.DataFrame:
+    """What etl reads: the dataset's events and the reviewed ones."""
+    table, _ = read_training_events(project["dataset"], len(SPECIES))
+    return pd.concat([table, read_reviewed_events(project["reviews"], len(SPECIES))], ignore_index=True)
 
 
 def event_keys(table: pd.DataFrame) -> Counter:
@@ -176,11 +179,11 @@ def event_keys(table: pd.DataFrame) -> Counter:
 
 
 def test_import_adds_yes_as_calls_and_no_as_absences_and_leaves_out_unsure(exported, made, project, capsys):
-    before = events(project["dataset"])
+    before = events(project)
     status = run_import(made["downloads"] / "verdicts.csv", "--params", project["params"])
     assert status == 0, capsys.readouterr().err
     assert "rainforest-review: " in capsys.readouterr().err
-    after = events(project["dataset"])
+    after = events(project)
     # The dataset's own events are kept, and exactly the yes and no verdicts added.
     assert event_keys(before) <= event_keys(after)
     judged = exported[exported["verdict"] != "unsure"]

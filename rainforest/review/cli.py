@@ -116,7 +116,11 @@ def _import(args: argparse.Namespace) -> None:
     from rainforest.config import load_settings
     from rainforest.review.verdicts import import_verdicts
 
-    summary = import_verdicts(args.verdicts, data=load_settings(args.params).data)
+    data = load_settings(args.params).data
+    # Paths in params.yaml are the project's, as DVC runs the stages from its root: the file's folder.
+    root = args.params.resolve().parent
+    data = data.model_copy(update={"dataset_dir": root / data.dataset_dir, "reviews_dir": root / data.reviews_dir})
+    summary = import_verdicts(args.verdicts, data=data)
     log.info("%s: %s", PROG, summary.describe())
 
 

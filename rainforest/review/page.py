@@ -38,16 +38,13 @@ from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
 from rainforest.figures import save_png, spectrogram_extent
 from rainforest.model import ModelCard, load_card
 from rainforest.review.selection import REASONS, select_for_review
-from rainforest.review.verdicts import VERDICT_COLUMNS
+from rainforest.review.verdicts import VERDICT_COLUMNS, VERDICTS
 from rainforest.spectrogram import log_mel_spectrogram
 from rainforest.storage import atomic_path, write_text
 
 #: The review's folder inside a detections folder, and its excerpts' folder inside that.
 REVIEW_DIR = "review"
 EXCERPTS_DIR = "excerpts"
-
-#: The buttons of each card, in the order shown.
-VERDICTS = ("yes", "no", "unsure")
 
 #: Excerpt files: the card's number, four digits, then .png or .wav.
 _EXCERPT_NAME = re.compile(r"^\d{4}\.(png|wav)$")
