@@ -136,7 +136,7 @@ def test_every_chosen_detection_has_a_card_with_its_spectrogram_audio_and_button
         assert card["species_section"] == row.species
         text = " ".join(card["text"].split())
         label = LABELS[SPECIES.index(row.species)]
-        assert f"{label} {row.species}" in text  # the name, as text (HTMLParser unescapes it), and the id
+        assert f"{label} ({row.species})" in text  # the name, as text (HTMLParser unescapes it), and the id
         assert f"score {row.score:.4f}" in text
         assert f"reason {row.reason}" in text
         assert f"recording {row.recording}" in text

@@ -248,6 +248,11 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+def _species_name(label: str, species: str) -> str:
+    # The name and the id where the model has names; else the id alone.
+    return f"{label} ({species})" if label else species
+
+
 def _card_html(number: int, row, name: str) -> str:
     threshold = "none (not detected by default)" if pd.isna(row.threshold) else f"{row.threshold:.4f}"
     buttons = "".join(
@@ -259,7 +264,7 @@ def _card_html(number: int, row, name: str) -> str:
 width="640" height="280">
 <audio controls preload="none" src="{EXCERPTS_DIR}/{number:04d}.wav"></audio>
 <dl>
-<dt>species</dt><dd>{escape(name)} <code>{escape(row.species)}</code></dd>
+<dt>species</dt><dd>{escape(name)}</dd>
 <dt>score</dt><dd>{row.score:.4f}</dd>
 <dt>threshold</dt><dd>{threshold}</dd>
 <dt>reason</dt><dd>{escape(row.reason)}</dd>
@@ -288,13 +293,13 @@ def page_html(rows: pd.DataFrame, *, title: str) -> str:
     sections = []
     for species, group in rows.groupby("species", sort=False):
         first = group.iloc[0]
-        name = first["label"] or species
+        name = _species_name(first["label"], species)
         counts = ", ".join(f"{(group['reason'] == reason).sum()} {reason}" for reason in REASONS
                            if (group["reason"] == reason).any())
         cards = "\n".join(_card_html(int(number) + 1, row, name) for number, row in zip(group.index, group.itertuples()))
         sections.append(
             f'<section class="species" data-species="{html.escape(species)}">\n'
-            f"<h2>{html.escape(name)} <code>{html.escape(species)}</code> <small>({counts})</small></h2>\n"
+            f"<h2>{html.escape(name)} <small>({counts})</small></h2>\n"
             f"{cards}\n</section>"
         )
     body = "\n".join(sections) or '<p class="empty">No detections to review.</p>'
@@ -375,12 +380,12 @@ def _write_excerpts(rows: pd.DataFrame, folder: Path, *, card: ModelCard, contex
                     sample_rate=card.sample_rate,
                 )
                 waveform = recording.read(excerpt.first_sample, excerpt.n_samples)
-                name = row.label or row.species
+                name = _species_name(row.label, row.species)
                 figure = excerpt_figure(
                     log_mel_spectrogram(waveform, card.sample_rate, card.features), excerpt,
                     window=(row.start, row.end), band=(row.low_freq, row.high_freq), sample_rate=card.sample_rate,
                     features=card.features,
-                    title=f"{name} ({row.species}) {row.score:.3f}: {row.recording} {row.start:.2f}-{row.end:.2f} s",
+                    title=f"{name} {row.score:.3f}: {row.recording} {row.start:.2f}-{row.end:.2f} s",
                 )
                 save_png(figure, folder / f"{number:04d}.png")
                 with atomic_path(folder / f"{number:04d}.wav") as temporary:
