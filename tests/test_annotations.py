@@ -314,7 +314,9 @@ def test_the_etl_stage_follows_data_annotations(tmp_path):
     from rainforest.etl import write_window_set
 
     dataset = make_dataset(tmp_path, GOOD_RAVEN, SPECIES_CSV)
-    data = DataSettings(dataset_dir=dataset, annotations="raven", species_column="Species")
+    data = DataSettings(
+        dataset_dir=dataset, annotations="raven", species_column="Species", reviews_dir=tmp_path / "reviews"
+    )
     settings = EtlSettings(workers=1, on_unreadable="stop", background_windows=0, windows_per_event=2)
     report = write_window_set(
         data=data, sample_rate=RATE, features=FEATURES, settings=settings, windows_path=tmp_path / "w.h5",
