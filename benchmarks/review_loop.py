@@ -1,8 +1,10 @@
 """The review loop, simulated on the demo data: does reviewing near the threshold beat reviewing at random?
 
-A fresh git + DVC copy of the pipeline makes the demo data, then keeps the
-labels of only ``--labelled`` training recordings; the other training
-recordings are the pool, unlabelled as far as the pipeline knows. Round 0
+A fresh git + DVC copy of the pipeline makes the demo data (or takes
+``--dataset``, such as ``../shared/real/xc_birds``), then keeps the labels of
+only ``--labelled`` training recordings, taken in turn from each species; the
+other training recordings are the pool, unlabelled as far as the pipeline
+knows. Round 0
 trains on the labelled ones (``dvc repro``). Each later round, for each
 strategy, in a copy of its own:
 
@@ -11,8 +13,8 @@ strategy, in a copy of its own:
 2. per species, ``--budget`` windows not reviewed before are chosen
    (:func:`rainforest.review.selection.select_for_review`): ``near``, those
    whose score is closest to the species' threshold, or ``random``;
-3. the reviewer is the demo's own list of calls (``train_tp.csv`` before it
-   was cut): "yes" where a call of the species labels the window (the rule
+3. the reviewer is the dataset's own list of calls (``train_tp.csv`` before
+   it was cut): "yes" where a call of the species labels the window (the rule
    training uses, :func:`rainforest.labels.window_labels`), else "no";
 4. the verdicts are imported into the reviewed labels (what ``rainforest-review
    import`` does, :func:`rainforest.review.verdicts.import_verdicts`), and
@@ -54,25 +56,50 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 #: The dataset the loop trains on: the demo's recordings, its labels cut to the labelled recordings.
 LOOP_DATASET = "data/loop"
+#: What each round reproduces: everything upstream of the test and validation figures (not the
+#: demo stage, when the loop runs on another dataset).
+TARGETS = ("evaluate", "submit")
 
 
-def make_loop_dataset(project: Path, n_labelled: int) -> list[str]:
-    """``project/data/loop``: the demo dataset with labels for its first ``n_labelled``
-    training recordings only (links to the demo's files); returns the pool's ids."""
-    demo, loop = project / "data/demo", project / LOOP_DATASET
+def labelled_recordings(calls: pd.DataFrame, n_labelled: int) -> list[str]:
+    """``n_labelled`` training recordings, taken in turn from each species' recordings
+    (by id), so that every species keeps labelled calls however few are kept.
+
+    Examples
+    --------
+    >>> calls = pd.DataFrame({"recording_id": ["a", "b", "c", "d"], "species_id": [0, 0, 0, 1]})
+    >>> labelled_recordings(calls, 2)
+    ['a', 'd']
+    """
+    by_species = [sorted(set(group)) for _, group in calls.groupby("species_id")["recording_id"]]
+    order: list[str] = []
+    for turn in range(max(map(len, by_species))):
+        for recordings in by_species:
+            if turn < len(recordings) and recordings[turn] not in order:
+                order.append(recordings[turn])
+    return order[:n_labelled]
+
+
+def make_loop_dataset(source: Path, loop: Path, n_labelled: int) -> list[str]:
+    """``loop``: the dataset ``source`` with the labels of ``n_labelled`` training recordings only
+    (:func:`labelled_recordings`), its audio linked; returns the pool: the other training recordings."""
     for folder in ("train", "test"):
         (loop / folder).mkdir(parents=True)
-        for path in sorted((demo / folder).iterdir()):
-            os.link(path, loop / folder / path.name)
+        for path in sorted((source / folder).iterdir()):
+            try:
+                os.link(path, loop / folder / path.name)
+            except OSError:  # another file system
+                shutil.copy(path, loop / folder / path.name)
     for name in ("sample_submission.csv", "test_ground_truth.csv", "species.csv"):
-        if (demo / name).exists():
-            shutil.copy(demo / name, loop / name)
-    recordings = sorted(path.stem for path in (demo / "train").iterdir())
-    labelled = set(recordings[:n_labelled])
+        if (source / name).exists():
+            shutil.copy(source / name, loop / name)
+    calls = pd.read_csv(source / "train_tp.csv", dtype={"recording_id": str})
+    labelled = set(labelled_recordings(calls, n_labelled))
     for name in ("train_tp.csv", "train_fp.csv"):
-        table = pd.read_csv(demo / name)
-        table[table["recording_id"].isin(labelled)].to_csv(loop / name, index=False)
-    return recordings[n_labelled:]
+        if (source / name).exists():
+            table = pd.read_csv(source / name, dtype={"recording_id": str})
+            table[table["recording_id"].isin(labelled)].to_csv(loop / name, index=False)
+    return sorted(path.stem for path in (source / "train").iterdir() if path.stem not in labelled)
 
 
 def test_figures(project: Path) -> dict[str, float]:
@@ -136,12 +163,14 @@ def review_round(project: Path, pool: list[str], strategy: str, budget: int, rou
     data = load_settings(project / "params.yaml").data
     import_verdicts([path], data=data.model_copy(update={"dataset_dir": project / data.dataset_dir,
                                                           "reviews_dir": project / data.reviews_dir}))
-    run(["dvc", "repro"], project, timeout=7200)
+    run(["dvc", "repro", *TARGETS], project, timeout=7200)
     return verdicts
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.review_loop", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", type=Path,
+                        help="a dataset in the competition's layout to run the loop on (default: the demo data)")
     parser.add_argument("--labelled", type=int, default=60, help="training recordings that keep their labels (default: 60)")
     parser.add_argument("--budget", type=int, default=4, help="verdicts per species per round (default: 4)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of review after round 0 (default: 2)")
@@ -158,11 +187,13 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="rainforest-review-loop-") as temporary:
         workdir = args.workdir or Path(temporary)
         base = make_project(workdir / "round0", overrides)
-        run(["dvc", "repro", "demo"], base, timeout=3600)
-        pool = make_loop_dataset(base, args.labelled)
-        calls = pd.read_csv(base / "data/demo/train_tp.csv", dtype={"recording_id": str}).assign(present=True)
+        if args.dataset is None:
+            run(["dvc", "repro", "demo"], base, timeout=3600)
+        source = args.dataset.resolve() if args.dataset else base / "data/demo"
+        pool = make_loop_dataset(source, base / LOOP_DATASET, args.labelled)
+        calls = pd.read_csv(source / "train_tp.csv", dtype={"recording_id": str}).assign(present=True)
         calls = calls[calls["recording_id"].isin(pool)]
-        run(["dvc", "repro"], base, timeout=7200)
+        run(["dvc", "repro", *TARGETS], base, timeout=7200)
         start = test_figures(base)
         rows = [("both", 0, 0, "", start)]
         print(f"round 0: {args.labelled} labelled recordings, pool of {len(pool)}: {start}", flush=True)

@@ -78,19 +78,20 @@ def test_model_macs_counts_convolutions_and_dense_layers():
     assert model_macs(model, (8, 10, 1)) == 8 * 10 * 4 * 9 + 5 * 4
 
 
-def test_the_review_loop_keeps_labels_of_the_labelled_recordings_only(tmp_path):
+def test_the_review_loop_keeps_labels_of_recordings_taken_in_turn_from_each_species(tmp_path):
     demo = tmp_path / "data/demo"
     for folder, names in {"train": ["r0", "r1", "r2"], "test": ["t0"]}.items():
         for name in names:
             write_recording(demo / folder / f"{name}.flac", 8000, 1, 0.5, "FLAC", "PCM_16")
     header = "recording_id,species_id,songtype_id,t_min,f_min,t_max,f_max\n"
-    (demo / "train_tp.csv").write_text(header + "r0,0,1,1.0,500,2.0,900\nr2,1,1,1.0,500,2.0,900\n")
-    (demo / "train_fp.csv").write_text(header + "r1,1,1,1.0,500,2.0,900\n")
+    (demo / "train_tp.csv").write_text(header + "r0,0,1,1.0,500,2.0,900\nr2,0,1,1.0,500,2.0,900\nr1,1,1,1.0,500,2.0,900\n")
+    (demo / "train_fp.csv").write_text(header + "r1,0,1,1.0,500,2.0,900\nr2,1,1,1.0,500,2.0,900\n")
     (demo / "sample_submission.csv").write_text("recording_id,s0,s1\nt0,0,0\n")
-    assert make_loop_dataset(tmp_path, 2) == ["r2"]
     loop = tmp_path / "data/loop"
-    assert (loop / "train_tp.csv").read_text() == header + "r0,0,1,1.0,500,2.0,900\n"
-    assert (loop / "train_fp.csv").read_text() == header + "r1,1,1,1.0,500,2.0,900\n"
+    # Species 0's first recording, then species 1's: r2, species 0's second, is left for the pool.
+    assert make_loop_dataset(demo, loop, 2) == ["r2"]
+    assert (loop / "train_tp.csv").read_text() == header + "r0,0,1,1.0,500,2.0,900\nr1,1,1,1.0,500,2.0,900\n"
+    assert (loop / "train_fp.csv").read_text() == header + "r1,0,1,1.0,500,2.0,900\n"
     assert (loop / "train/r2.flac").samefile(demo / "train/r2.flac") and (loop / "sample_submission.csv").exists()
 
 
