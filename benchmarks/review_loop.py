@@ -124,7 +124,9 @@ def test_figures(project: Path) -> dict[str, float]:
     }
 
 
-def simulated_verdicts(chosen: pd.DataFrame, calls: pd.DataFrame, files: dict[str, Path], n_species: int) -> pd.DataFrame:
+def simulated_verdicts(
+    chosen: pd.DataFrame, calls: pd.DataFrame, files: dict[str, Path], n_species: int
+) -> pd.DataFrame:
     """The demo's known calls as the reviewer: "yes" where a call of the species labels the window."""
     answers = []
     for row in chosen.itertuples():
@@ -176,7 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.review_loop", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path,
                         help="a dataset in the competition's layout to run the loop on (default: the demo data)")
-    parser.add_argument("--labelled", type=int, default=60, help="training recordings that keep their labels (default: 60)")
+    parser.add_argument("--labelled", type=int, default=60,
+                        help="training recordings that keep their labels (default: 60)")
     parser.add_argument("--budget", type=int, default=4, help="verdicts per species per round (default: 4)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of review after round 0 (default: 2)")
     parser.add_argument("--strategies", nargs="+", choices=["near", "random"], default=["near", "random"])

@@ -115,7 +115,8 @@ def test_a_raven_table_with_a_verdict_column_added_in_raven(project, tmp_path):
     table = out / "SD01" / "0500.Table.1.selections.txt"
     table.parent.mkdir(parents=True)
     table.write_text(
-        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\tScore\tVerdict\n"
+        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\tScore"
+        "\tVerdict\n"
         "1\tSpectrogram 1\t1\t1.0\t3.0\t500\t3000\ts1\t0.9\tYes\n"
         "2\tSpectrogram 1\t1\t3.0\t5.0\t500\t3000\ts2\t0.8\tno\n"
         "3\tSpectrogram 1\t1\t4.0\t6.0\t500\t3000\ts2\t0.7\t\n"
