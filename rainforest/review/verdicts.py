@@ -284,8 +284,9 @@ def import_verdicts(paths: Sequence[str | Path], *, data: DataSettings) -> Impor
     existing = read_reviewed_events(reviews_dir, len(species))[REVIEWED_COLUMNS]
     if verdicts.empty:
         return ImportSummary(**summary)
-    reviewed = index_recording_tree(reviews_dir / REVIEWED_RECORDINGS) if (reviews_dir / REVIEWED_RECORDINGS).is_dir() else {}
-    ids, copied = _training_ids(verdicts, dataset_dir, reviewed, reviews_dir / REVIEWED_RECORDINGS)
+    copies = reviews_dir / REVIEWED_RECORDINGS
+    reviewed = index_recording_tree(copies) if copies.is_dir() else {}
+    ids, copied = _training_ids(verdicts, dataset_dir, reviewed, copies)
     new = pd.DataFrame({
         "recording_id": ids, "species_id": verdicts["species_id"], "songtype_id": SONGTYPE_ID,
         "t_min": verdicts["t_min"], "f_min": verdicts["f_min"], "t_max": verdicts["t_max"],
@@ -299,7 +300,7 @@ def import_verdicts(paths: Sequence[str | Path], *, data: DataSettings) -> Impor
     for column in ("songtype_id", "f_min", "f_max", "present"):
         merged[column] = merged[column].where(merged["_merge"] != "left_only", merged[f"{column}_old"])
     labels = merged[REVIEWED_COLUMNS].sort_values(_KEY, kind="stable")
-    labels = labels.astype({"species_id": int, "songtype_id": int}).assign(present=labels["present"].astype(bool).astype(int))
+    labels = labels.astype({"species_id": int, "songtype_id": int, "present": bool}).astype({"present": int})
     write_text(reviews_dir / REVIEWED_LABELS, labels.to_csv(index=False, lineterminator="\n"))
     return ImportSummary(
         **summary, added=int((merged["_merge"] == "right_only").sum()), replaced=int((before & ~same).sum()),
