@@ -10,9 +10,7 @@ two of its scores, as ``--all`` reports them).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import shutil
 import signal
 import subprocess
@@ -29,7 +27,9 @@ from rainforest.detect.archive import find_recordings
 from rainforest.detect.detections import window_detections
 from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
 from rainforest.errors import AudioError
-from tests.support.detector import BANDS, SCRIPT, SPECIES, save_thresholds, save_tiny_model, write_recording
+from tests.support.detector import (
+    BANDS, SCRIPT, SPECIES, restored_logging, save_thresholds, save_tiny_model, write_recording,
+)
 from tests.support.settings import FEATURES, RATE
 
 
@@ -52,15 +52,6 @@ RECORDINGS = {
 EXTRA = ("extra.aiff", (8000, 1, 1.7, "AIFF", "PCM_16"))
 
 
-@contextlib.contextmanager
-def restored_logging():
-    # The command configures logging for itself; leave pytest's as it was.
-    handlers, level = logging.root.handlers[:], logging.root.level
-    try:
-        yield
-    finally:
-        logging.root.handlers[:] = handlers
-        logging.root.setLevel(level)
 
 
 def run_in_process(*argv) -> int:

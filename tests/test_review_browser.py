@@ -27,7 +27,8 @@ from rainforest.review.page import write_review_page
 from rainforest.review.verdicts import VERDICT_COLUMNS
 from tests.support.detector import BANDS, SPECIES, write_recording
 from tests.support.paths import committed_params
-from tests.support.review import detections_folder, restored_logging
+from tests.support.detector import restored_logging
+from tests.support.review import detections_folder
 
 pytestmark = pytest.mark.slow
 

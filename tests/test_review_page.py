@@ -32,7 +32,8 @@ from rainforest.review.selection import select_for_review
 from rainforest.review.verdicts import VERDICT_COLUMNS
 from rainforest.spectrogram import log_mel_spectrogram
 from tests.support.detector import BANDS, SCRIPT, SPECIES
-from tests.support.review import LABELS, RECORDINGS, detections_folder, restored_logging
+from tests.support.detector import restored_logging
+from tests.support.review import LABELS, RECORDINGS, detections_folder
 from tests.support.settings import FEATURES, RATE
 
 #: The installed console script, beside rainforest-detect.

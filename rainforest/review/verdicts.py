@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rainforest.annotations import SONGTYPE_ID, _read_delimited, read_species_labels, species_lookup
+from rainforest.annotations import _RAVEN_NAME, SONGTYPE_ID, _read_delimited, read_species_labels, species_lookup
 from rainforest.audio import index_recording_tree, index_recordings
 from rainforest.config import DataSettings
 from rainforest.errors import LabelError
@@ -55,7 +54,6 @@ _NEEDED = {"recording": None, "file": None, "start": "t_min", "end": "t_max", "s
            "low_freq": "f_min", "high_freq": "f_max", "verdict": "verdict"}
 _RAVEN_NEEDED = {"Begin Time (s)": "t_min", "End Time (s)": "t_max", "Low Freq (Hz)": "f_min",
                  "High Freq (Hz)": "f_max", RAVEN_VERDICT_COLUMN: "verdict"}
-_RAVEN_NAME = re.compile(r"^(?P<recording>.+?)\.Table\.\d+\.selections\.txt$")
 #: The key of a reviewed label: a later verdict on the same window and species replaces an earlier one.
 _KEY = ["recording_id", "species_id", "t_min", "t_max"]
 
@@ -114,7 +112,7 @@ def _table(path: Path, delimiter: str) -> tuple[pd.DataFrame, int]:
 
 def _read_verdict_rows(path: Path, lookup: dict[str, int]) -> pd.DataFrame:
     """A verdicts file's rows: ``recording``, ``file``, the event columns and ``verdict``, with ``line``."""
-    raven = _RAVEN_NAME.match(path.name)
+    raven = path.suffix == ".txt" and _RAVEN_NAME.match(path.stem)
     table, header_line = _table(path, "\t" if raven else ",")
     if raven:
         needed = dict(_RAVEN_NEEDED)
@@ -168,7 +166,7 @@ def _raven_recording(path: Path) -> tuple[str, str]:
 
     for folder in path.parents:
         if (folder / JOURNAL_DIR).is_dir():
-            recording_id = _RAVEN_NAME.match(path.relative_to(folder).as_posix())["recording"]
+            recording_id = _RAVEN_NAME.match(path.relative_to(folder).with_suffix("").as_posix())["recording"]
             files = recording_files(folder)
             if recording_id not in files:
                 break

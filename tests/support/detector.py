@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 from pathlib import Path
 
@@ -57,3 +59,15 @@ def save_tiny_model(folder: Path, labels: list[str] | None = None) -> Path:
     save_model(model, folder / "model.keras", ModelCard(RATE, FEATURES, SPECIES, labels=labels))
     save_thresholds(folder, [0.0, 0.0, 0.0])
     return folder / "model.keras"
+
+
+@contextlib.contextmanager
+def restored_logging():
+    """Run a command in this process and leave pytest's logging as it was
+    (the commands configure logging for themselves)."""
+    handlers, level = logging.root.handlers[:], logging.root.level
+    try:
+        yield
+    finally:
+        logging.root.handlers[:] = handlers
+        logging.root.setLevel(level)

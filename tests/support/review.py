@@ -10,15 +10,13 @@ none (its near choices are taken around 0.5), s2 at 0.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from rainforest.detect.cli import detect
-from tests.support.detector import save_thresholds, save_tiny_model, write_recording
+from tests.support.detector import restored_logging, save_thresholds, save_tiny_model, write_recording
 
 #: Species names on the model's card; the second one needs escaping in HTML.
 LABELS = ["Screaming Piha", "Rain <Frog> & Co", "Tink Frog"]
@@ -30,15 +28,6 @@ RECORDINGS = {
 }
 
 
-@contextlib.contextmanager
-def restored_logging():
-    # The commands configure logging for themselves; leave pytest's as it was.
-    handlers, level = logging.root.handlers[:], logging.root.level
-    try:
-        yield
-    finally:
-        logging.root.handlers[:] = handlers
-        logging.root.setLevel(level)
 
 
 def detections_folder(root: Path) -> dict[str, Path]:
