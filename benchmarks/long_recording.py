@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hours", type=float, nargs="+", default=[2.0, 24.0], help="lengths (default: 2 24)")
     parser.add_argument("--workdir", type=Path, help="where the recordings go (default: a temporary folder, removed)")
     args = parser.parse_args(argv)
-    from rainforest.model import load_card
+    from rainforest.card import load_card
 
     card = load_card(args.model)
     source = args.source or sorted((ROOT / "data/demo/test").glob("*.flac"))[0]

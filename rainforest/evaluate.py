@@ -26,7 +26,8 @@ from rainforest.metrics import (
     worst_false_negatives,
     worst_false_positives,
 )
-from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, label_weights, load_card, load_model
+from rainforest.card import load_card
+from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, label_weights, load_model
 from rainforest.split import read_split, subset_rows
 from rainforest.storage import LABEL_FIELDS, read_windows, write_json, write_text
 

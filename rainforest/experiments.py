@@ -106,7 +106,8 @@ def scoring_speed(root: Path, dataset_dir: Path, hop_seconds: float) -> float:
     workspace's model, as ``submit`` does (one worker thread per core)."""
     from rainforest.config import SubmitSettings
     from rainforest.labels import read_species
-    from rainforest.model import load_card, load_model
+    from rainforest.card import load_card
+    from rainforest.model import load_model
     from rainforest.submit import score_recordings
 
     model, card = load_model(root / "models/model.keras"), load_card(root / "models/model.keras")

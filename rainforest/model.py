@@ -8,19 +8,16 @@ archive whose bytes depend only on the weights, not on when it was saved.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import zipfile
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers, ops
 
-from rainforest.config import FeatureSettings, ModelSettings
-from rainforest.errors import ModelError
+from rainforest.card import CARD_NAME, ModelCard, reading_model
+from rainforest.config import ModelSettings
 from rainforest.storage import atomic_path
 
 _PACKAGE = "rainforest"
@@ -222,61 +219,6 @@ def _head(inputs, x, settings: ModelSettings, n_species: int, activation: str) -
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
-#: Archive member holding the model's card.
-CARD_NAME = "rainforest_card.json"
-
-
-@dataclass(frozen=True)
-class EmbeddingCard:
-    """The pretrained model whose embeddings a head was trained on, so that
-    inference computes the same ones: its name in
-    :data:`rainforest.embedding.EMBEDDING_MODELS`, the SHA-256 of its file and
-    its licence (a head inherits it)."""
-
-    model: str
-    sha256: str
-    licence: str
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """What a user of the model needs besides the weights: the audio and
-    feature settings its input was made with, the species it scores, and for
-    an ``embedding_head`` the embedding model it reads. ``labels`` are the
-    species' names, in the order of ``species``, where the dataset had a
-    ``species.csv`` (else None, and the card is written without them)."""
-
-    sample_rate: int
-    features: FeatureSettings
-    species: list[str]
-    embedding: EmbeddingCard | None = None
-    labels: list[str] | None = None
-
-    def to_json(self) -> str:
-        values = {"sample_rate": self.sample_rate, "features": self.features.model_dump(), "species": self.species}
-        if self.embedding is not None:
-            values["embedding"] = asdict(self.embedding)
-        if self.labels is not None:
-            values["labels"] = self.labels
-        return json.dumps(values, indent=2, sort_keys=True)
-
-    def display_names(self) -> list[str]:
-        """How figures name the species: ``s3 Dark-eyed Junco`` with labels, else ``s3``."""
-        if self.labels is None:
-            return list(self.species)
-        return [f"{species} {label}" for species, label in zip(self.species, self.labels)]
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> ModelCard:
-        values = json.loads(text)
-        embedding = EmbeddingCard(**values["embedding"]) if "embedding" in values else None
-        labels = [str(label) for label in values["labels"]] if "labels" in values else None
-        return cls(
-            int(values["sample_rate"]), FeatureSettings(**values["features"]), list(values["species"]), embedding,
-            labels,
-        )
-
-
 def _renumber_shared_objects(config: object) -> object:
     """Replace Keras' ``shared_object_id`` values by 1, 2, ... in order of appearance.
 
@@ -336,22 +278,6 @@ def save_model(model: keras.Model, path: str | Path, card: ModelCard) -> None:
             staging.unlink(missing_ok=True)
 
 
-def _reading_model(path: Path) -> contextlib.AbstractContextManager:
-    # A missing file, or one that is not a .keras archive from save_model,
-    # becomes one ModelError naming the file, not a Keras traceback.
-    if not path.is_file():
-        raise ModelError(f"{path}: model not found; train one with dvc repro train, or give another model file")
-    return _model_errors(path)
-
-
-@contextlib.contextmanager
-def _model_errors(path: Path) -> Iterator[None]:
-    try:
-        yield
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
-        raise ModelError(f"{path}: not a model saved by the train stage ({type(error).__name__}: {error})") from None
-
-
 def load_model(path: str | Path) -> keras.Model:
     """Load a model saved by :func:`save_model`, in Keras safe mode.
 
@@ -361,18 +287,5 @@ def load_model(path: str | Path) -> keras.Model:
         If the file is missing or is not a model saved by this project.
     """
     path = Path(path)
-    with _reading_model(path):
+    with reading_model(path):
         return keras.models.load_model(path, compile=False, safe_mode=True)
-
-
-def load_card(path: str | Path) -> ModelCard:
-    """The card stored with a model by :func:`save_model`.
-
-    Raises
-    ------
-    ModelError
-        As :func:`load_model`.
-    """
-    path = Path(path)
-    with _reading_model(path), zipfile.ZipFile(path) as archive:
-        return ModelCard.from_json(archive.read(CARD_NAME))

@@ -14,7 +14,8 @@ from rainforest.detect.scoring import aggregate_windows, make_scorer, score_wind
 from rainforest.errors import LabelError
 from rainforest.labels import presence_matrix, read_events, read_species
 from rainforest.metrics import score_summary, species_table, with_labels
-from rainforest.model import ModelCard, load_card, load_model
+from rainforest.card import ModelCard, load_card
+from rainforest.model import load_model
 from rainforest.storage import write_json, write_text
 
 

@@ -20,15 +20,8 @@ from tqdm.keras import TqdmCallback
 
 from rainforest.config import ModelSettings, SpecAugmentSettings, TrainSettings
 from rainforest.metrics import lwlrap
-from rainforest.model import (
-    SCORING_BATCH,
-    EmbeddingCard,
-    ModelCard,
-    WeightedBinaryCrossentropy,
-    build_model,
-    label_weights,
-    save_model,
-)
+from rainforest.card import EmbeddingCard, ModelCard
+from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, build_model, label_weights, save_model
 from rainforest.split import read_split, subset_rows
 from rainforest.storage import WindowRows, read_feature_settings, read_window_attrs, read_windows
 

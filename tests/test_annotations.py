@@ -15,7 +15,7 @@ from rainforest.config import EtlSettings
 from rainforest.errors import LabelError
 from rainforest.etl import build_window_set
 from rainforest.labels import EVENT_COLUMNS
-from rainforest.model import ModelCard
+from rainforest.card import ModelCard
 from rainforest.storage import read_window_attrs, read_windows
 from rainforest.training import model_card
 from tests.support.settings import FEATURES, RATE

@@ -615,7 +615,8 @@ def test_killed_etl_leaves_the_previous_output_and_a_rerun_succeeds(tmp_path):
 
 @pytest.mark.slow
 def test_submit_stops_when_test_recordings_have_no_audio(tmp_path):
-    from rainforest.model import ModelCard, build_model, save_model
+    from rainforest.card import ModelCard
+    from rainforest.model import build_model, save_model
 
     dataset = tmp_path / "dataset"
     (dataset / "test").mkdir(parents=True)

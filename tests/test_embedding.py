@@ -22,7 +22,8 @@ from rainforest.embedding import (
 from rainforest.config import FeatureSettings, ModelSettings
 from rainforest.errors import ConfigError, ModelError
 from rainforest.detect.scoring import EmbeddingScorer, make_scorer
-from rainforest.model import EmbeddingCard, ModelCard, build_model
+from rainforest.card import EmbeddingCard, ModelCard
+from rainforest.model import build_model
 from rainforest.storage import WindowWriter, read_window_attrs, read_windows
 
 INFO = BirdNetEmbedder.info

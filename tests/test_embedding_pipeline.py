@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rainforest.model import load_card
+from rainforest.card import load_card
 from tests.support.paths import XC_BIRDS
 from tests.support.project import make_project, run
 

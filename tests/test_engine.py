@@ -60,6 +60,26 @@ def test_folders_are_searched_at_any_depth_with_path_ids(tmp_path):
         find_recordings([tmp_path])
 
 
+def test_the_process_that_hands_out_recordings_does_not_load_tensorflow(tmp_path):
+    # A Dask client (often a login node) and a run that stops at a bad argument need no
+    # TensorFlow: everything but scoring reads the model's card from its archive as JSON.
+    model = save_tiny_model(tmp_path)
+    probe = (
+        "import sys\n"
+        "from rainforest.card import load_card\n"
+        "from rainforest.detect.archive import detect_recordings, find_recordings\n"
+        "from rainforest.detect.cli import detect\n"
+        "from rainforest.detect.engine import DetectionJob, detection_results\n"
+        f"assert load_card({str(model)!r}).species\n"
+        f"assert detect([{str(tmp_path / 'missing')!r}, '--model', {str(model)!r}]) == 1\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "missing: no such file or folder" in result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     return save_tiny_model(tmp_path_factory.mktemp("model"))

@@ -12,15 +12,8 @@ import pytest
 
 from rainforest.config import ModelSettings, TrainSettings
 from rainforest.errors import ModelError
-from rainforest.model import (
-    CARD_NAME,
-    WeightedBinaryCrossentropy,
-    ModelCard,
-    build_model,
-    load_card,
-    load_model,
-    save_model,
-)
+from rainforest.card import CARD_NAME, ModelCard, load_card
+from rainforest.model import WeightedBinaryCrossentropy, build_model, load_model, save_model
 from rainforest.model import label_weights
 from rainforest.training import input_statistics, train_classifier
 from tests.support.paths import committed_params

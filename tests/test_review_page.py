@@ -25,7 +25,7 @@ from rainforest.audio import Recording
 from rainforest.detect.archive import recording_files
 from rainforest.detect.thresholds import Detector, SpeciesDetector, load_detector
 from rainforest.figures import spectrogram_extent
-from rainforest.model import ModelCard
+from rainforest.card import ModelCard
 from rainforest.review.cli import review
 from rainforest.review.page import excerpt_figure, excerpt_span, review_rows, write_review_page
 from rainforest.review.selection import select_for_review

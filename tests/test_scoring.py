@@ -23,7 +23,8 @@ from rainforest.spectrogram import (
 )
 from rainforest.submit import score_recordings
 from rainforest.errors import AudioError
-from rainforest.model import ModelCard, build_model
+from rainforest.card import ModelCard
+from rainforest.model import build_model
 from tests.support.settings import RATE
 
 N_MELS = 16

@@ -137,9 +137,10 @@ def default_workers() -> int:
     """One worker process per core; on 2 cores or fewer, this process alone.
 
     On 2 cores one process, decoding on a thread per core while TensorFlow
-    scores, measured faster than a local cluster of two (1,065 against 778
-    audio seconds per second over 400 one-minute files, the cluster's start
-    included) in a third of the memory; more cores need more processes.
+    scores, measured faster than a local cluster of two (1,010 against 920
+    audio seconds per second over 1,000 one-minute files, the cluster's start
+    included; docs/benchmark.md) in under half the memory; more cores need
+    more processes.
     """
     cores = available_cores()
     return cores if cores > 2 else 1
@@ -149,11 +150,12 @@ def detect(argv: Sequence[str] | None = None) -> int:
     """Run ``rainforest-detect``; returns the exit status (1 on bad input, with one error line)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
-    # Imported here, not above: Keras takes seconds to load, --help should not wait for it.
+    # Imported here, not above: pandas and the decoders take a second to load, --help should not wait.
+    # TensorFlow loads only where recordings are scored (rainforest.detect.engine).
     from rainforest.detect.archive import detect_recordings, find_recordings
     from rainforest.detect.engine import DetectionJob
     from rainforest.detect.thresholds import load_detector
-    from rainforest.model import load_card
+    from rainforest.card import load_card
 
     started = time.perf_counter()
     try:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from rainforest.card import ModelCard
 from rainforest.detect import raven
-from rainforest.detect.scoring import WindowScores
 from rainforest.detect.thresholds import Detector
-from rainforest.model import ModelCard
+
+if TYPE_CHECKING:  # scoring loads TensorFlow, which writing detections does not need
+    from rainforest.detect.scoring import WindowScores
 
 #: Columns of ``detections.csv``.
 DETECTION_COLUMNS = ["recording", "start", "end", "species", "score"]

@@ -32,11 +32,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from rainforest.card import load_card
 from rainforest.detect.detections import RecordingDetections, recording_detections
-from rainforest.detect.scoring import make_scorer, score_recording, score_windows
 from rainforest.detect.thresholds import load_detector
 from rainforest.parallel import available_cores
-from rainforest.model import load_card, load_model
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +70,11 @@ NANNY_ENVIRON = "distributed.nanny.pre-spawn-environ"
 @functools.lru_cache(maxsize=1)
 def _loaded(model_path: Path, detector_path: Path):
     # Once per process: the scorer, card and detector (a worker keeps them for every recording).
+    # TensorFlow is imported here, in the processes that score, not at the top: the
+    # process that only hands recordings to a cluster and writes the outputs never loads it.
+    from rainforest.detect.scoring import make_scorer
+    from rainforest.model import load_model
+
     model, card = load_model(model_path), load_card(model_path)
     return make_scorer(model, card), card, load_detector(detector_path, card.species)
 
@@ -103,6 +107,8 @@ def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> Record
     AudioError
         If the recording cannot be decoded, unless ``job.skip_unreadable``.
     """
+    from rainforest.detect.scoring import score_recording  # see _loaded
+
     _share_the_worker_cores()
     scorer, card, detector = _loaded(job.model, job.detector)
     item = score_recording(
@@ -114,6 +120,8 @@ def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> Record
 
 def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections]:
     # One process: TensorFlow on every core, the next recordings decoded ahead, a thread per core.
+    from rainforest.detect.scoring import score_windows  # see _loaded
+
     scorer, card, detector = _loaded(job.model, job.detector)
     scored = score_windows(
         scorer, recordings, hop_seconds=job.hop_seconds, batch_size=job.batch_size,

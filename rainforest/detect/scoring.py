@@ -44,7 +44,8 @@ from rainforest.spectrogram import (
     window_frames,
     window_span_samples,
 )
-from rainforest.model import ModelCard, TimeFrequencyPooling
+from rainforest.card import ModelCard
+from rainforest.model import TimeFrequencyPooling
 from rainforest.parallel import streams_ahead
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from rainforest.detect.detections import DETECTION_COLUMNS
 from rainforest.detect.thresholds import Detector, load_detector
 from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
 from rainforest.figures import save_png, spectrogram_extent
-from rainforest.model import ModelCard, load_card
+from rainforest.card import ModelCard, load_card
 from rainforest.review.selection import REASONS, select_for_review
 from rainforest.review.verdicts import VERDICT_COLUMNS, VERDICTS
 from rainforest.spectrogram import log_mel_spectrogram

@@ -17,7 +17,8 @@ import soundfile as sf
 
 from rainforest.config import ModelSettings
 from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
-from rainforest.model import ModelCard, build_model, save_model
+from rainforest.card import ModelCard
+from rainforest.model import build_model, save_model
 from rainforest.spectrogram import window_frames
 from tests.support.paths import committed_params
 from tests.support.settings import FEATURES, RATE
