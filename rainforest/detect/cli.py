@@ -137,7 +137,7 @@ def default_workers() -> int:
     """One worker process per core; on 2 cores or fewer, this process alone.
 
     On 2 cores one process, decoding on a thread per core while TensorFlow
-    scores, measured faster than a local cluster of two (1,010 against 920
+    scores, measured faster than a local cluster of two (1,209 against 1,008
     audio seconds per second over 1,000 one-minute files, the cluster's start
     included; docs/benchmark.md) in under half the memory; more cores need
     more processes.
