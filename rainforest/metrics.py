@@ -26,11 +26,11 @@ than 0/1 in ``truth``, non-finite scores, no positive label at all) raise
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_curve
+
+from rainforest.storage import rounded_or_none
 
 
 
@@ -331,12 +331,6 @@ def precision_recall_curve_points(
         "recall": np.asarray(recall, dtype=np.float64),
         "threshold": np.asarray(threshold, dtype=np.float64),
     }
-
-
-def rounded_or_none(value: float | None) -> float | None:
-    """``value`` rounded to 6 decimals, or ``None`` for a missing or NaN value:
-    JSON has no NaN (a species without positives gets null)."""
-    return None if value is None or math.isnan(value) else round(float(value), 6)
 
 
 def score_summary(truth: np.ndarray, scores: np.ndarray) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +95,18 @@ def _process_exists(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
+
+
+def rounded_or_none(value: float | None) -> float | None:
+    """``value`` rounded to 6 decimals for a JSON file, or ``None`` for a missing or NaN value:
+    JSON has no NaN (a species without positives gets null).
+
+    Examples
+    --------
+    >>> rounded_or_none(0.12345678), rounded_or_none(float("nan")), rounded_or_none(None)
+    (0.123457, None, None)
+    """
+    return None if value is None or math.isnan(value) else round(float(value), 6)
 
 
 def write_json(path: str | Path, data: dict) -> None:

@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rainforest.errors import ModelError
-from rainforest.metrics import rounded_or_none
-from rainforest.storage import write_json
+from rainforest.storage import rounded_or_none, write_json
 
 #: How a threshold was chosen. ``target_precision``: the lowest threshold at
 #: which the species' validation windows reach the target precision.
