@@ -98,12 +98,13 @@ def _model_errors(path: Path) -> Iterator[None]:
 
 
 def load_card(path: str | Path) -> ModelCard:
-    """The card stored with a model by :func:`save_model`.
+    """The card stored with a model by :func:`rainforest.model.save_model`,
+    read without loading TensorFlow.
 
     Raises
     ------
     ModelError
-        As :func:`load_model`.
+        If the file is missing or is not a model saved by this project.
     """
     path = Path(path)
     with reading_model(path), zipfile.ZipFile(path) as archive:

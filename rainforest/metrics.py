@@ -33,7 +33,6 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from rainforest.storage import rounded_or_none
 
 
-
 def _validate(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Check and normalise a ``(truth, scores)`` pair.
 
