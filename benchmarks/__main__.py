@@ -55,12 +55,13 @@ THROUGHPUTS = {
 REFERENCES = Path(__file__).with_name("references.py")
 
 
-def measure(command: list[str], cwd: Path) -> tuple[float, int, str]:
-    """Run ``command``; return its wall seconds, the peak summed resident
-    memory (bytes) of its process and all their children, and its output."""
+def measure(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """Run ``command`` (with the ``env`` variables added); return its wall
+    seconds, the peak summed resident memory (bytes) of its process and all
+    their children, and its output."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        command, cwd=cwd, env=project_env(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=cwd, env=project_env(cwd, env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     parent, peak = psutil.Process(process.pid), 0
     while process.poll() is None:

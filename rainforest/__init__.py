@@ -18,8 +18,9 @@ import os as _os
 # TF_CPP_MIN_LOG_LEVEL yourself to see them.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# Before numpy loads OpenBLAS: the same kernels on every CPU of a class, so
-# the same inputs give the same bytes on another machine (rainforest.kernels).
-from rainforest.kernels import pin_openblas_kernels as _pin_openblas_kernels  # noqa: E402
+# Before numpy, OpenBLAS and TensorFlow load: the same kernels on every x86-64
+# CPU with AVX2, so the same inputs give the same bytes on another machine
+# (rainforest.kernels).
+from rainforest.kernels import pin_kernels as _pin_kernels  # noqa: E402
 
-_pin_openblas_kernels()
+_pin_kernels()

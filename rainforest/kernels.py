@@ -1,16 +1,38 @@
-"""The BLAS kernels numpy runs, pinned, so that outputs do not depend on which CPU computed them.
+"""The numerical kernels and thread counts every machine runs, pinned, so outputs do not depend on the CPU.
 
-OpenBLAS, numpy's BLAS, picks its kernels when it loads, by CPU model or by
-``OPENBLAS_CORETYPE``, and kernels for different models sum in different
-orders, so the same matrix product can differ in its last bits from one
-machine to another. The spectrograms' mel projection is such a product: on a
-machine whose environment set ``OPENBLAS_CORETYPE=Haswell`` (an AVX-512 CPU
-that OpenBLAS would otherwise run with its SkylakeX kernels), ``etl`` wrote
-another ``windows.h5`` than the committed ``dvc.lock`` names, and every stage
-after it reran. Pinning the kernels to the CPU's instruction set, not its
-model or the environment, makes every machine of one class compute the same
-bytes. ``rainforest/__init__.py`` calls :func:`pin_openblas_kernels` before
-anything imports numpy.
+Numerical libraries choose their kernels when they load, by the CPU they find,
+and kernels for different CPUs sum in different orders, so the same inputs
+give results that differ in their last bits. The pipeline writes those bits
+into ``dvc.lock``: a colleague's machine that computes other bits reruns every
+stage and shows "changed" metrics. Three choices moved the outputs of a small
+pipeline (``tests/test_fingerprint.py`` emulates each):
+
+- numpy's ufunc loops: AVX-512 versions on CPUs that have it (``etl``'s
+  spectrograms changed);
+- oneDNN, TensorFlow's convolution and matrix kernels: AVX-512 ones likewise
+  (the trained model changed);
+- the number of cores: TensorFlow's thread pool splits training's sums by
+  thread count (the trained model changed).
+
+OpenBLAS, numpy's BLAS, picks kernels by CPU model or ``OPENBLAS_CORETYPE``
+(a machine here set ``Haswell`` on an AVX-512 CPU, and ``etl`` wrote other
+spectrograms).
+
+On any x86-64 CPU with AVX2 and FMA (x86-64-v3: Intel since Haswell, AMD since
+Excavator and Zen), :func:`pinned_environment` pins all of them to that
+baseline: OpenBLAS's Haswell kernels, numpy's AVX-512 loops off, oneDNN capped
+at AVX2, and training on :data:`TRAINING_THREADS` threads whatever the number
+of cores. Every such machine, with or without AVX-512, Intel or AMD, computes
+the same bytes. ``rainforest/__init__.py`` calls :func:`pin_kernels` before
+anything imports numpy or TensorFlow; the variables are inherited by every
+process the pipeline starts (DVC stages, augment's pool, Dask workers).
+
+Setting ``RAINFOREST_FAST_KERNELS=1`` lifts the pins: each library runs this
+CPU's fastest kernels and training uses every core, and outputs then match
+only machines of the same CPU model and core count (docs/reproducibility.md).
+
+``rainforest.machine`` names the class of machine whose bytes this one
+computes, and records the class that wrote ``dvc.lock``.
 """
 
 from __future__ import annotations
@@ -19,36 +41,53 @@ import os
 import platform
 from pathlib import Path
 
-#: The instruction-set extensions OpenBLAS's SkylakeX kernels use.
-AVX512 = frozenset({"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"})
-#: Those its Haswell kernels use.
+#: The class of machine whose kernels every x86-64 CPU with AVX2 and FMA is pinned to.
+BASELINE = "x86-64-v3"
+#: The instruction-set extensions of that baseline's kernels (as /proc/cpuinfo names them).
 AVX2 = frozenset({"avx2", "fma"})
+#: Those of the AVX-512 kernels that numpy and oneDNN would choose (x86-64-v4).
+AVX512 = frozenset({"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"})
+#: Threads of TensorFlow's intra-op pool while training, on any number of cores.
+TRAINING_THREADS = 2
+#: The environment variable that lifts the pins (any value but "", "0").
+FAST_ENVIRON = "RAINFOREST_FAST_KERNELS"
 
 
-def openblas_coretype(cpu_flags: frozenset[str] | set[str]) -> str | None:
-    """The OpenBLAS kernels to pin for a CPU with ``cpu_flags`` (as ``/proc/cpuinfo`` lists them).
+def pinned_environment(cpu_flags: frozenset[str] | set[str]) -> dict[str, str]:
+    """The environment that pins a CPU with ``cpu_flags`` (as /proc/cpuinfo lists
+    them) to the :data:`BASELINE` kernels; empty for a CPU without AVX2 and FMA.
 
-    SkylakeX on any CPU with AVX-512 (Intel since Skylake-SP, AMD since Zen 4),
-    Haswell on one with only AVX2 and FMA; ``None`` (OpenBLAS's own choice)
-    on older ones.
+    - ``OPENBLAS_CORETYPE=Haswell``: OpenBLAS's AVX2 kernels, whatever the
+      CPU model or the environment said;
+    - ``NPY_DISABLE_CPU_FEATURES``: numpy's dispatch groups above x86-64-v3 off
+      (only on a CPU that has them: numpy names the machine's own features);
+    - ``ONEDNN_MAX_CPU_ISA=AVX2``: oneDNN's kernels capped at AVX2.
 
     Examples
     --------
-    >>> openblas_coretype({"sse2", "avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"})
-    'SkylakeX'
-    >>> openblas_coretype({"sse2", "avx2", "fma"})
-    'Haswell'
-    >>> openblas_coretype({"sse2"}) is None
-    True
+    >>> sorted(pinned_environment({"sse2", "avx2", "fma"}).items())
+    [('ONEDNN_MAX_CPU_ISA', 'AVX2'), ('OPENBLAS_CORETYPE', 'Haswell')]
+    >>> pinned_environment({"sse2", "avx2", "fma", *AVX512})["NPY_DISABLE_CPU_FEATURES"]
+    'X86_V4 AVX512_ICL AVX512_SPR'
+    >>> pinned_environment({"sse2", "sse4_2"})
+    {}
     """
-    if AVX512 <= cpu_flags:
-        return "SkylakeX"
-    if AVX2 <= cpu_flags:
-        return "Haswell"
-    return None
+    if not AVX2 <= cpu_flags:
+        return {}
+    environment = {"OPENBLAS_CORETYPE": "Haswell", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    if "avx512f" in cpu_flags:
+        environment["NPY_DISABLE_CPU_FEATURES"] = "X86_V4 AVX512_ICL AVX512_SPR"
+    return environment
 
 
-def _cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+def fast_kernels() -> bool:
+    """Whether the environment lifted the pins (``RAINFOREST_FAST_KERNELS``)."""
+    return os.environ.get(FAST_ENVIRON, "") not in ("", "0")
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """This CPU's instruction-set extensions, as ``/proc/cpuinfo`` lists them
+    (empty where there is no such file)."""
     try:
         for line in cpuinfo.read_text().splitlines():
             if line.startswith("flags"):
@@ -58,15 +97,19 @@ def _cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
-def pin_openblas_kernels() -> None:
-    """Set ``OPENBLAS_CORETYPE`` (:func:`openblas_coretype`) for this process and those it starts.
+def pin_kernels() -> None:
+    """Set :func:`pinned_environment` for this process and those it starts.
 
-    Only on x86-64 Linux; it takes effect only if numpy has not been imported
-    yet. It replaces a value already set: machines set one to get past a CPU
-    that OpenBLAS misdetects (one here had Haswell), and the kernels chosen
-    from the CPU's flags run there too.
+    Only on x86-64 Linux and unless ``RAINFOREST_FAST_KERNELS`` is set; it takes
+    effect only for the libraries not loaded yet. It replaces values already
+    set: machines set ``OPENBLAS_CORETYPE`` to get past a CPU that OpenBLAS
+    misdetects, and the pinned kernels run there too.
     """
-    if platform.system() == "Linux" and platform.machine() == "x86_64":
-        coretype = openblas_coretype(_cpu_flags())
-        if coretype is not None:
-            os.environ["OPENBLAS_CORETYPE"] = coretype
+    if platform.system() == "Linux" and platform.machine() == "x86_64" and not fast_kernels():
+        os.environ.update(pinned_environment(cpu_flags()))
+
+
+def training_threads() -> int:
+    """Threads of TensorFlow's intra-op pool for training: :data:`TRAINING_THREADS`,
+    or 0 (TensorFlow's choice: every core) with the pins lifted."""
+    return 0 if fast_kernels() else TRAINING_THREADS

@@ -19,6 +19,7 @@ from dvclive.keras import DVCLiveCallback
 from tqdm.keras import TqdmCallback
 
 from rainforest.config import ModelSettings, SpecAugmentSettings, TrainSettings
+from rainforest.kernels import training_threads
 from rainforest.metrics import lwlrap
 from rainforest.card import EmbeddingCard, ModelCard
 from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, build_model, label_weights, save_model
@@ -72,8 +73,12 @@ def ordered_batches(
 
 
 def make_deterministic(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow and make TensorFlow's ops deterministic,
-    so the same data and settings train the same weights."""
+    """Seed Python, NumPy and TensorFlow, make TensorFlow's ops deterministic and
+    fix its thread count (:func:`rainforest.kernels.training_threads`), so the
+    same data and settings train the same weights on any number of cores."""
+    threads = training_threads()
+    if threads and tf.config.threading.get_intra_op_parallelism_threads() != threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 

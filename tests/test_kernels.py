@@ -1,4 +1,11 @@
-"""The pinned OpenBLAS kernels: the same spectrogram bytes whatever OPENBLAS_CORETYPE a machine sets."""
+"""The pinned kernels: the same bytes whatever kernels a machine's environment or CPU would choose.
+
+``tests/test_fingerprint.py`` checks the whole pipeline under emulated CPUs;
+these tests check the pieces: which variables are pinned, that importing
+``rainforest`` sets them whatever the environment said, that lifting the pins
+(``RAINFOREST_FAST_KERNELS``) leaves the environment's choice, and that a
+spectrogram's bytes follow.
+"""
 
 from __future__ import annotations
 
@@ -10,55 +17,110 @@ import sys
 import pytest
 
 import rainforest.kernels
-from rainforest.kernels import _cpu_flags, openblas_coretype
+import rainforest.machine
+from rainforest.kernels import BASELINE, FAST_ENVIRON, TRAINING_THREADS, cpu_flags, pinned_environment
+from rainforest.machine import LOCK_MACHINE_FILE, Machine, cache_sizes, main
+from tests.support.paths import ROOT
 
-PINNED = openblas_coretype(_cpu_flags())
+PINNED = pinned_environment(cpu_flags())
+AVX512_HERE = "NPY_DISABLE_CPU_FEATURES" in PINNED
+HERE = Machine.here()
+OTHER_CLASS = f"this machine is {HERE.machine_class}, not {BASELINE}: its bytes differ (docs/reproducibility.md)"
 
-# A log-mel spectrogram of fixed noise, its SHA-256, and the kernels numpy's OpenBLAS ran it with
-# (scipy loads an OpenBLAS of its own).
+# A log-mel spectrogram of fixed noise, its SHA-256, the kernels numpy's OpenBLAS ran it with
+# (scipy loads an OpenBLAS of its own), whether numpy's AVX-512 loops are on, and training's threads.
 SPECTROGRAM = """
 import hashlib{numpy_first}
 import rainforest.spectrogram as spectrogram
 import numpy as np
+from numpy._core._multiarray_umath import __cpu_features__
 from threadpoolctl import threadpool_info
 from rainforest.config import FeatureSettings
+from rainforest.kernels import training_threads
 noise = np.random.default_rng(0).standard_normal(48000 * 10).astype(np.float32)
 features = FeatureSettings(n_fft=2048, hop_length=1024, n_mels=64, fmin=50.0, fmax=15000.0, window_seconds=2.0)
 mel = spectrogram.log_mel_spectrogram(noise, 48000, features)
 numpys = [blas["architecture"] for blas in threadpool_info() if "numpy" in blas["filepath"]]
-print(hashlib.sha256(mel.tobytes()).hexdigest(), *numpys)
+print(hashlib.sha256(mel.tobytes()).hexdigest(), *numpys, __cpu_features__["X86_V4"], training_threads())
 """
 
 
-def _spectrogram(coretype: str, *, numpy_first: bool = False) -> tuple[str, str]:
+def _spectrogram(environment: dict[str, str], *, numpy_first: bool = False) -> tuple[str, str, str, str]:
     code = SPECTROGRAM.format(numpy_first="\nimport numpy" if numpy_first else "")
-    env = {**os.environ, "OPENBLAS_CORETYPE": coretype}
-    digest, architecture = subprocess.run(
+    env = {name: value for name, value in os.environ.items() if name != FAST_ENVIRON} | environment
+    digest, architecture, avx512, threads = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
-    return digest, architecture
+    return digest, architecture, avx512, threads
 
 
 def test_docstring_examples_run():
-    failures, tried = doctest.testmod(rainforest.kernels)
-    assert tried > 0 and failures == 0
+    for module in (rainforest.kernels, rainforest.machine):
+        failures, tried = doctest.testmod(module)
+        assert tried > 0 and failures == 0
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(PINNED is None, reason="not an x86-64 Linux CPU with AVX2: OpenBLAS's own kernels run")
+@pytest.mark.skipif(not PINNED, reason="not an x86-64 Linux CPU with AVX2 and FMA: each library's own kernels run")
 def test_importing_rainforest_pins_the_kernels_whatever_the_environment_sets():
     # A machine here set OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU; another may set anything.
-    runs = {coretype: _spectrogram(coretype) for coretype in ("Haswell", "SkylakeX", "Prescott")}
-    assert {architecture for _, architecture in runs.values()} == {PINNED}
-    assert len({digest for digest, _ in runs.values()}) == 1
+    runs = [
+        _spectrogram({"OPENBLAS_CORETYPE": coretype, "NPY_DISABLE_CPU_FEATURES": "", "ONEDNN_MAX_CPU_ISA": "ALL"})
+        for coretype in ("Haswell", "SkylakeX", "Prescott")
+    ]
+    assert {architecture for _, architecture, _, _ in runs} == {"Haswell"}
+    assert {avx512 for _, _, avx512, _ in runs} == {"False"}
+    assert {threads for _, _, _, threads in runs} == {str(TRAINING_THREADS)}
+    assert len({digest for digest, *_ in runs}) == 1
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(PINNED != "SkylakeX", reason="needs a CPU with AVX-512, to run two kernel families")
-def test_without_the_pin_the_kernels_change_the_spectrogram():
-    # numpy imported before rainforest: OpenBLAS takes the environment's kernels. That the
-    # bytes then differ is why the pin exists (and shows the test above could fail).
-    haswell, skylake = _spectrogram("Haswell", numpy_first=True), _spectrogram("SkylakeX", numpy_first=True)
-    assert (haswell[1], skylake[1]) == ("Haswell", "SkylakeX")
-    assert haswell[0] != skylake[0]
-    assert skylake[0] == _spectrogram("Haswell")[0]
+@pytest.mark.skipif(not AVX512_HERE, reason="needs a CPU with AVX-512, to run two kernel families")
+def test_lifting_the_pins_runs_the_cpus_own_kernels_and_changes_the_spectrogram():
+    # What the pins undo: with them lifted (or numpy imported before rainforest), this CPU's
+    # AVX-512 kernels run and the bytes differ from the pinned ones on the same machine.
+    avx512 = {"OPENBLAS_CORETYPE": "SkylakeX", "NPY_DISABLE_CPU_FEATURES": ""}  # this process is pinned
+    pinned = _spectrogram(avx512)
+    lifted = _spectrogram({FAST_ENVIRON: "1", **avx512})
+    numpy_first = _spectrogram(avx512, numpy_first=True)
+    assert lifted[1:] == ("SkylakeX", "True", "0")
+    assert numpy_first[1:3] == ("SkylakeX", "True")
+    assert pinned[0] != lifted[0] == numpy_first[0]
+
+
+@pytest.mark.skipif(HERE.machine_class != BASELINE, reason=OTHER_CLASS)
+def test_the_committed_lock_was_written_on_this_class_of_machine(capsys):
+    # CI runs the same check (python -m rainforest.machine check --strict) before make run.
+    assert main(["check", "--strict", "--file", str(ROOT / LOCK_MACHINE_FILE)]) == 0, capsys.readouterr().out
+    assert f"machine class {BASELINE}" in capsys.readouterr().out
+
+
+def test_a_lock_from_another_class_is_named_and_fails_the_strict_check(tmp_path, capsys):
+    recorded = tmp_path / LOCK_MACHINE_FILE
+    recorded.write_text(Machine("Linux-aarch64", "L1d 64K, L2 1024K").record())
+    assert main(["check", "--file", str(recorded)]) == 0
+    assert main(["check", "--strict", "--file", str(recorded)]) == 1
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert "dvc.lock was written on Linux-aarch64" in line and "docs/reproducibility.md" in line
+    assert main(["record", "--file", str(recorded)]) == 0
+    assert Machine.parse(recorded.read_text()) == HERE
+    assert main(["check", "--strict", "--file", str(recorded)]) == 0
+    assert "reproduce it byte for byte" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_other_caches_pass_the_strict_check_and_say_what_may_differ(tmp_path, capsys):
+    recorded = tmp_path / LOCK_MACHINE_FILE
+    recorded.write_text(Machine(HERE.machine_class, "L1d 1K, L2 2K").record())
+    assert main(["check", "--strict", "--file", str(recorded)]) == 0
+    assert "other caches" in capsys.readouterr().out and "L1d 1K, L2 2K" in recorded.read_text()
+
+
+def test_cache_sizes_reads_the_l1_data_and_l2_caches(tmp_path):
+    for index, (level, kind, size) in enumerate([("1", "Data", "32K"), ("1", "Instruction", "32K"),
+                                                 ("2", "Unified", "512K"), ("3", "Unified", "32768K")]):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size)):
+            (folder / name).write_text(value + "\n")
+    assert cache_sizes(tmp_path) == "L1d 32K, L2 512K"
+    assert cache_sizes(tmp_path / "absent") == "unknown"

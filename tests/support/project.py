@@ -45,17 +45,19 @@ TINY = {
 }
 
 
-def project_env(cwd) -> dict[str, str]:
+def project_env(cwd, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment commands run in: this interpreter's ``dvc`` and
-    ``python`` first on ``PATH``, the project in ``cwd`` on ``PYTHONPATH``."""
-    return {**os.environ, "PYTHONPATH": str(cwd), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    ``python`` first on ``PATH``, the project in ``cwd`` on ``PYTHONPATH``,
+    and the ``extra`` variables."""
+    return {**os.environ, "PYTHONPATH": str(cwd), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(extra or {})}
 
 
-def run(args, cwd, check=True, **kwargs):
-    """Run ``args`` in ``cwd``; with ``check``, raise AssertionError (showing
-    the command's output) if it exits non-zero, so a test fails with it.
+def run(args, cwd, check=True, env: dict[str, str] | None = None, **kwargs):
+    """Run ``args`` in ``cwd`` with the ``env`` variables added to
+    :func:`project_env`; with ``check``, raise AssertionError (showing the
+    command's output) if it exits non-zero, so a test fails with it.
     ``kwargs`` go to ``subprocess.run`` (e.g. ``timeout``)."""
-    result = subprocess.run(args, cwd=cwd, env=project_env(cwd), capture_output=True, text=True, **kwargs)
+    result = subprocess.run(args, cwd=cwd, env=project_env(cwd, env), capture_output=True, text=True, **kwargs)
     if check and result.returncode != 0:
         command = " ".join(map(str, args))
         raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
