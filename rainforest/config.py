@@ -116,8 +116,17 @@ class EtlSettings(_Section):
     on_unreadable: Literal["stop", "skip"]
     background_windows: Annotated[Integer, Field(ge=0, le=100)]
     # Windows cut along each event, each centred on an equal share of it: a
-    # song longer than a window is seen whole, at several offsets.
-    windows_per_event: Annotated[Integer, Field(ge=1, le=20)]
+    # song longer than a window is seen whole, at several offsets. "auto":
+    # from the labelled calls of each species (rainforest.etl.windows_per_call).
+    windows_per_event: Annotated[Integer, Field(ge=1, le=20)] | Literal["auto"]
+
+    @field_validator("windows_per_event", mode="before")
+    @classmethod
+    def _number_or_auto(cls, value):
+        # One clear line instead of one per member of the union.
+        if value == "auto" or (type(value) is int and 1 <= value <= 20):
+            return value
+        raise ValueError("must be a whole number from 1 to 20, or auto")
 
 
 class SplitSettings(_Section):
@@ -304,7 +313,7 @@ def _format_errors(error: ValidationError, source: str) -> str:
         elif item["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key; check its spelling against params.yaml in the project{got}")
         else:
-            lines.append(f"  {key}: {item['msg']}{got}")
+            lines.append(f"  {key}: {item['msg'].removeprefix('Value error, ')}{got}")
     return "\n".join(lines)
 
 

@@ -14,7 +14,9 @@ recording disappears unnoticed.
 from __future__ import annotations
 
 import logging
+import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -91,7 +93,7 @@ def event_windows(
     n_species: int,
     n_background: int = 0,
     rng: np.random.Generator | None = None,
-    windows_per_event: int = 1,
+    windows_per_event: int | Sequence[int] = 1,
 ) -> dict[str, np.ndarray]:
     """Cut windows around each event of a recording, and background windows.
 
@@ -111,9 +113,9 @@ def event_windows(
         :func:`background_window_starts`), drawn with ``rng``. Their labels are
         all unknown; their ``event_species`` is -1.
     windows_per_event
-        Windows cut along each event: the event is split into this many
-        equal spans and a window is centred on each (1: one window centred
-        on the event).
+        Windows cut along each event, one count for all or one per event:
+        the event is split into this many equal spans and a window is
+        centred on each (1: one window centred on the event).
 
     Returns
     -------
@@ -126,11 +128,12 @@ def event_windows(
     n_recording_frames = recording_frames(max(recording.n_samples, geometry.n_samples), features)
     # A song longer than a window gives several different views of itself;
     # linspace keeps t_min and t_max exact, so one window per event is unchanged.
-    spans = [np.linspace(t_min, t_max, windows_per_event + 1) for t_min, t_max in zip(events["t_min"], events["t_max"])]
+    counts = np.broadcast_to(np.asarray(windows_per_event, dtype=np.int64), (len(events),))
+    spans = [np.linspace(t_min, t_max, n + 1) for t_min, t_max, n in zip(events["t_min"], events["t_max"], counts)]
     event_starts = [
         event_window_start(edges[k], edges[k + 1], n_recording_frames, geometry.n_frames, rate, features)
         for edges in spans
-        for k in range(windows_per_event)
+        for k in range(len(edges) - 1)
     ]
     background = (
         background_window_starts(events, n_recording_frames, n_background, geometry, rng)
@@ -150,8 +153,42 @@ def event_windows(
         "masks": np.stack([mask for _, mask in labels]),
         "start_times": start_times,
         "end_times": end_times,
-        "event_species": np.concatenate([np.repeat(species, windows_per_event), np.full(len(background), -1, np.int16)]),
-        "event_present": np.concatenate([np.repeat(present, windows_per_event), np.zeros(len(background), np.uint8)]),
+        "event_species": np.concatenate([np.repeat(species, counts), np.full(len(background), -1, np.int16)]),
+        "event_present": np.concatenate([np.repeat(present, counts), np.zeros(len(background), np.uint8)]),
+    }
+
+
+#: ``windows_per_event: auto`` cuts at least this many windows of each species' labelled calls ...
+AUTO_WINDOWS_PER_SPECIES = 24
+#: ... with at most this many along one call (a call shorter than a window gives near-copies).
+AUTO_MAX_WINDOWS_PER_CALL = 8
+
+
+def windows_per_call(calls_per_species: dict[int, int], setting: int | str) -> dict[int, int]:
+    """Windows to cut along each labelled event, by species.
+
+    With an integer ``setting``, that many for every species. With
+    ``"auto"``, the CNN gets enough distinct windows of every species to
+    learn from: a species with ``n`` labelled calls (its present events)
+    gets ``ceil(AUTO_WINDOWS_PER_SPECIES / n)`` windows along each, between 1
+    and :data:`AUTO_MAX_WINDOWS_PER_CALL`; its known absences get as many.
+    A dataset with dozens of calls per species (the demo, the competition)
+    keeps one window per call; one with a handful (a user's first labels)
+    gets several views of each call, the setting that lifted the CNN on
+    real recordings with 6 calls per species (docs/model.md).
+
+    Examples
+    --------
+    >>> windows_per_call({0: 50, 1: 6, 2: 2, 3: 0}, "auto")
+    {0: 1, 1: 4, 2: 8, 3: 1}
+    >>> windows_per_call({0: 50, 1: 6}, 3)
+    {0: 3, 1: 3}
+    """
+    if setting != "auto":
+        return {species: int(setting) for species in calls_per_species}
+    return {
+        species: min(AUTO_MAX_WINDOWS_PER_CALL, max(1, math.ceil(AUTO_WINDOWS_PER_SPECIES / calls))) if calls else 1
+        for species, calls in calls_per_species.items()
     }
 
 
@@ -166,7 +203,8 @@ class RecordingJob:
     n_species: int
     skip_unreadable: bool
     n_background: int = 0
-    windows_per_event: int = 1
+    #: Windows along each of ``events``, in their order.
+    windows_per_event: tuple[int, ...] | int = 1
 
 
 @dataclass(frozen=True)
@@ -216,6 +254,8 @@ class EtlReport:
     #: Events from the reviewed labels (``data.reviews_dir``), in the counts above too (a
     #: round's new recordings and windows show in the headline).
     events_reviewed: int = 0
+    #: Windows cut along each labelled event, by species id (etl.windows_per_event).
+    windows_per_call: dict[str, int] = field(default_factory=dict)
     #: ``{"recording_id", "reason"}`` of each skipped recording, by id.
     skipped: list[dict[str, str]] = field(default_factory=list)
 
@@ -254,8 +294,8 @@ def build_window_set(
         ``on_unreadable``: ``"stop"`` (a missing or undecodable recording
         raises) or ``"skip"`` (it is left out, with its events, and listed in
         the report); ``background_windows`` (windows per recording cut where
-        no event is, labels all unknown); ``windows_per_event`` (see
-        :func:`event_windows`).
+        no event is, labels all unknown); ``windows_per_event`` (a number,
+        or ``"auto"``: by species, :func:`windows_per_call`).
     events_path
         If given, a CSV that gets the labelled events as validated (column
         ``present``: from train_tp.csv), written after the window set.
@@ -315,11 +355,15 @@ def build_window_set(
     )
     skipped = {recording_id: f"no audio file in {train_dir}" for recording_id in missing}
     geometry = WindowGeometry(sample_rate, features)
+    calls = events[events["present"]]["species_id"].value_counts()
+    per_call = windows_per_call({i: int(calls.get(i, 0)) for i in range(len(species))}, settings.windows_per_event)
+    report.windows_per_call = {species[i]: n for i, n in per_call.items()}
+    _log_windows_per_call(settings.windows_per_event, per_call, calls, species)
     jobs = [
         RecordingJob(
             recording_id, audio[recording_id], group.reset_index(drop=True), geometry, len(species),
             skip_unreadable=settings.on_unreadable == "skip", n_background=settings.background_windows,
-            windows_per_event=settings.windows_per_event,
+            windows_per_event=tuple(per_call[i] for i in group["species_id"]),
         )
         for recording_id, group in events.groupby("recording_id", sort=True)
         if recording_id in audio
@@ -401,6 +445,21 @@ def _count_band_above_nyquist(events: pd.DataFrame, sample_rate: int) -> int:
             first["line"],
         )
     return int(above.sum())
+
+
+def _log_windows_per_call(setting: int | str, per_call: dict[int, int], calls: pd.Series, species: list[str]) -> None:
+    # What "auto" chose, and why: the run's report holds it too (windows_per_call).
+    if setting != "auto":
+        return
+    groups: dict[int, list[str]] = {}
+    for i, n in per_call.items():
+        groups.setdefault(n, []).append(f"{species[i]} ({int(calls.get(i, 0))} calls)")
+    log.info(
+        "etl.windows_per_event: auto, at least %d windows of each species' calls (at most %d along one): %s",
+        AUTO_WINDOWS_PER_SPECIES, AUTO_MAX_WINDOWS_PER_CALL,
+        "; ".join(f"{n} per call for {', '.join(names[:6])}{' ...' if len(names) > 6 else ''}"
+                  for n, names in sorted(groups.items())),
+    )
 
 
 def _log_report(report: EtlReport) -> None:

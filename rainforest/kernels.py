@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 
 #: The class of machine whose kernels every x86-64 CPU with AVX2 and FMA is pinned to.
@@ -97,19 +98,48 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
-def pin_kernels() -> None:
-    """Set :func:`pinned_environment` for this process and those it starts.
+def pins() -> dict[str, str]:
+    """The variables :func:`pin_kernels` sets on this machine: :func:`pinned_environment`
+    on x86-64 Linux unless ``RAINFOREST_FAST_KERNELS`` is set, else none."""
+    if platform.system() == "Linux" and platform.machine() == "x86_64" and not fast_kernels():
+        return pinned_environment(cpu_flags())
+    return {}
 
-    Only on x86-64 Linux and unless ``RAINFOREST_FAST_KERNELS`` is set; it takes
-    effect only for the libraries not loaded yet. It replaces values already
+
+def pin_kernels() -> None:
+    """Set :func:`pins` for this process and those it starts.
+
+    It takes effect only for the libraries not loaded yet
+    (:func:`unpinned_libraries` names the others). It replaces values already
     set: machines set ``OPENBLAS_CORETYPE`` to get past a CPU that OpenBLAS
     misdetects, and the pinned kernels run there too.
     """
-    if platform.system() == "Linux" and platform.machine() == "x86_64" and not fast_kernels():
-        os.environ.update(pinned_environment(cpu_flags()))
+    os.environ.update(pins())
 
 
 def training_threads() -> int:
     """Threads of TensorFlow's intra-op pool for training: :data:`TRAINING_THREADS`,
     or 0 (TensorFlow's choice: every core) with the pins lifted."""
     return 0 if fast_kernels() else TRAINING_THREADS
+
+
+def unpinned_libraries() -> list[str]:
+    """The libraries of this process that run other kernels than the pins, by name.
+
+    Empty where nothing is pinned. A library loaded before ``rainforest`` was
+    imported (a Dask worker started by ``dask worker`` loads numpy first)
+    chose its kernels from the CPU; this says so, so the caller can warn.
+    """
+    pinned = pins()
+    if not pinned or "numpy" not in sys.modules:
+        return []
+    from numpy._core._multiarray_umath import __cpu_features__
+    from threadpoolctl import threadpool_info
+
+    unpinned = []
+    if "NPY_DISABLE_CPU_FEATURES" in pinned and __cpu_features__.get("X86_V4"):
+        unpinned.append("numpy (AVX-512 loops)")
+    unpinned += [f"OpenBLAS ({blas['architecture']} kernels)" for blas in threadpool_info()
+                 if blas.get("internal_api") == "openblas" and "numpy" in blas["filepath"]
+                 and blas.get("architecture") not in (None, pinned["OPENBLAS_CORETYPE"])]
+    return unpinned

@@ -13,7 +13,7 @@ the pipeline, and records this machine when the run rewrote the lock. CI
 fails where the committed lock came from another class than its own
 (``check --strict``).
 
-Usage: ``python -m rainforest.machine [show|check|record] [--strict]``.
+Usage: ``python -m rainforest.machine [show|check|record|environment] [--strict]``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from rainforest.kernels import AVX2, AVX512, BASELINE, cpu_flags, fast_kernels
+from rainforest.kernels import AVX2, AVX512, BASELINE, cpu_flags, fast_kernels, pins
 
 #: Where the repository records the machine that wrote dvc.lock.
 LOCK_MACHINE_FILE = "dvc.lock.machine"
@@ -127,15 +127,17 @@ def lock_machine_line(recorded: Machine | None, here: Machine) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rainforest.machine [show|check|record] [--strict]``.
+    """``python -m rainforest.machine [show|check|record|environment] [--strict]``.
 
     ``show`` prints this machine's class and caches; ``check`` prints
     :func:`lock_machine_line` for ``dvc.lock.machine`` (exit 1 with
     ``--strict`` if the classes differ, as CI runs it); ``record`` writes
-    this machine there.
+    this machine there; ``environment`` prints the pins as shell ``export``
+    lines, for a process that loads numpy before ``rainforest`` (a
+    ``dask worker``: ``eval "$(python -m rainforest.machine environment)"``).
     """
     parser = argparse.ArgumentParser(prog="python -m rainforest.machine", description=main.__doc__.split("\n")[0])
-    parser.add_argument("action", nargs="?", choices=["show", "check", "record"], default="show")
+    parser.add_argument("action", nargs="?", choices=["show", "check", "record", "environment"], default="show")
     parser.add_argument("--strict", action="store_true", help="check: exit 1 if dvc.lock came from another class")
     parser.add_argument("--file", type=Path, default=Path(LOCK_MACHINE_FILE), help="default: %(default)s")
     args = parser.parse_args(argv)
@@ -144,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         print(here.record(), end="")
     elif args.action == "record":
         args.file.write_text(here.record())
+    elif args.action == "environment":
+        print("".join(f"export {name}='{value}'\n" for name, value in sorted(pins().items())), end="")
     else:
         recorded = Machine.parse(args.file.read_text()) if args.file.exists() else None
         print(lock_machine_line(recorded, here))

@@ -82,12 +82,19 @@ def test_missing_key_is_named(base, key):
         ("model.filters", "16,32"),
         ("split.validation_fraction", 0.7),
         ("train.epochs", 0),
+        ("etl.windows_per_event", "many"),
+        ("etl.windows_per_event", 0),
     ],
 )
 def test_wrong_type_or_value_is_named(base, key, value):
     with pytest.raises(ConfigError) as error:
         settings_from_dict(with_setting(base, key, value))
     assert key in str(error.value)
+
+
+@pytest.mark.parametrize("value", ["auto", 1, 5])
+def test_windows_per_event_is_a_number_or_auto(base, value):
+    assert settings_from_dict(with_setting(base, "etl.windows_per_event", value)).etl.windows_per_event == value
 
 
 def test_fmax_above_nyquist(base):

@@ -7,7 +7,10 @@ import soundfile as sf
 from rainforest.audio import Recording, load_recording
 from rainforest.config import FeatureSettings
 from rainforest.spectrogram import cut_windows, log_mel_spectrogram
-from rainforest.etl import WindowGeometry, background_window_starts, event_windows
+from rainforest.etl import (
+    AUTO_MAX_WINDOWS_PER_CALL, AUTO_WINDOWS_PER_SPECIES, WindowGeometry, background_window_starts, event_windows,
+    windows_per_call,
+)
 
 #: One-second windows of 16 mel bands, for 8 kHz recordings (up to 4 kHz).
 FEATURES_8KHZ = FeatureSettings(n_fft=512, hop_length=256, n_mels=16, fmin=50, fmax=4000, window_seconds=1.0)
@@ -94,3 +97,23 @@ def test_windows_per_event_spread_windows_along_each_event(tmp_path):
     # The middle window of each event is the one windows_per_event 1 cuts.
     np.testing.assert_array_equal(three["start_times"][[1, 4, 6]], one["start_times"])
     np.testing.assert_array_equal(three["spectrograms"][[1, 4, 6]], one["spectrograms"])
+
+
+def test_windows_per_event_can_differ_from_one_event_to_the_next(tmp_path):
+    # etl.windows_per_event: auto gives each event its species' count.
+    waveform = np.random.default_rng(5).normal(0, 0.1, 8000 * 10).astype(np.float32)
+    recording_events = events((2.0, 5.0), (7.0, 7.3))
+    with _recording(tmp_path, waveform) as recording:
+        mixed = event_windows(recording, recording_events, GEOMETRY, 3, windows_per_event=(3, 1))
+        three = event_windows(recording, recording_events, GEOMETRY, 3, windows_per_event=3)
+        one = event_windows(recording, recording_events, GEOMETRY, 3)
+    assert list(mixed["event_species"]) == [0, 0, 0, 1]
+    np.testing.assert_array_equal(mixed["start_times"], [*three["start_times"][:3], one["start_times"][1]])
+
+
+def test_auto_windows_per_call_fill_each_species_to_the_target_within_the_cap():
+    counts = windows_per_call({0: 24, 1: 100, 2: 6, 3: 5, 4: 1, 5: 0}, "auto")
+    assert counts == {0: 1, 1: 1, 2: 4, 3: 5, 4: AUTO_MAX_WINDOWS_PER_CALL, 5: 1}
+    for species, calls in {2: 6, 3: 5}.items():
+        assert calls * counts[species] >= AUTO_WINDOWS_PER_SPECIES > calls * (counts[species] - 1)
+    assert windows_per_call({0: 24, 1: 3}, 2) == {0: 2, 1: 2}

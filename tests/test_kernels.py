@@ -124,3 +124,23 @@ def test_cache_sizes_reads_the_l1_data_and_l2_caches(tmp_path):
             (folder / name).write_text(value + "\n")
     assert cache_sizes(tmp_path) == "L1d 32K, L2 512K"
     assert cache_sizes(tmp_path / "absent") == "unknown"
+
+
+UNPINNED = "import sys{numpy_first}\nimport rainforest\nfrom rainforest.kernels import unpinned_libraries\nimport numpy\nprint(unpinned_libraries())"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not AVX512_HERE, reason="needs a CPU with AVX-512: elsewhere numpy's own choice is the pinned one")
+def test_a_process_that_loaded_numpy_first_is_named_and_the_printed_environment_pins_it():
+    # A `dask worker` imports numpy before rainforest; the engine warns with what unpinned_libraries says.
+    env = {name: value for name, value in os.environ.items() if name not in PINNED and name != FAST_ENVIRON}
+    first = subprocess.run([sys.executable, "-c", UNPINNED.format(numpy_first="\nimport numpy")], env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert "numpy (AVX-512 loops)" in first and "OpenBLAS (SkylakeX kernels)" in first
+    assert subprocess.run([sys.executable, "-c", UNPINNED.format(numpy_first="")], env=env,
+                          capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    # What docs/detection.md tells cluster users to run before `dask worker`:
+    script = (f'eval "$({sys.executable} -m rainforest.machine environment)"; '
+              f'{sys.executable} -c "{UNPINNED.format(numpy_first=chr(10) + "import numpy")}"')
+    assert subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"

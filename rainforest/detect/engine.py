@@ -35,6 +35,7 @@ from tqdm import tqdm
 from rainforest.card import load_card
 from rainforest.detect.detections import RecordingDetections, recording_detections
 from rainforest.detect.thresholds import load_detector
+from rainforest.kernels import unpinned_libraries
 from rainforest.parallel import available_cores
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,13 @@ def _share_the_worker_cores() -> None:
         tf.config.threading.set_intra_op_parallelism_threads(get_worker().state.nthreads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     threadpool_limits(limits=1, user_api="blas")
+    unpinned = unpinned_libraries()
+    if unpinned:
+        log.warning(
+            "this Dask worker loaded %s before rainforest pinned its kernels, so its scores may differ in their "
+            "last bits from other machines'; start workers with the pins: eval \"$(python -m rainforest.machine "
+            "environment)\"; dask worker ...", " and ".join(unpinned),
+        )
     if "MALLOC_TRIM_THRESHOLD_" in os.environ:
         log.warning(
             "this Dask worker runs with MALLOC_TRIM_THRESHOLD_=%s (a nanny sets it), which makes recordings "
