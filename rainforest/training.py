@@ -7,6 +7,7 @@ train the same weights.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -77,7 +78,9 @@ def make_deterministic(seed: int) -> None:
     fix its thread count (:func:`rainforest.kernels.training_threads`), so the
     same data and settings train the same weights on any number of cores."""
     threads = training_threads()
-    if threads and tf.config.threading.get_intra_op_parallelism_threads() != threads:
+    # A stage calls this before TensorFlow's first op; where TensorFlow already ran in this
+    # process (a test, a notebook), its thread pool stays as it was.
+    with contextlib.suppress(RuntimeError):
         tf.config.threading.set_intra_op_parallelism_threads(threads)
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()

@@ -20,12 +20,28 @@ Constants and helpers that are not fixtures are in :mod:`tests.support`.
 
 from __future__ import annotations
 
+# First, before any test module loads numpy: the kernels every stage runs are
+# pinned (rainforest.kernels), and this process must compute what they compute.
+import rainforest  # noqa: F401  isort: skip
+
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from rainforest.kernels import unpinned_libraries
 from tests.support.paths import SHARED
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to run where something loaded numpy before the pins: tests that compare
+    this process's bytes with a stage's would fail for no fault of the code."""
+    unpinned = unpinned_libraries()
+    if unpinned:
+        raise pytest.UsageError(
+            f"{' and '.join(unpinned)} loaded before rainforest pinned the kernels (a pytest plugin?); "
+            "run the tests with python -m pytest from the repository root"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -85,7 +85,8 @@ def project_params(dataset: Path | str, **etl) -> dict:
     params["data"]["dataset_dir"] = str(dataset)
     params["audio"]["sample_rate"] = RATE
     params["features"].update(FEATURES.model_dump())
-    params["etl"].update({"workers": 1, "on_unreadable": "stop", **etl})
+    # One window per event, whatever the few calls per species here would make auto cut.
+    params["etl"].update({"workers": 1, "on_unreadable": "stop", "windows_per_event": 1, **etl})
     return params
 
 

@@ -5,12 +5,14 @@ import pandas as pd
 import soundfile as sf
 
 from rainforest.audio import Recording, load_recording
-from rainforest.config import FeatureSettings
+from rainforest.config import EtlSettings, FeatureSettings
 from rainforest.spectrogram import cut_windows, log_mel_spectrogram
 from rainforest.etl import (
     AUTO_MAX_WINDOWS_PER_CALL, AUTO_WINDOWS_PER_SPECIES, WindowGeometry, background_window_starts, event_windows,
-    windows_per_call,
+    build_window_set, windows_per_call,
 )
+from rainforest.storage import read_windows
+from tests.support.settings import EVENTS_HEADER, FEATURES, RATE
 
 #: One-second windows of 16 mel bands, for 8 kHz recordings (up to 4 kHz).
 FEATURES_8KHZ = FeatureSettings(n_fft=512, hop_length=256, n_mels=16, fmin=50, fmax=4000, window_seconds=1.0)
@@ -117,3 +119,25 @@ def test_auto_windows_per_call_fill_each_species_to_the_target_within_the_cap():
     for species, calls in {2: 6, 3: 5}.items():
         assert calls * counts[species] >= AUTO_WINDOWS_PER_SPECIES > calls * (counts[species] - 1)
     assert windows_per_call({0: 24, 1: 3}, 2) == {0: 2, 1: 2}
+
+
+def test_auto_cuts_more_windows_of_a_species_with_few_calls_and_reports_it(tmp_path):
+    # s0: 30 calls (one window each); s1: 3 calls (8 each, the cap); s2: 6 calls (4 each), one known absence.
+    dataset = tmp_path / "dataset"
+    (dataset / "train").mkdir(parents=True)
+    rows = [f"r{i},0,1,{1 + 2 * k}.0,500.0,{1.5 + 2 * k},3000.0" for i in range(3) for k in range(10)]
+    rows += [f"r3,1,1,{1 + 2 * k}.0,500.0,{1.5 + 2 * k},3000.0" for k in range(3)]
+    rows += [f"r4,2,1,{1 + 2 * k}.0,500.0,{1.5 + 2 * k},3000.0" for k in range(6)]
+    for i in range(5):
+        sf.write(dataset / "train" / f"r{i}.wav", np.random.default_rng(i).normal(0, 0.1, RATE * 21), RATE)
+    (dataset / "train_tp.csv").write_text("\n".join([EVENTS_HEADER, *rows]) + "\n")
+    (dataset / "train_fp.csv").write_text(f"{EVENTS_HEADER}\nr4,1,1,15.0,500.0,15.5,3000.0\n")
+    (dataset / "sample_submission.csv").write_text("recording_id,s0,s1,s2\ntest0,0,0,0\n")
+    settings = EtlSettings(workers=1, on_unreadable="stop", background_windows=0, windows_per_event="auto")
+    report = build_window_set(dataset, tmp_path / "windows.h5", sample_rate=RATE, features=FEATURES, settings=settings)
+    assert report.windows_per_call == {"s0": 1, "s1": 8, "s2": 4}
+    windows = read_windows(tmp_path / "windows.h5", ("event_species", "event_present"))
+    present = windows["event_present"] == 1
+    assert np.bincount(windows["event_species"][present], minlength=3).tolist() == [30, 24, 24]
+    assert (windows["event_species"][~present] == 1).sum() == 8  # the known absence of s1, as many
+    assert report.windows_written == 30 + 24 + 24 + 8

@@ -38,7 +38,8 @@ TINY = {
     "demo": {"n_train_recordings": 24, "n_test_recordings": 3, "duration_seconds": 8.0, "sample_rate": 32000},
     "audio": {"sample_rate": 32000},
     "features": {"n_fft": 1024, "hop_length": 512, "n_mels": 16},
-    "etl": {"workers": 1},
+    # One window per event: with two or three calls per species, auto would cut eight.
+    "etl": {"workers": 1, "windows_per_event": 1},
     "augment": {"copies": 1, "pitch_shift": {"enabled": False}, "time_stretch": {"enabled": False}},
     "model": {"filters": [4, 8], "dense_units": 16},
     "train": {"epochs": 1, "batch_size": 16},
