@@ -45,11 +45,17 @@ def test_window_set_layout(project):
     events = pd.concat(
         [pd.read_csv(path / "data/demo/train_tp.csv"), pd.read_csv(path / "data/demo/train_fp.csv")]
     )
+    # etl.windows_per_event: auto, as committed: its report says how many windows each species' events got.
+    per_call = json.loads((path / "metrics/etl_report.json").read_text())["windows_per_call"]
+    assert set(per_call) == {f"s{i}" for i in range(24)} and max(per_call.values()) > 1  # few calls in this demo
     with h5py.File(path / "data/features/windows.h5") as file:
         n = len(file["targets"])
         background = file["event_species"][()] == -1
-        # One window per event, plus up to etl.background_windows per recording.
-        assert n - background.sum() == len(events)
+        # Each event's windows, plus up to etl.background_windows per recording.
+        assert n - background.sum() == sum(per_call[f"s{species}"] for species in events["species_id"])
+        cut = np.bincount(file["event_species"][()][~background], minlength=24)
+        calls = np.bincount(events["species_id"], minlength=24)
+        assert cut.tolist() == [calls[i] * per_call[f"s{i}"] for i in range(24)]
         recordings = events["recording_id"].nunique()
         assert 0 < background.sum() <= params["etl"]["background_windows"] * recordings
         assert (file["masks"][()][background] == 0).all(), "background windows have unknown labels"

@@ -64,6 +64,8 @@ def real_dataset(tmp_path_factory):
     )
     params = committed_params()
     params["data"]["dataset_dir"] = str(dataset)
+    # One window per event, so each window is one event's (auto would cut up to 8 of these few calls).
+    params["etl"]["windows_per_event"] = 1
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
