@@ -4,18 +4,21 @@ Usage (from the project root, with the pipeline already reproduced once)::
 
     python -m rainforest.experiments                                   # every model, demo data
     python -m rainforest.experiments cnn embedding --datasets demo=data/demo xc_birds=../shared/real/xc_birds
+    python -m rainforest.experiments cnn --datasets xc_birds=../shared/real/xc_birds --seeds 3 4 5
     python -m rainforest.experiments --help
 
 Each configuration is a set of ``params.yaml`` overrides, run on each dataset
-as ``dvc exp run --force --downstream etl`` (named ``DATASET-MODEL``), so
-every row is cut, trained and scored from scratch and its training time is
-measured. Its inference speed is measured afterwards in this process: the
+and each training seed (``--seeds``) as ``dvc exp run --force --downstream
+etl`` (named ``DATASET-MODEL-sSEED``), so every run is cut, trained and scored
+from scratch and its training time is measured. With several seeds a row
+gives each figure's mean and standard deviation over them: one run on a few
+dozen test recordings moves by 0.02 to 0.05. Its inference speed is measured afterwards in this process: the
 test recordings scored as ``submit`` scores them, in audio seconds per wall
 second. For the embedding head, the bare BirdNET model's own speed on the
 same recordings (3 s windows, no overlap) is measured beside it. The
-committed configuration (``cnn``) on the committed dataset runs last and sets
-every overridden key back to its committed value, so the workspace ends where
-it started, with the default model's outputs.
+committed configuration (``cnn``) on the committed dataset and seed runs last
+and sets every overridden key back to its committed value, so the workspace
+ends where it started, with the default model's outputs.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -84,12 +88,16 @@ def _lookup(params: dict, dotted: str):
     return params
 
 
-def overrides_for(name: str, committed: dict, dataset_dir: str | None = None) -> dict:
+def overrides_for(name: str, committed: dict, dataset_dir: str | None = None, seed: int | None = None) -> dict:
     """Every key any configuration overrides, set to ``name``'s value or the
-    committed one, and the dataset (the committed one by default)."""
+    committed one, the dataset and the training seed (the committed ones by default)."""
     keys = sorted({key for overrides in CONFIGURATIONS.values() for key in overrides})
     values = {key: CONFIGURATIONS[name].get(key, _lookup(committed, key)) for key in keys}
-    return {**values, "data.dataset_dir": dataset_dir or _lookup(committed, "data.dataset_dir")}
+    return {
+        **values,
+        "data.dataset_dir": dataset_dir or _lookup(committed, "data.dataset_dir"),
+        "train.seed": _lookup(committed, "train.seed") if seed is None else seed,
+    }
 
 
 def _set_param(key: str, value) -> str:
@@ -155,15 +163,16 @@ def bare_birdnet_speed(dataset_dir: Path) -> float:
     return len(windows) * info.window_seconds / (time.perf_counter() - started)
 
 
-def run_configuration(name: str, dataset: str, dataset_dir: str, committed: dict, root: Path) -> dict:
-    """Run one configuration on one dataset as a DVC experiment and collect its figures."""
-    command = ["dvc", "exp", "run", "--name", f"{dataset}-{name}", "--force", "--downstream", "etl"]
-    for key, value in overrides_for(name, committed, dataset_dir).items():
+def run_configuration(name: str, dataset: str, dataset_dir: str, committed: dict, root: Path, seed: int) -> dict:
+    """Run one configuration on one dataset with one training seed as a DVC experiment and collect its figures."""
+    experiment = f"{dataset}-{name}-s{seed}"
+    command = ["dvc", "exp", "run", "--name", experiment, "--force", "--downstream", "etl"]
+    for key, value in overrides_for(name, committed, dataset_dir, seed).items():
         command += ["--set-param", _set_param(key, value)]
-    print(f"== {dataset} {name}: {' '.join(command)}", file=sys.stderr, flush=True)
+    print(f"== {dataset} {name} seed {seed}: {' '.join(command)}", file=sys.stderr, flush=True)
     result = subprocess.run(command, cwd=root, env=_environment(), capture_output=True, text=True)
     if result.returncode != 0:
-        sys.exit(f"experiment {dataset}-{name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        sys.exit(f"experiment {experiment} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     train_time = _TRAIN_TIME.search(result.stdout + result.stderr)
     validation = json.loads((root / "metrics/validation.json").read_text())
     test = json.loads((root / "metrics/test.json").read_text())
@@ -176,6 +185,7 @@ def run_configuration(name: str, dataset: str, dataset_dir: str, committed: dict
     return {
         "dataset": dataset,
         "name": name,
+        "seed": seed,
         "validation_lwlrap": validation["lwlrap"],
         "test_lwlrap": test["lwlrap"],
         "test_macro_ap": test["macro_ap"],
@@ -185,25 +195,43 @@ def run_configuration(name: str, dataset: str, dataset_dir: str, committed: dict
     }
 
 
+#: The figures a row averages over seeds.
+FIGURES = ("validation_lwlrap", "test_lwlrap", "test_macro_ap")
+
+
+def _spread(values: list[float]) -> str:
+    """``0.875`` for one value, ``0.875 ± 0.033`` (mean ± sample standard deviation) for several."""
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
 def format_table(rows: list[dict]) -> str:
     """A Markdown table of the figures of each configuration on each dataset.
 
-    A row without scores (the bare BirdNET model) shows only its speed.
+    The runs of one configuration on one dataset (its seeds) make one row:
+    each score as its mean ± standard deviation, the mean training time and
+    inference speed, and the seeds. A row without scores (the bare BirdNET
+    model) shows only its speed.
     """
     lines = [
-        "| dataset | model | validation LWLRAP | test LWLRAP | test macro AP | training time | "
+        "| dataset | model | seeds | validation LWLRAP | test LWLRAP | test macro AP | training time | "
         "inference (audio s per s, by hop) | parameters |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
-        speeds = ", ".join(f"{speed:.0f} (hop {hop:g} s)" for hop, speed in row["speeds"].items())
-        if "test_lwlrap" not in row:
-            lines.append(f"| {row['dataset']} | {row['name']} | | | | | {speeds} | |")
+        groups.setdefault((row["dataset"], row["name"]), []).append(row)
+    for (dataset, name), runs in groups.items():
+        hops = runs[0]["speeds"]
+        speeds = ", ".join(f"{statistics.mean(run['speeds'][hop] for run in runs):.0f} (hop {hop:g} s)" for hop in hops)
+        if "test_lwlrap" not in runs[0]:
+            lines.append(f"| {dataset} | {name} | | | | | | {speeds} | |")
             continue
-        lines.append(
-            f"| {row['dataset']} | {row['name']} | {row['validation_lwlrap']:.3f} | {row['test_lwlrap']:.3f} | "
-            f"{row['test_macro_ap']:.3f} | {row['train_seconds']:.0f} s | {speeds} | {row['parameters']:,} |"
-        )
+        seeds = ", ".join(str(run["seed"]) for run in runs)
+        scores = " | ".join(_spread([run[figure] for run in runs]) for figure in FIGURES)
+        train = statistics.mean(run["train_seconds"] for run in runs)
+        lines.append(f"| {dataset} | {name} | {seeds} | {scores} | {train:.0f} s | {speeds} | {runs[0]['parameters']:,} |")
     return "\n".join(lines)
 
 
@@ -214,8 +242,9 @@ def _dataset(text: str) -> tuple[str, str]:
     return name, path
 
 
-def parse_arguments(argv: list[str] | None = None) -> tuple[list[str], dict[str, str]]:
-    """The configurations (all by default, the committed one last) and datasets the command line asks for."""
+def parse_arguments(argv: list[str] | None = None) -> tuple[list[str], dict[str, str], list[int] | None]:
+    """The configurations (all by default, the committed one last), datasets and training seeds
+    (``None``: the committed one) the command line asks for."""
     parser = argparse.ArgumentParser(prog="python -m rainforest.experiments", description=__doc__.splitlines()[0])
     # Checked here, not with choices=: Python 3.11's argparse checks an empty
     # nargs="*" list against the choices and refuses it.
@@ -223,6 +252,10 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[list[str], dict[str,
     parser.add_argument(
         "--datasets", nargs="+", type=_dataset, metavar="NAME=PATH",
         help="datasets in the competition layout, by name (default: demo=data/demo)",
+    )
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, metavar="SEED",
+        help="train.seed values; each row gives the mean and spread over them (default: params.yaml's)",
     )
     arguments = parser.parse_args(argv)
     names = arguments.names or list(CONFIGURATIONS)
@@ -233,15 +266,19 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[list[str], dict[str,
     for name, path in datasets.items():
         if not (Path(path) / "sample_submission.csv").is_file():
             parser.error(f"dataset {name}: {path} is not a dataset in the competition layout (no sample_submission.csv)")
+    seeds = list(dict.fromkeys(arguments.seeds)) if arguments.seeds else None
     # The committed model runs last, so the workspace ends on the committed params.
-    return sorted(dict.fromkeys(names), key=lambda name: name == COMMITTED), datasets
+    return sorted(dict.fromkeys(names), key=lambda name: name == COMMITTED), datasets, seeds
 
 
-def plan(names: list[str], datasets: dict[str, str], committed_dataset: str) -> list[tuple[str, str]]:
-    """``(dataset, configuration)`` pairs in run order: the committed
-    configuration on the committed dataset last."""
-    pairs = [(dataset, name) for dataset in datasets for name in names]
-    return sorted(pairs, key=lambda pair: pair == (_name_of(datasets, committed_dataset), COMMITTED))
+def plan(
+    names: list[str], datasets: dict[str, str], committed_dataset: str, seeds: list[int], committed_seed: int
+) -> list[tuple[str, str, int]]:
+    """``(dataset, configuration, seed)`` runs in order: the committed
+    configuration on the committed dataset with the committed seed last."""
+    runs = [(dataset, name, seed) for dataset in datasets for name in names for seed in seeds]
+    last = (_name_of(datasets, committed_dataset), COMMITTED, committed_seed)
+    return sorted(runs, key=lambda run: run == last)
 
 
 def _name_of(datasets: dict[str, str], path: str) -> str | None:
@@ -249,13 +286,15 @@ def _name_of(datasets: dict[str, str], path: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    names, datasets = parse_arguments(argv)
+    names, datasets, seeds = parse_arguments(argv)
     root = Path.cwd()
     committed = yaml.safe_load((root / "params.yaml").read_text())
+    committed_seed = _lookup(committed, "train.seed")
+    seeds = seeds or [committed_seed]
     rows = []
-    for dataset, name in plan(names, datasets, _lookup(committed, "data.dataset_dir")):
-        rows.append(run_configuration(name, dataset, datasets[dataset], committed, root))
-        if name == "embedding":
+    for dataset, name, seed in plan(names, datasets, _lookup(committed, "data.dataset_dir"), seeds, committed_seed):
+        rows.append(run_configuration(name, dataset, datasets[dataset], committed, root, seed))
+        if name == "embedding" and seed == seeds[0]:  # the bare model's speed does not depend on the seed
             bare = bare_birdnet_speed(root / datasets[dataset])
             rows.append({"dataset": dataset, "name": "bare BirdNET v2.4", "speeds": {3.0: bare}})
     print(format_table(rows))

@@ -32,8 +32,11 @@ def test_names_default_to_all_with_the_committed_model_last(tmp_path, monkeypatc
     (tmp_path / "data/demo").mkdir(parents=True)
     (tmp_path / "data/demo/sample_submission.csv").write_text("recording_id,s0\n")
     monkeypatch.chdir(tmp_path)
-    assert parse_arguments([]) == (["baseline", "cnn-windows5", "embedding", "cnn"], {"demo": "data/demo"})
+    assert parse_arguments([]) == (["baseline", "cnn-windows5", "embedding", "cnn"], {"demo": "data/demo"}, None)
     assert parse_arguments(["cnn", "baseline"])[0] == ["baseline", "cnn"]
+    assert parse_arguments(["cnn", "--seeds", "3", "4", "3"])[2] == [3, 4]
+    with pytest.raises(SystemExit):
+        parse_arguments(["cnn", "--seeds", "three"])
     with pytest.raises(SystemExit):
         parse_arguments(["resnet50"])
     with pytest.raises(SystemExit):  # not a dataset
@@ -42,10 +45,17 @@ def test_names_default_to_all_with_the_committed_model_last(tmp_path, monkeypatc
         parse_arguments(["--datasets", "no-equals-sign"])
 
 
-def test_plan_runs_the_committed_model_on_the_committed_dataset_last():
+def test_plan_runs_the_committed_model_on_the_committed_dataset_and_seed_last():
     datasets = {"demo": "data/demo", "xc": "../shared/real/xc_birds"}
-    order = plan(["baseline", "embedding", "cnn"], datasets, "data/demo")
-    assert order[-1] == ("demo", "cnn") and len(order) == 6 and len(set(order)) == 6
+    order = plan(["baseline", "embedding", "cnn"], datasets, "data/demo", [7], 7)
+    assert order[-1] == ("demo", "cnn", 7) and len(order) == 6 and len(set(order)) == 6
+    seeded = plan(["cnn"], datasets, "data/demo", [3, 7, 9], 7)
+    assert seeded[-1] == ("demo", "cnn", 7) and len(seeded) == len(set(seeded)) == 6
+
+
+def test_every_run_sets_the_seed_and_the_committed_run_puts_it_back():
+    assert overrides_for("cnn", PARAMS, seed=3)["train.seed"] == 3
+    assert overrides_for("cnn", PARAMS)["train.seed"] == PARAMS["train"]["seed"]
 
 
 def test_baseline_is_the_original_approach_and_valid_settings():
@@ -66,19 +76,31 @@ def test_embedding_head_reads_birdnet_windows_as_they_are():
 
 def test_committed_model_sets_every_overridden_key_back_to_the_committed_value():
     committed = overrides_for("cnn", PARAMS)
-    assert set(committed) == set(BASELINE) | set(EMBEDDING_HEAD) | set(CNN_WINDOWS5) | {"data.dataset_dir"}
+    assert set(committed) == set(BASELINE) | set(EMBEDDING_HEAD) | set(CNN_WINDOWS5) | {"data.dataset_dir", "train.seed"}
     assert CONFIGURATIONS["cnn"] == {}
     assert settings_from_dict(_apply(PARAMS, committed)) == settings_from_dict(PARAMS)
 
 
-def test_table_has_a_row_per_run_and_speeds_by_hop():
+def test_table_has_a_row_per_configuration_and_speeds_by_hop():
     row = {
-        "dataset": "demo", "name": "cnn", "validation_lwlrap": 0.8, "test_lwlrap": 0.9, "test_macro_ap": 0.85,
-        "train_seconds": 400.0, "speeds": {1.0: 700.4}, "parameters": 134000,
+        "dataset": "demo", "name": "cnn", "seed": 7, "validation_lwlrap": 0.8, "test_lwlrap": 0.9,
+        "test_macro_ap": 0.85, "train_seconds": 400.0, "speeds": {1.0: 700.4}, "parameters": 134000,
     }
     bare = {"dataset": "demo", "name": "bare BirdNET v2.4", "speeds": {3.0: 64.6}}
     lines = format_table([row, {**row, "name": "embedding", "speeds": {3.0: 61.2, 1.5: 30.4}}, bare]).splitlines()
     assert len(lines) == 5
-    assert lines[2].startswith("| demo | cnn | 0.800 | 0.900 | 0.850 | 400 s | 700 (hop 1 s) | 134,000 |")
+    assert lines[2].startswith("| demo | cnn | 7 | 0.800 | 0.900 | 0.850 | 400 s | 700 (hop 1 s) | 134,000 |")
     assert "| 61 (hop 3 s), 30 (hop 1.5 s) |" in lines[3]
-    assert lines[4] == "| demo | bare BirdNET v2.4 | | | | | 65 (hop 3 s) | |"
+    assert lines[4] == "| demo | bare BirdNET v2.4 | | | | | | 65 (hop 3 s) | |"
+
+
+def test_seeds_of_one_configuration_make_one_row_with_mean_and_spread():
+    runs = [
+        {"dataset": "xc", "name": "cnn", "seed": seed, "validation_lwlrap": v, "test_lwlrap": t, "test_macro_ap": 0.5,
+         "train_seconds": s, "speeds": {1.0: 600.0}, "parameters": 132202}
+        for seed, v, t, s in [(3, 0.921, 0.895, 145.0), (4, 0.921, 0.894, 78.0), (5, 0.846, 0.837, 100.0)]
+    ]
+    lines = format_table(runs).splitlines()
+    assert len(lines) == 3
+    assert lines[2] == ("| xc | cnn | 3, 4, 5 | 0.896 ± 0.043 | 0.875 ± 0.033 | 0.500 ± 0.000 | 108 s | "
+                        "600 (hop 1 s) | 132,202 |")
