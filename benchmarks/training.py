@@ -99,7 +99,8 @@ def training_throughput(
         training.train_model(
             model=settings.model, settings=settings.train, windows_path=WINDOWS, split_path=SPLIT,
             augmented_path=AUGMENTED, window_embeddings_path=WINDOW_EMBEDDINGS,
-            augmented_embeddings_path=AUGMENTED_EMBEDDINGS, model_path=out / "model.keras", live_dir=out / "train",
+            augmented_embeddings_path=AUGMENTED_EMBEDDINGS, model_path=out / "model.keras",
+            validation_scores_path=out / "validation_scores.csv", live_dir=out / "train",
         )
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         epochs_run = json.loads((out / "train" / "metrics.json").read_text())["step"] + 1
@@ -145,7 +146,8 @@ def _training_windows(settings) -> int:
     from rainforest.split import read_split
     from rainforest.training import load_training_data, select_training_windows
 
-    train, _ = load_training_data(WINDOWS, read_split(SPLIT), AUGMENTED, settings.train.use_augmented)
+    # The first fold's model: the holdout's only one.
+    train, _ = load_training_data(WINDOWS, read_split(SPLIT), 0, AUGMENTED, settings.train.use_augmented)
     return len(select_training_windows(train, settings.train)["targets"])
 
 
@@ -155,7 +157,7 @@ def _score(settings, out: Path) -> dict[str, float]:
 
     evaluate_model(
         settings=settings.evaluate, model_path=out / "model.keras", windows_path=WINDOWS,
-        window_embeddings_path=WINDOW_EMBEDDINGS, split_path=SPLIT, events_path="data/features/events.csv",
+        validation_scores_path=out / "validation_scores.csv", events_path="data/features/events.csv",
         metrics_path=out / "validation.json", plots_dir=out / "plots", detector_path=out / "detector.json",
     )
     write_submission(
@@ -195,7 +197,7 @@ def epoch_profile(
 
     settings = _settings(params_path, dict(overrides or {}))
     ts = settings.train
-    train, validation = training.load_training_data(WINDOWS, read_split(SPLIT), AUGMENTED, ts.use_augmented)
+    train, validation = training.load_training_data(WINDOWS, read_split(SPLIT), 0, AUGMENTED, ts.use_augmented)
     inputs = getattr(training, "in_memory", lambda rows: rows)(train["inputs"])
     n_species = train["targets"].shape[1]
     labels = training._labels(train, ts, n_species)

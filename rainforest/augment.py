@@ -21,7 +21,7 @@ from tqdm import tqdm
 from rainforest.config import AugmentSettings
 from rainforest.spectrogram import log_mel_spectrogram, window_frames, window_span_samples
 from rainforest.parallel import ordered_map
-from rainforest.split import read_split, subset_rows
+from rainforest.split import read_split, trained_rows
 from rainforest.storage import WINDOW_FIELDS, WindowWriter, read_feature_settings, read_window_attrs, read_windows
 
 log = logging.getLogger(__name__)
@@ -124,9 +124,11 @@ def build_augmented_set(
 ) -> int:
     """The augment stage: write ``settings.copies`` augmented copies of every training window.
 
-    Only windows of recordings in the training subset of ``split`` (the
-    table, or the CSV file that the split stage writes) are used,
-    so validation stays untouched. Spectrograms are computed with the settings
+    Only windows of recordings that some fold's model trains on
+    (:func:`rainforest.split.trained_rows` of ``split``, the table or the CSV
+    file that the split stage writes) are used: all of them when
+    cross-validating, none of a holdout's validation recordings. A fold's
+    model trains only on the copies of its own training recordings. Spectrograms are computed with the settings
     the window set was made with. Copy ``c`` of window ``i`` draws its
     augmentation sizes from a generator seeded by ``(seed, i, c)``, and chunks
     are written in order, so the output depends neither on processing order
@@ -144,7 +146,7 @@ def build_augmented_set(
         "augment": json.dumps(settings.model_dump(exclude={"workers"}), sort_keys=True)
     }
     split = split if isinstance(split, pd.DataFrame) else read_split(split)
-    rows = subset_rows(windows_path, split, "train")
+    rows = trained_rows(read_windows(windows_path, ("recording_ids",))["recording_ids"], split)
     log.info("augmenting %d training windows x %d copies on %d workers", len(rows), settings.copies, settings.workers)
     chunks = np.array_split(rows, max(1, len(rows) // WINDOWS_PER_JOB)) if settings.copies and len(rows) else []
     jobs = [(windows_path, chunk, settings, sample_rate, features, n_frames) for chunk in chunks]

@@ -109,6 +109,13 @@ class FeatureSettings(_Section):
         return fmax
 
 
+def _whole_number_or_auto(value, lowest: str):
+    # One clear line instead of one per member of the union "1 to 20 | auto".
+    if value == "auto" or (type(value) is int and 1 <= value <= 20):
+        return value
+    raise ValueError(f"must be a whole number from {lowest} to 20, or auto")
+
+
 class EtlSettings(_Section):
     workers: Annotated[Integer, Field(ge=1, le=64)]
     # stop: the first unreadable recording stops etl; skip: leave it out and
@@ -120,18 +127,19 @@ class EtlSettings(_Section):
     # from the labelled calls of each species (rainforest.etl.windows_per_call).
     windows_per_event: Annotated[Integer, Field(ge=1, le=20)] | Literal["auto"]
 
-    @field_validator("windows_per_event", mode="before")
-    @classmethod
-    def _number_or_auto(cls, value):
-        # One clear line instead of one per member of the union.
-        if value == "auto" or (type(value) is int and 1 <= value <= 20):
-            return value
-        raise ValueError("must be a whole number from 1 to 20, or auto")
+    _check_windows_per_event = field_validator("windows_per_event", mode="before")(
+        lambda value: _whole_number_or_auto(value, "1")
+    )
 
 
 class SplitSettings(_Section):
     seed: Seed
+    # 1: hold out validation_fraction; K >= 2: K-fold cross-validation; auto:
+    # from the labelled recordings per species (rainforest.split.choose_folds).
+    folds: Annotated[Integer, Field(ge=1, le=20)] | Literal["auto"]
     validation_fraction: Annotated[Number, Field(gt=0, lt=0.5)]
+
+    _check_folds = field_validator("folds", mode="before")(lambda value: _whole_number_or_auto(value, "1 (a holdout)"))
 
 
 class NoiseSettings(_Section):
@@ -200,7 +208,8 @@ class ModelSettings(_Section):
     architecture: Literal["baseline", "cnn", "resnet", "embedding_head"]
     frequency_channel: bool
     filters: Annotated[list[PositiveInt], Field(min_length=1, max_length=6)]
-    dense_units: PositiveInt
+    # 0: a linear head (no hidden layer).
+    dense_units: Annotated[Integer, Field(ge=0)]
     dropout: Annotated[Number, Field(ge=0, lt=1)]
 
 

@@ -392,6 +392,7 @@ def build_window_set(
     writer = WindowWriter(
         out_path, features.n_mels, geometry.n_frames, len(species), geometry.n_samples, attrs
     )
+    background_windows = 0
     with writer, ordered_map(settings.workers) as map_in_order:
         results = map_in_order(_recording_job, jobs)
         for result in tqdm(results, total=len(jobs), desc="etl", unit="rec", disable=None):
@@ -401,6 +402,7 @@ def build_window_set(
             writer.append(**result.windows)
             report.recordings_read += 1
             report.events_clamped += result.events_clamped
+            background_windows += int((result.windows["event_species"] == -1).sum())
         if not report.recordings_read:
             first = min(skipped)
             raise AudioError(
@@ -408,6 +410,12 @@ def build_window_set(
                 f"nothing to write (first: {first}: {skipped[first]})"
             )
     report.windows_written = writer.n_windows
+    if settings.background_windows and not background_windows:
+        log.warning(
+            "no background window: in every recording the labelled events leave no %g s free of calls, so the "
+            "model never sees what no call sounds like and may score background high; label recordings with "
+            "quiet stretches, or shorten features.window_seconds", features.window_seconds,
+        )
     if events_path is not None:
         write_text(events_path, events[[*EVENT_COLUMNS, "present"]].to_csv(index=False))
     report.skipped = [{"recording_id": r, "reason": skipped[r]} for r in sorted(skipped)]

@@ -1,4 +1,4 @@
-"""The evaluate stage: score the validation windows, choose detection thresholds, write metrics, plots and images."""
+"""The evaluate stage: from the validation windows' scores, choose detection thresholds, write metrics, plots and images."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from rainforest.metrics import (
     worst_false_positives,
 )
 from rainforest.card import load_card
-from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, label_weights, load_model
-from rainforest.split import read_split, subset_rows
+from rainforest.model import WeightedBinaryCrossentropy, label_weights
+from rainforest.training import read_validation_scores
 from rainforest.storage import LABEL_FIELDS, read_windows, write_json, write_text
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,18 @@ def evaluate_model(
     settings: EvaluateSettings,
     model_path: str | Path,
     windows_path: str | Path,
-    window_embeddings_path: str | Path,
-    split_path: str | Path,
+    validation_scores_path: str | Path,
     events_path: str | Path,
     metrics_path: str | Path,
     plots_dir: str | Path,
     detector_path: str | Path,
 ) -> dict:
-    """Score the validation windows with the trained model and write what the evaluate stage writes.
+    """Judge the trained model by its validation windows' scores and write what the evaluate stage writes.
+
+    The scores are train's: each validated window scored by the model of its
+    fold, which never trained on its recording. When cross-validating, that
+    is every labelled recording, and the thresholds and figures describe the
+    folds' models; the shipped model is their ensemble.
 
     Parameters
     ----------
@@ -54,9 +58,11 @@ def evaluate_model(
         ``target_precision`` (each species' threshold is the lowest
         validation score that reaches it) and ``worst_examples`` (validation
         windows drawn in the worst-example images).
-    window_embeddings_path
-        The embed stage's embeddings of the window set: the validation
-        windows' inputs when the model is an ``embedding_head``.
+    model_path
+        The trained model, whose card names the species and features.
+    validation_scores_path
+        Train's validation scores
+        (:func:`rainforest.training.write_validation_scores`).
     events_path
         The labelled events, as etl writes them (bands, boxes in the images).
     metrics_path
@@ -75,14 +81,12 @@ def evaluate_model(
     dict
         The headline figures written to ``metrics_path``.
     """
-    rows = subset_rows(windows_path, read_split(split_path), "validation")
+    card = load_card(model_path)
+    validated = read_validation_scores(validation_scores_path)
+    rows = validated["window"].to_numpy()
     validation = read_windows(windows_path, ("spectrograms", "recording_ids", "start_times", *LABEL_FIELDS), rows)
-    model, card = load_model(model_path), load_card(model_path)
     species, truth = card.species, validation["targets"]
-    inputs = validation["spectrograms"]
-    if card.embedding is not None:
-        inputs = read_windows(window_embeddings_path, ("embeddings",), rows)["embeddings"]
-    scores = model.predict(inputs, batch_size=SCORING_BATCH, verbose=0)
+    scores = validated[species].to_numpy()
     events = pd.read_csv(events_path, dtype={"recording_id": str})
 
     target_precision = settings.target_precision
@@ -99,7 +103,12 @@ def evaluate_model(
 
     # Loss over known labels only, whatever weight training gave unknown ones.
     loss = WeightedBinaryCrossentropy()(label_weights(truth, validation["masks"], 0.0), scores)
-    summary = {**score_summary(truth, scores), "loss": round(float(loss), 6), "windows": int(len(truth))}
+    summary = {
+        **score_summary(truth, scores),
+        "loss": round(float(loss), 6),
+        "windows": int(len(truth)),
+        "folds": int(validated["fold"].nunique()),
+    }
     write_json(metrics_path, summary)
 
     plots_dir = Path(plots_dir)

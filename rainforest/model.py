@@ -208,10 +208,34 @@ def build_model(
 
 
 def _head(inputs, x, settings: ModelSettings, n_species: int, activation: str) -> keras.Model:
-    x = layers.Dense(settings.dense_units, activation="relu")(x)
-    x = layers.Dropout(settings.dropout)(x)
+    # dense_units 0: a linear head, one logistic regression per species on the features.
+    if settings.dense_units:
+        x = layers.Dense(settings.dense_units, activation="relu")(x)
+        x = layers.Dropout(settings.dropout)(x)
     outputs = layers.Dense(n_species, activation=activation, name="species")(x)
     return keras.Model(inputs, outputs, name=settings.architecture)
+
+
+def ensemble(members: list[keras.Model]) -> keras.Model:
+    """One model whose scores are the mean of its ``members``' (one per
+    cross-validation fold, each trained on the others' recordings).
+
+    The members keep their layers; :func:`ensemble_members` gives them back.
+    """
+    if len(members) == 1:
+        return members[0]
+    name = f"{members[0].name}_ensemble"
+    for index, member in enumerate(members):
+        member.name = f"fold_{index}"  # a model's layers need distinct names
+    inputs = keras.Input(shape=members[0].input.shape[1:], name=members[0].input.name)
+    outputs = layers.Average(name="species")([member(inputs) for member in members])
+    return keras.Model(inputs, outputs, name=name)
+
+
+def ensemble_members(model: keras.Model) -> list[keras.Model]:
+    """The models an :func:`ensemble` averages, or ``[model]`` for a single model."""
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return members or [model]
 
 
 # A fixed timestamp for every archive member, so the bytes do not depend on

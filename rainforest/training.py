@@ -16,16 +16,16 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 from dvclive import Live
-from dvclive.keras import DVCLiveCallback
+from dvclive.utils import standardize_metric_name
 from tqdm.keras import TqdmCallback
 
 from rainforest.config import ModelSettings, SpecAugmentSettings, TrainSettings
 from rainforest.kernels import training_threads
 from rainforest.metrics import lwlrap
 from rainforest.card import EmbeddingCard, ModelCard
-from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, build_model, label_weights, save_model
-from rainforest.split import read_split, subset_rows
-from rainforest.storage import WindowRows, read_feature_settings, read_window_attrs, read_windows
+from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, build_model, ensemble, label_weights, save_model
+from rainforest.split import fold_rows, read_split, validation_folds
+from rainforest.storage import LABEL_FIELDS, WindowRows, read_feature_settings, read_window_attrs, read_windows, write_text
 
 log = logging.getLogger(__name__)
 
@@ -242,36 +242,38 @@ def select_training_windows(windows: dict[str, np.ndarray], settings: TrainSetti
     return {name: values[keep] for name, values in windows.items()}
 
 
-#: Window-set fields training reads, besides the model's inputs.
-LABEL_FIELDS = ("targets", "masks", "event_species", "event_present")
-
-
 def load_training_data(
     windows_path: str | Path,
     split: pd.DataFrame,
+    fold: int,
     augmented_path: str | Path,
     use_augmented: bool,
     embeddings: tuple[str | Path, str | Path] | None = None,
 ) -> tuple[dict, dict]:
-    """The training windows (with their augmented copies if ``use_augmented``)
-    and the validation windows.
+    """The windows fold ``fold``'s model trains on (with their augmented copies
+    if ``use_augmented``) and the windows it validates on.
 
     Labels are read into memory; ``inputs`` are :class:`WindowRows` that
     stream from the HDF5 files as training reads them: the spectrograms, or
     with ``embeddings`` (the embedding files of the window set and of the
-    augmented set, row for row) the embeddings.
+    augmented set, row for row) the embeddings. Validation windows carry
+    ``rows``, their indices in the window set.
     """
-    train_rows, validation_rows = (subset_rows(windows_path, split, part) for part in ("train", "validation"))
+    recording_ids = read_windows(windows_path, ("recording_ids",))["recording_ids"]
+    train_rows, validation_rows = fold_rows(recording_ids, split, fold)
     sources, field = ((windows_path, augmented_path), "spectrograms") if embeddings is None else (embeddings, "embeddings")
     train = read_windows(windows_path, LABEL_FIELDS, train_rows)
     parts = [(sources[0], train_rows)]
     if use_augmented:
-        augmented = read_windows(augmented_path, LABEL_FIELDS)
+        copies = read_windows(augmented_path, ("recording_ids",))["recording_ids"]
+        copy_rows = fold_rows(copies, split, fold)[0]
+        augmented = read_windows(augmented_path, LABEL_FIELDS, copy_rows)
         train = {name: np.concatenate([train[name], augmented[name]]) for name in LABEL_FIELDS}
-        parts.append((sources[1], np.arange(len(augmented["targets"]))))
+        parts.append((sources[1], copy_rows))
     train["inputs"] = WindowRows(parts, field)
     validation = read_windows(windows_path, LABEL_FIELDS, validation_rows)
     validation["inputs"] = WindowRows([(sources[0], validation_rows)], field)
+    validation["rows"] = validation_rows
     return train, validation
 
 
@@ -289,12 +291,30 @@ def model_card(windows_path: str | Path, embeddings_path: str | Path | None = No
     return ModelCard(sample_rate, features, species, embedding, labels)
 
 
+class EpochCurves(keras.callbacks.Callback):
+    """Log every epoch's training and validation loss and validation LWLRAP
+    with dvclive, for ``dvc plots``: dvclive's own Keras callback, with each
+    fold's curves under a name of its own (``prefix``, e.g. ``fold_2/``)."""
+
+    def __init__(self, live: Live, prefix: str = ""):
+        super().__init__()
+        self.live, self.prefix = live, prefix
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.live.step = epoch
+        for metric, value in (logs or {}).items():
+            self.live.log_metric(self.prefix + standardize_metric_name(metric, "dvclive.keras"), value)
+        self.live.sync()
+
+
 def train_classifier(
     model_settings: ModelSettings,
     settings: TrainSettings,
     train: dict[str, np.ndarray],
     validation: dict[str, np.ndarray],
-    live_dir: str,
+    live: Live,
+    *,
+    curves: str = "",
 ) -> keras.Model:
     """Build and fit the classifier.
 
@@ -304,9 +324,9 @@ def train_classifier(
         Window sets as :func:`load_training_data` reads them, or in memory:
         ``inputs`` (spectrograms, or embeddings for ``embedding_head``),
         ``targets``, ``masks``, ``event_species`` and ``event_present``.
-    live_dir
-        Folder where dvclive logs every epoch's training and validation loss
-        and validation LWLRAP, for ``dvc plots``.
+    live
+        Where dvclive logs every epoch's training and validation loss and
+        validation LWLRAP, for ``dvc plots``; ``curves`` prefixes their names.
 
     Returns
     -------
@@ -329,8 +349,9 @@ def train_classifier(
         loss=keras.losses.CategoricalCrossentropy() if softmax else WeightedBinaryCrossentropy(),
     )
     log.info(
-        "training %s on %d windows (inputs %s), %d parameters",
+        "training %s%s on %d windows (inputs %s), %d parameters",
         model_settings.architecture,
+        f" ({curves.rstrip('/')})" if curves else "",
         n_windows,
         " x ".join(map(str, input_shape)),
         model.count_params(),
@@ -347,14 +368,31 @@ def train_classifier(
         # After the scorer, so the logger sees val_lwlrap.
         callbacks=[
             selection,
-            DVCLiveCallback(live=Live(live_dir, save_dvc_exp=False, dvcyaml=False)),
+            EpochCurves(live, curves),
             # An epoch progress bar on a terminal, nothing in logs.
-            TqdmCallback(verbose=0, disable=None, desc="train"),
+            TqdmCallback(verbose=0, disable=None, desc=f"train {curves.rstrip('/')}".strip()),
         ],
         shuffle=False,  # the dataset reshuffles itself every epoch
         verbose=0,
     )
     return model
+
+
+def write_validation_scores(path: str | Path, rows: np.ndarray, folds: np.ndarray, scores: np.ndarray, species: list[str]) -> None:
+    """Write each validation window's scores: ``window`` (its row in the window
+    set), ``fold`` (the model that scored it, which never trained on its
+    recording) and one column per species, in window order."""
+    table = pd.DataFrame(scores, columns=species)
+    table.insert(0, "fold", folds)
+    table.insert(0, "window", rows)
+    # Nine significant digits give every float32 score back exactly.
+    write_text(path, table.sort_values("window").to_csv(index=False, float_format="%.9g"))
+
+
+def read_validation_scores(path: str | Path) -> pd.DataFrame:
+    """The table :func:`write_validation_scores` writes, scores as float32."""
+    table = pd.read_csv(path)
+    return table.astype({name: np.float32 for name in table.columns[2:]})
 
 
 def train_model(
@@ -367,21 +405,44 @@ def train_model(
     window_embeddings_path: str | Path,
     augmented_embeddings_path: str | Path,
     model_path: str | Path,
+    validation_scores_path: str | Path,
     live_dir: str | Path,
 ) -> keras.Model:
-    """The train stage: fit the classifier on the training windows and their
-    augmented copies (:func:`train_classifier`) and save it with its card.
+    """The train stage: fit one classifier per fold of the split on the
+    windows of the other folds and their augmented copies
+    (:func:`train_classifier`), score each fold's windows with its model, and
+    save the model with its card: the one model of a holdout, or the
+    :func:`~rainforest.model.ensemble` of the folds' models when cross-validating.
 
     The classifier reads the windows' spectrograms, or with
     ``architecture: embedding_head`` their embeddings (the embed stage's two
     files); its card names the embedding model and the SHA-256 of its file,
-    so inference computes the same features.
+    so inference computes the same features. ``validation_scores_path`` gets
+    every validated window's score by the model that did not train on it
+    (:func:`write_validation_scores`): evaluate's metrics and thresholds.
     """
     head = model.architecture == "embedding_head"
     embeddings = (window_embeddings_path, augmented_embeddings_path) if head else None
-    train, validation = load_training_data(
-        windows_path, read_split(split_path), augmented_path, settings.use_augmented, embeddings
+    split = read_split(split_path)
+    folds = validation_folds(split)
+    live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=False)
+    members, rows, fold_of, scores = [], [], [], []
+    for fold in folds:
+        train, validation = load_training_data(
+            windows_path, split, fold, augmented_path, settings.use_augmented, embeddings
+        )
+        member = train_classifier(
+            model, settings, train, validation, live, curves=f"fold_{fold}/" if len(folds) > 1 else ""
+        )
+        members.append(member)
+        scores.append(member.predict(ordered_batches(validation["inputs"], SCORING_BATCH), verbose=0))
+        rows.append(validation["rows"])
+        fold_of.append(np.full(len(validation["rows"]), fold))
+    live.end()
+    card = model_card(windows_path, window_embeddings_path if head else None)
+    classifier = ensemble(members)
+    save_model(classifier, model_path, card)
+    write_validation_scores(
+        validation_scores_path, np.concatenate(rows), np.concatenate(fold_of), np.concatenate(scores), card.species
     )
-    classifier = train_classifier(model, settings, train, validation, str(live_dir))
-    save_model(classifier, model_path, model_card(windows_path, window_embeddings_path if head else None))
     return classifier

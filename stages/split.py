@@ -1,4 +1,4 @@
-"""Stage split: assign each training recording to the training or validation subset.
+"""Stage split: give each labelled recording its fold (a holdout, or cross-validation).
 
 Usage: python stages/split.py WINDOWS_H5 SPLIT_CSV
 

@@ -233,9 +233,8 @@ def test_input_is_not_modified():
 # --- build_augmented_set --------------------------------------------------------
 
 RECORDINGS = ["r0", "r1", "r2", "r3", "r4"]
-SPLIT = pd.DataFrame(
-    {"recording_id": RECORDINGS, "subset": ["train", "validation", "train", "train", "validation"]}
-)
+# A holdout: r1 and r4 validate (fold 0), the others train (fold -1).
+SPLIT = pd.DataFrame({"recording_id": RECORDINGS, "fold": [-1, 0, -1, -1, 0]})
 N_SPECIES = 4
 
 
@@ -343,9 +342,19 @@ def test_zero_copies_writes_empty_set(tmp_path, window_set):
     assert set(WINDOW_FIELDS) - {"waveforms"} <= set(read_windows(out, tuple(set(WINDOW_FIELDS) - {"waveforms"})))
 
 
+def test_cross_validation_augments_every_window(tmp_path, window_set):
+    # Every recording trains the models of the folds it is not in.
+    source_path, source = window_set
+    out = tmp_path / "augmented.h5"
+    split = SPLIT.assign(fold=[0, 1, 2, 0, 1])
+    assert build_augmented_set(source_path, split, out, _augment_settings(copies=1)) == len(source["targets"])
+    ids = read_windows(out, ("recording_ids",))["recording_ids"]
+    assert ids.tolist() == source["recording_ids"].tolist()
+
+
 def test_no_training_windows_writes_empty_set(tmp_path, window_set):
     source_path, _ = window_set
     out = tmp_path / "augmented.h5"
-    split = SPLIT.assign(subset="validation")
+    split = SPLIT.assign(fold=0)
     assert build_augmented_set(source_path, split, out, _augment_settings(copies=1)) == 0
     assert read_window_attrs(out)["n_windows"] == 0

@@ -141,3 +141,18 @@ def test_auto_cuts_more_windows_of_a_species_with_few_calls_and_reports_it(tmp_p
     assert np.bincount(windows["event_species"][present], minlength=3).tolist() == [30, 24, 24]
     assert (windows["event_species"][~present] == 1).sum() == 8  # the known absence of s1, as many
     assert report.windows_written == 30 + 24 + 24 + 8
+
+
+def test_a_dataset_without_background_time_says_so(tmp_path, caplog):
+    # Every recording is one call from end to end: no room for a background window anywhere.
+    dataset = tmp_path / "dataset"
+    (dataset / "train").mkdir(parents=True)
+    for i in range(3):
+        sf.write(dataset / "train" / f"r{i}.wav", np.random.default_rng(i).normal(0, 0.1, RATE * 2), RATE)
+    rows = [f"r{i},{i % 2},1,0.0,500.0,2.0,3000.0" for i in range(3)]
+    (dataset / "train_tp.csv").write_text("\n".join([EVENTS_HEADER, *rows]) + "\n")
+    (dataset / "sample_submission.csv").write_text("recording_id,s0,s1\ntest0,0,0\n")
+    settings = EtlSettings(workers=1, on_unreadable="stop", background_windows=2, windows_per_event=1)
+    report = build_window_set(dataset, tmp_path / "windows.h5", sample_rate=RATE, features=FEATURES, settings=settings)
+    assert report.windows_written == 3
+    assert "no background window" in caplog.text and "features.window_seconds" in caplog.text

@@ -7,9 +7,10 @@ import pytest
 from rainforest.config import settings_from_dict
 from rainforest.experiments import (
     BASELINE,
-    CNN_WINDOWS5,
+    CNN_HOLDOUT,
     CONFIGURATIONS,
     EMBEDDING_HEAD,
+    EMBEDDING_LINEAR,
     format_table,
     overrides_for,
     parse_arguments,
@@ -32,7 +33,9 @@ def test_names_default_to_all_with_the_committed_model_last(tmp_path, monkeypatc
     (tmp_path / "data/demo").mkdir(parents=True)
     (tmp_path / "data/demo/sample_submission.csv").write_text("recording_id,s0\n")
     monkeypatch.chdir(tmp_path)
-    assert parse_arguments([]) == (["baseline", "cnn-windows5", "embedding", "cnn"], {"demo": "data/demo"}, None)
+    assert parse_arguments([]) == (
+        ["baseline", "cnn-holdout", "embedding", "embedding-linear", "cnn"], {"demo": "data/demo"}, None
+    )
     assert parse_arguments(["cnn", "baseline"])[0] == ["baseline", "cnn"]
     assert parse_arguments(["cnn", "--seeds", "3", "4", "3"])[2] == [3, 4]
     with pytest.raises(SystemExit):
@@ -72,35 +75,55 @@ def test_embedding_head_reads_birdnet_windows_as_they_are():
     assert settings.model.architecture == "embedding_head" and settings.embedding.model == "birdnet-v2.4"
     assert settings.features.window_seconds == 3.0 == settings.submit.hop_seconds
     assert settings.data.dataset_dir == XC_BIRDS
+    assert settings.model.dense_units == PARAMS["model"]["dense_units"]
+
+
+def test_the_linear_head_differs_from_the_head_only_in_its_hidden_layer():
+    dense = settings_from_dict(_apply(PARAMS, overrides_for("embedding", PARAMS)))
+    linear = settings_from_dict(_apply(PARAMS, overrides_for("embedding-linear", PARAMS)))
+    assert linear.model.dense_units == 0
+    assert linear.model_copy(update={"model": dense.model}) == dense
+    assert EMBEDDING_LINEAR == {**EMBEDDING_HEAD, "model.dense_units": 0}
+
+
+def test_the_holdout_configuration_only_changes_the_folds():
+    holdout = settings_from_dict(_apply(PARAMS, overrides_for("cnn-holdout", PARAMS)))
+    assert holdout.split.folds == 1 and PARAMS["split"]["folds"] == "auto"
+    assert holdout.model_copy(update={"split": settings_from_dict(PARAMS).split}) == settings_from_dict(PARAMS)
 
 
 def test_committed_model_sets_every_overridden_key_back_to_the_committed_value():
     committed = overrides_for("cnn", PARAMS)
-    assert set(committed) == set(BASELINE) | set(EMBEDDING_HEAD) | set(CNN_WINDOWS5) | {"data.dataset_dir", "train.seed"}
+    assert set(committed) == (
+        set(BASELINE) | set(EMBEDDING_LINEAR) | set(CNN_HOLDOUT) | {"data.dataset_dir", "train.seed"}
+    )
     assert CONFIGURATIONS["cnn"] == {}
     assert settings_from_dict(_apply(PARAMS, committed)) == settings_from_dict(PARAMS)
 
 
-def test_table_has_a_row_per_configuration_and_speeds_by_hop():
+def test_table_has_a_row_per_configuration_and_scores_and_speeds_by_hop():
     row = {
         "dataset": "demo", "name": "cnn", "seed": 7, "validation_lwlrap": 0.8, "test_lwlrap": 0.9,
-        "test_macro_ap": 0.85, "train_seconds": 400.0, "speeds": {1.0: 700.4}, "parameters": 134000,
+        "test_macro_ap": 0.85, "train_seconds": 400.0, "folds": 1, "speeds": {1.0: 700.4},
+        "hop_lwlrap": {1.0: 0.9}, "parameters": 134000,
     }
+    head = {**row, "name": "embedding", "folds": 5, "speeds": {3.0: 61.2, 1.5: 30.4}, "hop_lwlrap": {3.0: 0.9, 1.5: 0.95}}
     bare = {"dataset": "demo", "name": "bare BirdNET v2.4", "speeds": {3.0: 64.6}}
-    lines = format_table([row, {**row, "name": "embedding", "speeds": {3.0: 61.2, 1.5: 30.4}}, bare]).splitlines()
+    lines = format_table([row, head, bare]).splitlines()
     assert len(lines) == 5
-    assert lines[2].startswith("| demo | cnn | 7 | 0.800 | 0.900 | 0.850 | 400 s | 700 (hop 1 s) | 134,000 |")
-    assert "| 61 (hop 3 s), 30 (hop 1.5 s) |" in lines[3]
-    assert lines[4] == "| demo | bare BirdNET v2.4 | | | | | | 65 (hop 3 s) | |"
+    assert lines[2] == "| demo | cnn | 1 | 7 | 0.800 | 0.900 | 0.850 | 400 s | 1 s: 0.900, 700 /s | 134,000 |"
+    assert lines[3].startswith("| demo | embedding | 5 | 7 |")
+    assert "| 3 s: 0.900, 61 /s; 1.5 s: 0.950, 30 /s |" in lines[3]
+    assert lines[4] == "| demo | bare BirdNET v2.4 | | | | | | | 3 s: 65 /s | |"
 
 
 def test_seeds_of_one_configuration_make_one_row_with_mean_and_spread():
     runs = [
         {"dataset": "xc", "name": "cnn", "seed": seed, "validation_lwlrap": v, "test_lwlrap": t, "test_macro_ap": 0.5,
-         "train_seconds": s, "speeds": {1.0: 600.0}, "parameters": 132202}
+         "train_seconds": s, "folds": 5, "speeds": {1.0: 600.0}, "hop_lwlrap": {1.0: t}, "parameters": 132202}
         for seed, v, t, s in [(3, 0.921, 0.895, 145.0), (4, 0.921, 0.894, 78.0), (5, 0.846, 0.837, 100.0)]
     ]
     lines = format_table(runs).splitlines()
     assert len(lines) == 3
-    assert lines[2] == ("| xc | cnn | 3, 4, 5 | 0.896 ± 0.043 | 0.875 ± 0.033 | 0.500 ± 0.000 | 108 s | "
-                        "600 (hop 1 s) | 132,202 |")
+    assert lines[2] == ("| xc | cnn | 5 | 3, 4, 5 | 0.896 ± 0.043 | 0.875 ± 0.033 | 0.500 ± 0.000 | 108 s | "
+                        "1 s: 0.875 ± 0.033, 600 /s | 132,202 |")

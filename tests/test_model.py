@@ -17,7 +17,7 @@ from rainforest.model import WeightedBinaryCrossentropy, build_model, load_model
 from rainforest.model import label_weights
 from rainforest.training import input_statistics, train_classifier
 from tests.support.paths import committed_params
-from tests.support.settings import RATE, SHORT_FEATURES
+from tests.support.settings import RATE, SHORT_FEATURES, live
 
 N_MELS, N_FRAMES, N_SPECIES = SHORT_FEATURES.n_mels, 16, 5
 SMALL = ModelSettings(architecture="cnn", frequency_channel=True, filters=[4, 8], dense_units=8, dropout=0.25)
@@ -245,7 +245,7 @@ def test_train_classifier_runs_one_epoch(tmp_path):
     train, validation = dataset(n), dataset(8)
     params = committed_params()["train"]
     settings = TrainSettings(**{**params, "epochs": 1, "batch_size": 16, "learning_rate": 0.01})
-    model = train_classifier(SMALL, settings, train, validation, str(tmp_path / "live"))
+    model = train_classifier(SMALL, settings, train, validation, live(tmp_path))
     logged = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert np.isfinite(logged["train"]["loss"]) and np.isfinite(logged["eval"]["loss"])
     assert 0 <= logged["eval"]["lwlrap"] <= 1

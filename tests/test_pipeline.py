@@ -83,36 +83,56 @@ def test_window_set_layout(project):
 def test_split_is_grouped_by_recording(project):
     path, _ = project
     split = pd.read_csv(path / "data/split.csv", dtype={"recording_id": str})
-    assert list(split.columns) == ["recording_id", "subset"]
+    assert list(split.columns) == ["recording_id", "fold"]
     assert split["recording_id"].is_unique
-    assert set(split["subset"]) == {"train", "validation"}
+    # split.folds: auto, as committed: with 30 recordings, some species has fewer than 10, so 5 folds.
+    assert set(split["fold"]) == set(range(5))
 
 
-def test_augmented_set_holds_training_windows_only(project):
+def test_cross_validation_augments_every_window(project):
     path, _ = project
-    split = pd.read_csv(path / "data/split.csv", dtype={"recording_id": str})
-    training = set(split.loc[split["subset"] == "train", "recording_id"])
     with h5py.File(path / "data/features/augmented.h5") as augmented, h5py.File(path / "data/features/windows.h5") as windows:
-        ids = augmented["recording_ids"].asstr()[()]
-        assert len(ids) == sum(r in training for r in windows["recording_ids"].asstr()[()])
-        assert set(ids) <= training
+        # Every recording trains the models of the four folds it is not in.
+        assert augmented["recording_ids"].asstr()[()].tolist() == windows["recording_ids"].asstr()[()].tolist()
         assert augmented["spectrograms"].shape[1:] == windows["spectrograms"].shape[1:]
 
 
 def test_model_and_training_log(project):
     path, _ = project
-    assert (path / "models/model.keras").stat().st_size > 10_000
+    from rainforest.model import ensemble_members, load_model
+
+    # The shipped model is the ensemble of the five folds' models.
+    assert [member.name for member in ensemble_members(load_model(path / "models/model.keras"))] == [
+        f"fold_{fold}" for fold in range(5)
+    ]
     logged = json.loads((path / "metrics/train/metrics.json").read_text())
     assert logged["step"] == TINY["train"]["epochs"] - 1
-    assert "loss" in logged["train"] and "lwlrap" in logged["eval"]
-    epochs = pd.read_csv(path / "metrics/train/plots/metrics/eval/lwlrap.tsv", sep="\t")
-    assert list(epochs["step"]) == list(range(TINY["train"]["epochs"]))
+    for fold in range(5):
+        assert "loss" in logged[f"fold_{fold}"]["train"] and "lwlrap" in logged[f"fold_{fold}"]["eval"]
+        epochs = pd.read_csv(path / f"metrics/train/plots/metrics/fold_{fold}/eval/lwlrap.tsv", sep="\t")
+        assert list(epochs["step"]) == list(range(TINY["train"]["epochs"]))
+
+
+def test_every_labelled_window_is_scored_once_out_of_fold(project):
+    path, _ = project
+    scores = pd.read_csv(path / "data/validation_scores.csv")
+    split = pd.read_csv(path / "data/split.csv", dtype={"recording_id": str}).set_index("recording_id")["fold"]
+    with h5py.File(path / "data/features/windows.h5") as windows:
+        ids = windows["recording_ids"].asstr()[()]
+    assert list(scores.columns) == ["window", "fold", *[f"s{i}" for i in range(24)]]
+    assert scores["window"].tolist() == list(range(len(ids)))
+    # Each window scored by the model of its recording's fold: the one that never trained on it.
+    assert scores["fold"].tolist() == [split[recording] for recording in ids]
+    assert scores.iloc[:, 2:].stack().between(0, 1).all()
 
 
 def test_validation_metrics(project):
     path, _ = project
     metrics = json.loads((path / "metrics/validation.json").read_text())
-    assert set(metrics) == {"lwlrap", "macro_ap", "top1", "loss", "windows"}
+    assert set(metrics) == {"lwlrap", "macro_ap", "top1", "loss", "windows", "folds"}
+    assert metrics["folds"] == 5
+    with h5py.File(path / "data/features/windows.h5") as windows:
+        assert metrics["windows"] == len(windows["targets"])
     for key in ["lwlrap", "macro_ap", "top1", "loss"]:
         assert 0 <= metrics[key] <= (1 if key != "loss" else 10), key
     species = pd.read_csv(path / "metrics/plots/validation_species.csv")

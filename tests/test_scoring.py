@@ -24,7 +24,7 @@ from rainforest.spectrogram import (
 from rainforest.submit import score_recordings
 from rainforest.errors import AudioError
 from rainforest.card import ModelCard
-from rainforest.model import build_model
+from rainforest.model import build_model, ensemble, ensemble_members
 from tests.support.settings import RATE
 
 N_MELS = 16
@@ -69,6 +69,26 @@ def test_one_window_recording_scores_as_the_model_does():
     assert spectrogram.shape[1] == N_FRAMES
     np.testing.assert_array_equal(starts, [0.0])
     np.testing.assert_allclose(scores, model(spectrogram[None]).numpy(), atol=1e-5)
+
+
+def test_an_ensemble_scores_as_the_mean_of_its_members():
+    # The folds' models of cross-validation: their feature maps side by side, each head on its own.
+    members = [_model(), _model(filters=(4, 8, 8))]
+    members[1].set_weights([w * 0.9 for w in members[0].get_weights()])
+    combined = ensemble(members)
+    assert [m.name for m in ensemble_members(combined)] == ["fold_0", "fold_1"]
+    scorer = RecordingScorer(combined, FEATURES_16_MELS, RATE)
+    assert scorer.fully_convolutional
+    waveform = _waveform(5.0)
+    _, scores = scorer.window_scores(waveform, hop_seconds=0.5, batch_size=8)
+    each = [RecordingScorer(m, FEATURES_16_MELS, RATE).window_scores(waveform, hop_seconds=0.5, batch_size=8)[1] for m in members]
+    np.testing.assert_allclose(scores, (each[0] + each[1]) / 2, atol=1e-6)
+    assert not np.allclose(each[0], each[1])
+    # One window long: the ensemble model's own output.
+    one = _waveform(1.0)
+    np.testing.assert_allclose(
+        scorer.window_scores(one, hop_seconds=0.5, batch_size=8)[1], combined(_spectrogram(one)[None]).numpy(), atol=1e-5
+    )
 
 
 def test_window_starts_step_by_the_hop_and_cover_the_recording():

@@ -25,6 +25,7 @@ from rainforest.training import (
     training_dataset,
 )
 from tests.support.paths import committed_params
+from tests.support.settings import live
 
 PARAMS = committed_params()
 N_MELS, N_FRAMES, N_SPECIES = 16, 24, 3
@@ -143,9 +144,9 @@ def test_use_augmented_adds_the_augmented_windows(tmp_path):
     ids = ["a", "a", "b", "b", "c", "c", "d", "d"]
     write_set(tmp_path / "windows.h5", data, ids, waveforms=True)
     write_set(tmp_path / "augmented.h5", {k: v[:6] for k, v in data.items()}, ids[:6])
-    split = pd.DataFrame({"recording_id": list("abcd"), "subset": ["train", "train", "train", "validation"]})
-    with_copies, validation = load_training_data(tmp_path / "windows.h5", split, tmp_path / "augmented.h5", True)
-    without, _ = load_training_data(tmp_path / "windows.h5", split, tmp_path / "augmented.h5", False)
+    split = pd.DataFrame({"recording_id": list("abcd"), "fold": [-1, -1, -1, 0]})
+    with_copies, validation = load_training_data(tmp_path / "windows.h5", split, 0, tmp_path / "augmented.h5", True)
+    without, _ = load_training_data(tmp_path / "windows.h5", split, 0, tmp_path / "augmented.h5", False)
     assert len(without["targets"]) == 6 and len(with_copies["targets"]) == 12
     assert len(validation["targets"]) == 2
     # Spectrograms stay on disk until read, in the order of the labels.
@@ -153,6 +154,22 @@ def test_use_augmented_adds_the_augmented_windows(tmp_path):
     np.testing.assert_array_equal(with_copies["inputs"][0:12], np.concatenate([data["inputs"][:6]] * 2))
     np.testing.assert_array_equal(with_copies["targets"], np.concatenate([data["targets"][:6]] * 2))
     np.testing.assert_array_equal(validation["inputs"][0:2], data["inputs"][6:])
+    np.testing.assert_array_equal(validation["rows"], [6, 7])
+
+
+def test_a_fold_trains_on_the_other_folds_and_their_copies_only(tmp_path):
+    data = windows(8)
+    ids = ["a", "a", "b", "b", "c", "c", "d", "d"]
+    write_set(tmp_path / "windows.h5", data, ids, waveforms=True)
+    # Cross-validation augments every window; copies of the held-out fold's recordings must not train its model.
+    write_set(tmp_path / "augmented.h5", data, ids)
+    split = pd.DataFrame({"recording_id": list("abcd"), "fold": [0, 1, 0, 1]})
+    for fold, held_out in [(0, [0, 1, 4, 5]), (1, [2, 3, 6, 7])]:
+        train, validation = load_training_data(tmp_path / "windows.h5", split, fold, tmp_path / "augmented.h5", True)
+        kept = [row for row in range(8) if row not in held_out]
+        np.testing.assert_array_equal(validation["rows"], held_out)
+        np.testing.assert_array_equal(train["inputs"][0:8], np.concatenate([data["inputs"][kept]] * 2))
+        np.testing.assert_array_equal(train["targets"], np.concatenate([data["targets"][kept]] * 2))
 
 
 @pytest.mark.slow
@@ -160,14 +177,14 @@ def test_training_streamed_from_hdf5_equals_training_in_memory(tmp_path):
     data = windows(24)
     ids = [f"r{i // 2:02d}" for i in range(24)]
     write_set(tmp_path / "windows.h5", data, ids)
-    split = pd.DataFrame({"recording_id": sorted(set(ids)), "subset": ["train"] * 9 + ["validation"] * 3})
-    streamed, validation = load_training_data(tmp_path / "windows.h5", split, tmp_path / "none.h5", False)
+    split = pd.DataFrame({"recording_id": sorted(set(ids)), "fold": [-1] * 9 + [0] * 3})
+    streamed, validation = load_training_data(tmp_path / "windows.h5", split, 0, tmp_path / "none.h5", False)
     in_memory = {**streamed, "inputs": data["inputs"][:18]}
     validation_in_memory = {**validation, "inputs": data["inputs"][18:]}
     settings = train_settings(epochs=2, early_stopping_patience=0)
 
     def weights(train, val):
-        model = train_classifier(model_settings(architecture="cnn"), settings, train, val, str(tmp_path / "live"))
+        model = train_classifier(model_settings(architecture="cnn"), settings, train, val, live(tmp_path))
         return np.concatenate([w.ravel() for w in model.get_weights()])
 
     np.testing.assert_array_equal(weights(streamed, validation), weights(in_memory, validation_in_memory))
@@ -249,7 +266,7 @@ def test_learning_rate_epochs_and_batch_size_change_the_weights(tmp_path):
             train_settings(mixup_alpha=0.0, early_stopping_patience=0, select_best_epoch=False, **changes),
             windows(),
             windows(12, seed=1),
-            str(tmp_path / "live"),
+            live(tmp_path),
         )
         return np.concatenate([w.ravel() for w in model.get_weights()])
 
@@ -262,7 +279,7 @@ def test_learning_rate_epochs_and_batch_size_change_the_weights(tmp_path):
 def test_early_stopping_stops_when_validation_stops_improving(tmp_path):
     # A learning rate of ~0 freezes the weights, so validation never improves.
     settings = train_settings(learning_rate=1e-12, epochs=10, early_stopping_patience=2, mixup_alpha=0.0)
-    train_classifier(model_settings(), settings, windows(), windows(12, seed=1), str(tmp_path / "live"))
+    train_classifier(model_settings(), settings, windows(), windows(12, seed=1), live(tmp_path))
     steps = pd.read_csv(tmp_path / "live/plots/metrics/eval/lwlrap.tsv", sep="\t")["step"]
     assert list(steps) == [0, 1, 2]
 

@@ -45,7 +45,7 @@ from rainforest.spectrogram import (
     window_span_samples,
 )
 from rainforest.card import ModelCard
-from rainforest.model import TimeFrequencyPooling
+from rainforest.model import TimeFrequencyPooling, ensemble_members
 from rainforest.parallel import streams_ahead
 
 log = logging.getLogger(__name__)
@@ -137,17 +137,24 @@ class RecordingScorer:
         self.n_frames = window_frames(features, sample_rate)
         #: Samples decoded at a time: one chunk of frames.
         self.block_samples = CHUNK_FRAMES * features.hop_length
-        pooling = [layer for layer in model.layers if isinstance(layer, TimeFrequencyPooling)]
-        self.fully_convolutional = len(pooling) == 1 and model.input.shape[2] is None
+        # An ensemble's members (rainforest.model.ensemble) run side by side:
+        # their feature maps stacked on the channel axis, each head on its own channels.
+        members = ensemble_members(model)
+        poolings = [[layer for layer in member.layers if isinstance(layer, TimeFrequencyPooling)] for member in members]
+        self.fully_convolutional = all(len(pooling) == 1 for pooling in poolings) and model.input.shape[2] is None
         if self.fully_convolutional:
-            self._trunk_model = keras.Model(model.input, pooling[0].input)
+            trunks = [keras.Model(member.input, pooling[0].input) for member, pooling in zip(members, poolings)]
+            self._trunk_model = trunks[0]
             #: Spectrogram frames per feature-map frame, and a window's width on the map.
             self.stride = CHUNK_FRAMES // self._map_frames(CHUNK_FRAMES)
             self.window_width = self._map_frames(self.n_frames)
             # Compiled once per input shape: half the time of eager calls.
-            self._trunk = tf.function(lambda x: self._trunk_model(x, training=False), reduce_retracing=True)
-            head = keras.Model(pooling[0].output, model.output)
-            self._head = tf.function(lambda x: head(x, training=False), reduce_retracing=True)
+            self._trunk = tf.function(
+                lambda x: tf.concat([trunk(x, training=False) for trunk in trunks], axis=-1), reduce_retracing=True
+            )
+            heads = [keras.Model(pooling[0].output, member.output) for member, pooling in zip(members, poolings)]
+            bounds = np.cumsum([0] + [trunk.output.shape[-1] for trunk in trunks])
+            self._head = tf.function(lambda x: _mean_of_heads(heads, bounds, x), reduce_retracing=True)
 
     def _map_frames(self, n_frames: int) -> int:
         return self._trunk_model.compute_output_shape((1, self.features.n_mels, n_frames))[2]
@@ -205,6 +212,18 @@ class RecordingScorer:
     def window_scores(self, waveform: np.ndarray, *, hop_seconds: float, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`scores` of a recording in memory."""
         return _in_memory_scores(self, waveform, hop_seconds=hop_seconds, batch_size=batch_size)
+
+
+def _mean_of_heads(heads: list[keras.Model], bounds: np.ndarray, pooled: tf.Tensor) -> tf.Tensor:
+    """The mean of each member's head on its own channels of ``pooled`` (the
+    max over time of every channel, then the mean), as the ensemble's
+    :class:`keras.layers.Average` takes it: summed in order, then divided."""
+    maxima, means = tf.split(pooled, 2, axis=1)
+    total = None
+    for head, first, last in zip(heads, bounds[:-1], bounds[1:]):
+        scores = head(tf.concat([maxima[:, first:last], means[:, first:last]], axis=1), training=False)
+        total = scores if total is None else total + scores
+    return total / len(heads)
 
 
 class EmbeddingScorer:

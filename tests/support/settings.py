@@ -22,3 +22,10 @@ SHORT_FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=16, fmin=50.0
 
 #: The header line of the competition's label files (``train_tp.csv``, ``train_fp.csv``).
 EVENTS_HEADER = ",".join(EVENT_COLUMNS)
+
+
+def live(folder):
+    """A dvclive logger writing under ``folder/live``, as the train stage makes one."""
+    from dvclive import Live
+
+    return Live(str(folder / "live"), save_dvc_exp=False, dvcyaml=False)
