@@ -127,3 +127,29 @@ def test_seeds_of_one_configuration_make_one_row_with_mean_and_spread():
     assert len(lines) == 3
     assert lines[2] == ("| xc | cnn | 5 | 3, 4, 5 | 0.896 ± 0.043 | 0.875 ± 0.033 | 0.500 ± 0.000 | 108 s | "
                         "1 s: 0.875 ± 0.033, 600 /s | 132,202 |")
+
+
+def test_the_mean_of_the_cnn_and_a_head_is_scored_on_the_test_labels(tmp_path):
+    from rainforest.experiments import mean_of_models
+
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set/sample_submission.csv").write_text("recording_id,s0,s1\nr0,0,0\nr1,0,0\n")
+    (tmp_path / "set/test_ground_truth.csv").write_text(
+        "recording_id,species_id,songtype_id,t_min,f_min,t_max,f_max\nr0,0,1,1.0,100.0,2.0,900.0\nr1,1,1,1.0,100.0,2.0,900.0\n"
+    )
+
+    def run(name, seed, r0, r1):
+        return {
+            "dataset": "x", "name": name, "seed": seed, "folds": 5, "train_seconds": 10.0, "speeds": {1.0: 100.0},
+            "parameters": 7, "submission": f"recording_id,s0,s1\nr0,{r0[0]},{r0[1]}\nr1,{r1[0]},{r1[1]}\n",
+        }
+
+    # Each model alone ranks one recording wrong; their mean ranks both right.
+    rows = [run("cnn", 3, (0.9, 0.1), (0.6, 0.4)), run("embedding-linear", 3, (0.4, 0.6), (0.1, 0.9))]
+    rows.append(run("embedding-linear", 4, (0.4, 0.6), (0.1, 0.9)))  # no cnn run with seed 4: no mean
+    (mean,) = mean_of_models(rows, {"x": "set"}, tmp_path)
+    assert mean["name"] == "mean of cnn and embedding-linear" and mean["seed"] == 3
+    assert mean["test_lwlrap"] == 1.0 and mean["train_seconds"] == 20.0 and mean["speeds"] == {"both": 50.0}
+    line = format_table([mean]).splitlines()[2]
+    assert line.startswith("| x | mean of cnn and embedding-linear | 5 | 3 |  | 1.000 |")
+    assert "| both: 1.000, 50 /s |" in line
