@@ -208,8 +208,11 @@ class ModelSettings(_Section):
     architecture: Literal["baseline", "cnn", "resnet", "embedding_head"]
     frequency_channel: bool
     filters: Annotated[list[PositiveInt], Field(min_length=1, max_length=6)]
-    # 0: a linear head (no hidden layer).
-    dense_units: Annotated[Integer, Field(ge=0)]
+    # dense: a hidden layer of dense_units; linear: none; auto: dense, except for
+    # embedding_head, which trains both and keeps the one with the higher
+    # out-of-fold LWLRAP (rainforest.training.candidate_heads).
+    head: Literal["auto", "dense", "linear"] = "auto"
+    dense_units: PositiveInt
     dropout: Annotated[Number, Field(ge=0, lt=1)]
 
 

@@ -71,9 +71,11 @@ EMBEDDING_HEAD = {
     "submit.hop_seconds": 3.0,
 }
 
-#: The same head without its hidden layer: one logistic regression per
-#: species on the standardised embedding.
-EMBEDDING_LINEAR = {**EMBEDDING_HEAD, "model.dense_units": 0}
+#: The head without a hidden layer: one logistic regression per species on
+#: the standardised embedding; and the head with one. ``embedding`` (model.head:
+#: auto, as committed) fits both and keeps the better out of fold.
+EMBEDDING_LINEAR = {**EMBEDDING_HEAD, "model.head": "linear"}
+EMBEDDING_DENSE = {**EMBEDDING_HEAD, "model.head": "dense"}
 
 #: The CNN validated on a 1-in-5 holdout and trained on the other four fifths
 #: only, whatever the number of labelled recordings (split.folds: 1).
@@ -86,6 +88,7 @@ CONFIGURATIONS = {
     "cnn-holdout": CNN_HOLDOUT,
     "embedding": EMBEDDING_HEAD,
     "embedding-linear": EMBEDDING_LINEAR,
+    "embedding-dense": EMBEDDING_DENSE,
 }
 COMMITTED = "cnn"
 

@@ -170,8 +170,9 @@ def build_model(
         ``resnet`` (a residual block per entry), ``baseline`` (the original
         approach: resize to 224x400, min-max scale, one convolution and 2x4
         max-pooling per entry, flatten) or ``embedding_head`` (none: the
-        input is already a pretrained model's embedding). ``dense_units`` and
-        ``dropout`` size the head.
+        input is already a pretrained model's embedding). ``head``
+        ``linear`` maps the features straight to the species; otherwise a
+        hidden layer of ``dense_units`` and ``dropout`` come first.
     input_shape
         Shape of one input: ``(n_mels, n_frames)`` of a log-mel window
         (``cnn`` and ``resnet`` accept any number of frames), or
@@ -208,8 +209,8 @@ def build_model(
 
 
 def _head(inputs, x, settings: ModelSettings, n_species: int, activation: str) -> keras.Model:
-    # dense_units 0: a linear head, one logistic regression per species on the features.
-    if settings.dense_units:
+    # linear: one logistic regression per species on the features.
+    if settings.head != "linear":
         x = layers.Dense(settings.dense_units, activation="relu")(x)
         x = layers.Dropout(settings.dropout)(x)
     outputs = layers.Dense(n_species, activation=activation, name="species")(x)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -386,13 +388,75 @@ def write_validation_scores(path: str | Path, rows: np.ndarray, folds: np.ndarra
     table.insert(0, "fold", folds)
     table.insert(0, "window", rows)
     # Nine significant digits give every float32 score back exactly.
-    write_text(path, table.sort_values("window").to_csv(index=False, float_format="%.9g"))
+    write_text(path, table.sort_values("window", kind="stable").to_csv(index=False, float_format="%.9g"))
 
 
 def read_validation_scores(path: str | Path) -> pd.DataFrame:
     """The table :func:`write_validation_scores` writes, scores as float32."""
     table = pd.read_csv(path)
     return table.astype({name: np.float32 for name in table.columns[2:]})
+
+
+def candidate_heads(settings: ModelSettings) -> list[str]:
+    """The heads :func:`train_model` fits: ``model.head``, or for ``auto``
+    the dense head, except on embeddings, where a linear probe is the
+    classic first choice and a hidden layer may still pay: both, linear first.
+
+    Examples
+    --------
+    >>> from rainforest.config import ModelSettings
+    >>> head = ModelSettings(architecture="embedding_head", frequency_channel=True, filters=[8], dense_units=8,
+    ...                      dropout=0.3)
+    >>> candidate_heads(head), candidate_heads(head.model_copy(update={"architecture": "cnn"}))
+    (['linear', 'dense'], ['dense'])
+    """
+    if settings.head != "auto":
+        return [settings.head]
+    return ["linear", "dense"] if settings.architecture == "embedding_head" else ["dense"]
+
+
+@dataclass
+class FoldModels:
+    """The models of every fold of a split, and each validated window's score
+    by the model of its fold (rows of the window set, ascending)."""
+
+    members: list[keras.Model]
+    rows: np.ndarray
+    folds: np.ndarray
+    scores: np.ndarray
+    targets: np.ndarray
+
+    @property
+    def lwlrap(self) -> float:
+        """Out-of-fold LWLRAP over the validated windows with a present species."""
+        labelled = self.targets.sum(axis=1) > 0
+        return lwlrap(self.targets[labelled], self.scores[labelled]) if labelled.any() else float("nan")
+
+
+def fit_folds(
+    model: ModelSettings,
+    settings: TrainSettings,
+    load_fold: Callable[[int], tuple[dict, dict]],
+    folds: list[int],
+    live: Live,
+    curves: str = "",
+) -> FoldModels:
+    """Fit one classifier per fold (:func:`train_classifier`) on
+    ``load_fold(fold)``'s training windows, and score its validation windows with it."""
+    members, rows, fold_of, scores, targets = [], [], [], [], []
+    for fold in folds:
+        train, validation = load_fold(fold)
+        prefix = curves + (f"fold_{fold}/" if len(folds) > 1 else "")
+        member = train_classifier(model, settings, train, validation, live, curves=prefix)
+        members.append(member)
+        scores.append(member.predict(ordered_batches(validation["inputs"], SCORING_BATCH), verbose=0))
+        rows.append(validation["rows"])
+        fold_of.append(np.full(len(validation["rows"]), fold))
+        targets.append(validation["targets"])
+    order = np.argsort(np.concatenate(rows), kind="stable")
+    return FoldModels(
+        members, *(np.concatenate(parts)[order] for parts in (rows, fold_of, scores, targets))
+    )
 
 
 def train_model(
@@ -409,40 +473,46 @@ def train_model(
     live_dir: str | Path,
 ) -> keras.Model:
     """The train stage: fit one classifier per fold of the split on the
-    windows of the other folds and their augmented copies
-    (:func:`train_classifier`), score each fold's windows with its model, and
-    save the model with its card: the one model of a holdout, or the
+    windows of the other folds and their augmented copies (:func:`fit_folds`),
+    and save the model with its card: the one model of a holdout, or the
     :func:`~rainforest.model.ensemble` of the folds' models when cross-validating.
 
     The classifier reads the windows' spectrograms, or with
     ``architecture: embedding_head`` their embeddings (the embed stage's two
     files); its card names the embedding model and the SHA-256 of its file,
-    so inference computes the same features. ``validation_scores_path`` gets
+    so inference computes the same features. With several
+    :func:`candidate_heads`, each is fitted on every fold and the one with
+    the higher out-of-fold LWLRAP is kept. ``validation_scores_path`` gets
     every validated window's score by the model that did not train on it
     (:func:`write_validation_scores`): evaluate's metrics and thresholds.
     """
-    head = model.architecture == "embedding_head"
-    embeddings = (window_embeddings_path, augmented_embeddings_path) if head else None
+    on_embeddings = model.architecture == "embedding_head"
+    embeddings = (window_embeddings_path, augmented_embeddings_path) if on_embeddings else None
     split = read_split(split_path)
-    folds = validation_folds(split)
+
+    def load_fold(fold: int) -> tuple[dict, dict]:
+        return load_training_data(windows_path, split, fold, augmented_path, settings.use_augmented, embeddings)
+
+    heads = candidate_heads(model)
     live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=False)
-    members, rows, fold_of, scores = [], [], [], []
-    for fold in folds:
-        train, validation = load_training_data(
-            windows_path, split, fold, augmented_path, settings.use_augmented, embeddings
+    fitted = {
+        head: fit_folds(
+            model.model_copy(update={"head": head}), settings, load_fold, validation_folds(split), live,
+            curves=f"{head}/" if len(heads) > 1 else "",
         )
-        member = train_classifier(
-            model, settings, train, validation, live, curves=f"fold_{fold}/" if len(folds) > 1 else ""
-        )
-        members.append(member)
-        scores.append(member.predict(ordered_batches(validation["inputs"], SCORING_BATCH), verbose=0))
-        rows.append(validation["rows"])
-        fold_of.append(np.full(len(validation["rows"]), fold))
+        for head in heads
+    }
     live.end()
-    card = model_card(windows_path, window_embeddings_path if head else None)
-    classifier = ensemble(members)
+    # The first of the best: a tie goes to the simpler head.
+    kept = max(heads, key=lambda head: (fitted[head].lwlrap, -heads.index(head)))
+    if len(heads) > 1:
+        log.info(
+            "model.head auto: keeping %s (out-of-fold LWLRAP %s)", kept,
+            ", ".join(f"{head} {fitted[head].lwlrap:.4f}" for head in heads),
+        )
+    card = model_card(windows_path, window_embeddings_path if on_embeddings else None)
+    best = fitted[kept]
+    classifier = ensemble(best.members)
     save_model(classifier, model_path, card)
-    write_validation_scores(
-        validation_scores_path, np.concatenate(rows), np.concatenate(fold_of), np.concatenate(scores), card.species
-    )
+    write_validation_scores(validation_scores_path, best.rows, best.folds, best.scores, card.species)
     return classifier

@@ -10,11 +10,13 @@ rainforest-detect must work with it as with the CNN.
 import json
 import re
 
+import keras
 import pandas as pd
 import pytest
 import yaml
 
 from rainforest.card import load_card
+from rainforest.model import ensemble_members, load_model
 from tests.support.paths import XC_BIRDS
 from tests.support.project import make_project, run
 
@@ -59,6 +61,24 @@ def test_card_names_the_embedding_model_and_its_hash(head_project):
     assert card.embedding.model == "birdnet-v2.4" and card.embedding.licence == "CC BY-NC-SA 4.0"
     assert len(card.embedding.sha256) == 64
     assert card.features.window_seconds == 3.0
+
+
+def test_the_head_is_chosen_by_cross_validation(head_project):
+    # Six labelled recordings per species: split.folds auto cross-validates, and
+    # model.head auto fits a linear and a dense head on every fold and keeps the better.
+    project, log = head_project
+    scores = re.search(r"model.head auto: keeping (\w+) \(out-of-fold LWLRAP linear ([0-9.]+), dense ([0-9.]+)\)", log)
+    assert scores, log
+    kept, linear, dense = scores.group(1), float(scores.group(2)), float(scores.group(3))
+    assert kept == ("linear" if linear >= dense else "dense")
+    validation = json.loads((project / "metrics/validation.json").read_text())
+    assert validation["folds"] == 5
+    assert validation["lwlrap"] == pytest.approx(max(linear, dense), abs=6e-5)  # the log rounds to 4 digits
+    model = load_model(project / "models/model.keras")
+    members = ensemble_members(model)
+    assert len(members) == 5
+    hidden = [layer for layer in members[0].layers if isinstance(layer, keras.layers.Dense) and layer.name != "species"]
+    assert len(hidden) == (kept == "dense")
 
 
 def test_evaluate_and_detect_work_with_the_head(head_project):

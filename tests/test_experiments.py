@@ -34,7 +34,8 @@ def test_names_default_to_all_with_the_committed_model_last(tmp_path, monkeypatc
     (tmp_path / "data/demo/sample_submission.csv").write_text("recording_id,s0\n")
     monkeypatch.chdir(tmp_path)
     assert parse_arguments([]) == (
-        ["baseline", "cnn-holdout", "embedding", "embedding-linear", "cnn"], {"demo": "data/demo"}, None
+        ["baseline", "cnn-holdout", "embedding", "embedding-linear", "embedding-dense", "cnn"], {"demo": "data/demo"},
+        None,
     )
     assert parse_arguments(["cnn", "baseline"])[0] == ["baseline", "cnn"]
     assert parse_arguments(["cnn", "--seeds", "3", "4", "3"])[2] == [3, 4]
@@ -75,15 +76,16 @@ def test_embedding_head_reads_birdnet_windows_as_they_are():
     assert settings.model.architecture == "embedding_head" and settings.embedding.model == "birdnet-v2.4"
     assert settings.features.window_seconds == 3.0 == settings.submit.hop_seconds
     assert settings.data.dataset_dir == XC_BIRDS
-    assert settings.model.dense_units == PARAMS["model"]["dense_units"]
 
 
-def test_the_linear_head_differs_from_the_head_only_in_its_hidden_layer():
-    dense = settings_from_dict(_apply(PARAMS, overrides_for("embedding", PARAMS)))
-    linear = settings_from_dict(_apply(PARAMS, overrides_for("embedding-linear", PARAMS)))
-    assert linear.model.dense_units == 0
-    assert linear.model_copy(update={"model": dense.model}) == dense
-    assert EMBEDDING_LINEAR == {**EMBEDDING_HEAD, "model.dense_units": 0}
+def test_the_linear_and_dense_heads_differ_from_the_committed_auto_head_only_in_the_head():
+    auto = settings_from_dict(_apply(PARAMS, overrides_for("embedding", PARAMS)))
+    assert auto.model.head == "auto" == PARAMS["model"]["head"]
+    for name, head in [("embedding-linear", "linear"), ("embedding-dense", "dense")]:
+        chosen = settings_from_dict(_apply(PARAMS, overrides_for(name, PARAMS)))
+        assert chosen.model.head == head
+        assert chosen.model_copy(update={"model": auto.model}) == auto
+    assert EMBEDDING_LINEAR == {**EMBEDDING_HEAD, "model.head": "linear"}
 
 
 def test_the_holdout_configuration_only_changes_the_folds():

@@ -332,3 +332,12 @@ def test_training_seed_reaches_tensorflow():
     first = tf.random.uniform([3]).numpy()
     make_deterministic(5)
     assert np.array_equal(first, tf.random.uniform([3]).numpy())
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import rainforest.training
+
+    failures, tried = doctest.testmod(rainforest.training)
+    assert tried > 0 and failures == 0
