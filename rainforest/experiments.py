@@ -81,11 +81,16 @@ EMBEDDING_DENSE = {**EMBEDDING_HEAD, "model.head": "dense"}
 #: only, whatever the number of labelled recordings (split.folds: 1).
 CNN_HOLDOUT = {"split.folds": 1}
 
+#: The CNN trained for all its epochs, the last one kept: no early stopping or
+#: epoch selection on a fold of a dozen recordings.
+CNN_LAST_EPOCH = {"train.early_stopping_patience": 0, "train.select_best_epoch": False}
+
 #: Name -> overrides of params.yaml; ``cnn`` is params.yaml as committed.
 CONFIGURATIONS = {
     "baseline": BASELINE,
     "cnn": {},
     "cnn-holdout": CNN_HOLDOUT,
+    "cnn-last-epoch": CNN_LAST_EPOCH,
     "embedding": EMBEDDING_HEAD,
     "embedding-linear": EMBEDDING_LINEAR,
     "embedding-dense": EMBEDDING_DENSE,

@@ -34,7 +34,8 @@ def test_names_default_to_all_with_the_committed_model_last(tmp_path, monkeypatc
     (tmp_path / "data/demo/sample_submission.csv").write_text("recording_id,s0\n")
     monkeypatch.chdir(tmp_path)
     assert parse_arguments([]) == (
-        ["baseline", "cnn-holdout", "embedding", "embedding-linear", "embedding-dense", "cnn"], {"demo": "data/demo"},
+        ["baseline", "cnn-holdout", "cnn-last-epoch", "embedding", "embedding-linear", "embedding-dense", "cnn"],
+        {"demo": "data/demo"},
         None,
     )
     assert parse_arguments(["cnn", "baseline"])[0] == ["baseline", "cnn"]
