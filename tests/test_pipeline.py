@@ -113,6 +113,17 @@ def test_model_and_training_log(project):
         assert list(epochs["step"]) == list(range(TINY["train"]["epochs"]))
 
 
+def test_rainforest_detect_scores_with_the_folds_ensemble(project):
+    # Each test recording's best window per species: what submit keeps, at the same hop.
+    path, _ = project
+    run(["rainforest-detect", "data/demo/test", "--output", "detections", "--all", "--hop-seconds", "1"], path)
+    detections = pd.read_csv(path / "detections/detections.csv", dtype={"recording": str})
+    submission = pd.read_csv(path / "data/submission.csv", dtype={"recording_id": str}).set_index("recording_id")
+    best = detections.groupby(["recording", "species"])["score"].max().unstack()
+    assert sorted(best.index) == sorted(submission.index) and len(best) == TINY["demo"]["n_test_recordings"]
+    np.testing.assert_allclose(best.loc[submission.index, submission.columns], submission, atol=2e-6)
+
+
 def test_every_labelled_window_is_scored_once_out_of_fold(project):
     path, _ = project
     scores = pd.read_csv(path / "data/validation_scores.csv")
