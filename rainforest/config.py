@@ -235,8 +235,25 @@ class TrainSettings(_Section):
     optimizer: Literal["adam", "adamw"]
     weight_decay: Annotated[Number, Field(ge=0, le=1)]
     schedule: Literal["constant", "cosine"]
-    early_stopping_patience: Annotated[Integer, Field(ge=0)]
-    select_best_epoch: bool
+    # auto: rainforest.training.epoch_choice (on a holdout: 8 and true; when
+    # cross-validating: 0 and false, all epochs, the last one kept).
+    early_stopping_patience: Annotated[Integer, Field(ge=0)] | Literal["auto"]
+    select_best_epoch: bool | Literal["auto"]
+
+    @field_validator("early_stopping_patience", mode="before")
+    @classmethod
+    def _patience_or_auto(cls, value):
+        # One clear line instead of one per member of the union.
+        if value == "auto" or (type(value) is int and value >= 0):
+            return value
+        raise ValueError("must be a whole number of epochs (0: never stop early), or auto")
+
+    @field_validator("select_best_epoch", mode="before")
+    @classmethod
+    def _true_false_or_auto(cls, value):
+        if value == "auto" or type(value) is bool:
+            return value
+        raise ValueError("must be true, false or auto")
     spec_augment: SpecAugmentSettings
     mixup_alpha: Annotated[Number, Field(ge=0, le=10)]
 

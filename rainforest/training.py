@@ -309,6 +309,38 @@ class EpochCurves(keras.callbacks.Callback):
         self.live.sync()
 
 
+#: ``early_stopping_patience: auto`` on a holdout.
+AUTO_PATIENCE = 8
+
+
+def epoch_choice(settings: TrainSettings, *, cross_validating: bool) -> TrainSettings:
+    """``settings`` with ``early_stopping_patience`` and ``select_best_epoch``
+    decided where they are ``auto``.
+
+    On a holdout (every species with 10 or more labelled recordings under
+    ``split.folds: auto``), training stops after :data:`AUTO_PATIENCE`
+    epochs without a better validation LWLRAP and keeps the best epoch. When
+    cross-validating, each fold's validation set is a few recordings per
+    species: an epoch chosen on it is chosen by chance, and would flatter the
+    out-of-fold scores that judge the model and set its thresholds. So every
+    fold trains all ``epochs`` of its schedule and keeps the last.
+
+    Examples
+    --------
+    >>> from rainforest.config import load_settings
+    >>> auto = load_settings().train
+    >>> holdout, folds = epoch_choice(auto, cross_validating=False), epoch_choice(auto, cross_validating=True)
+    >>> (holdout.early_stopping_patience, holdout.select_best_epoch), (folds.early_stopping_patience, folds.select_best_epoch)
+    ((8, True), (0, False))
+    """
+    decided = {}
+    if settings.early_stopping_patience == "auto":
+        decided["early_stopping_patience"] = 0 if cross_validating else AUTO_PATIENCE
+    if settings.select_best_epoch == "auto":
+        decided["select_best_epoch"] = not cross_validating
+    return settings.model_copy(update=decided)
+
+
 def train_classifier(
     model_settings: ModelSettings,
     settings: TrainSettings,
@@ -317,6 +349,7 @@ def train_classifier(
     live: Live,
     *,
     curves: str = "",
+    cross_validating: bool = False,
 ) -> keras.Model:
     """Build and fit the classifier.
 
@@ -329,6 +362,8 @@ def train_classifier(
     live
         Where dvclive logs every epoch's training and validation loss and
         validation LWLRAP, for ``dvc plots``; ``curves`` prefixes their names.
+    cross_validating
+        Whether ``validation`` is one fold of several (:func:`epoch_choice`).
 
     Returns
     -------
@@ -336,6 +371,7 @@ def train_classifier(
         The model of the best epoch (``select_best_epoch``) or the last one.
     """
     make_deterministic(settings.seed)
+    settings = epoch_choice(settings, cross_validating=cross_validating)
     train = select_training_windows(train, settings)
     validation = select_training_windows(validation, settings)
     n_windows, *input_shape = train["inputs"].shape
@@ -447,7 +483,9 @@ def fit_folds(
     for fold in folds:
         train, validation = load_fold(fold)
         prefix = curves + (f"fold_{fold}/" if len(folds) > 1 else "")
-        member = train_classifier(model, settings, train, validation, live, curves=prefix)
+        member = train_classifier(
+            model, settings, train, validation, live, curves=prefix, cross_validating=len(folds) > 1
+        )
         members.append(member)
         scores.append(member.predict(ordered_batches(validation["inputs"], SCORING_BATCH), verbose=0))
         rows.append(validation["rows"])

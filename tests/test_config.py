@@ -84,6 +84,13 @@ def test_missing_key_is_named(base, key):
         ("train.epochs", 0),
         ("etl.windows_per_event", "many"),
         ("etl.windows_per_event", 0),
+        ("split.folds", 0),
+        ("split.folds", "five"),
+        ("model.head", "deep"),
+        ("train.early_stopping_patience", -1),
+        ("train.early_stopping_patience", True),
+        ("train.select_best_epoch", 1),
+        ("train.select_best_epoch", "yes"),
     ],
 )
 def test_wrong_type_or_value_is_named(base, key, value):
@@ -95,6 +102,21 @@ def test_wrong_type_or_value_is_named(base, key, value):
 @pytest.mark.parametrize("value", ["auto", 1, 5])
 def test_windows_per_event_is_a_number_or_auto(base, value):
     assert settings_from_dict(with_setting(base, "etl.windows_per_event", value)).etl.windows_per_event == value
+
+
+@pytest.mark.parametrize(
+    ("key", "values"),
+    [
+        ("split.folds", ["auto", 1, 5]),
+        ("train.early_stopping_patience", ["auto", 0, 8]),
+        ("train.select_best_epoch", ["auto", True, False]),
+        ("model.head", ["auto", "dense", "linear"]),
+    ],
+)
+def test_data_dependent_settings_take_auto_or_a_value(base, key, values):
+    section, name = key.split(".")
+    for value in values:
+        assert getattr(getattr(settings_from_dict(with_setting(base, key, value)), section), name) == value
 
 
 def test_fmax_above_nyquist(base):
