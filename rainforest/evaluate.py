@@ -103,12 +103,7 @@ def evaluate_model(
 
     # Loss over known labels only, whatever weight training gave unknown ones.
     loss = WeightedBinaryCrossentropy()(label_weights(truth, validation["masks"], 0.0), scores)
-    summary = {
-        **score_summary(truth, scores),
-        "loss": round(float(loss), 6),
-        "windows": int(len(truth)),
-        "folds": int(validated["fold"].nunique()),
-    }
+    summary = {**score_summary(truth, scores), "loss": round(float(loss), 6), "windows": int(len(truth))}
     write_json(metrics_path, summary)
 
     plots_dir = Path(plots_dir)

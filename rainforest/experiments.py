@@ -202,6 +202,7 @@ def run_configuration(name: str, dataset: str, dataset_dir: str, committed: dict
     validation = json.loads((root / "metrics/validation.json").read_text())
     test = json.loads((root / "metrics/test.json").read_text())
     from rainforest.model import load_model  # TensorFlow: only once the experiment has run
+    from rainforest.split import read_split, validation_folds
 
     hop = CONFIGURATIONS[name].get("submit.hop_seconds", _lookup(committed, "submit.hop_seconds"))
     hops = [hop, *EXTRA_HOPS] if name.startswith("embedding") else [hop]
@@ -214,7 +215,7 @@ def run_configuration(name: str, dataset: str, dataset_dir: str, committed: dict
         "test_lwlrap": test["lwlrap"],
         "test_macro_ap": test["macro_ap"],
         "train_seconds": float(train_time.group(1)) if train_time else float("nan"),
-        "folds": validation.get("folds", 1),
+        "folds": len(validation_folds(read_split(root / "data/split.csv"))),
         "speeds": {each: speed for each, (speed, _) in scored.items()},
         "hop_lwlrap": {each: score for each, (_, score) in scored.items()},
         "parameters": load_model(root / "models/model.keras").count_params(),
