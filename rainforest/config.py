@@ -254,8 +254,13 @@ class TrainSettings(_Section):
         if value == "auto" or type(value) is bool:
             return value
         raise ValueError("must be true, false or auto")
+
     spec_augment: SpecAugmentSettings
     mixup_alpha: Annotated[Number, Field(ge=0, le=10)]
+    # ensemble: the folds' models, their scores averaged; refit: one more
+    # model trained on every labelled recording for the epochs the folds kept
+    # (rainforest.training.train_model).
+    final_model: Literal["ensemble", "refit"]
 
     @model_validator(mode="after")
     def _check(self) -> TrainSettings:

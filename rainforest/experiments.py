@@ -85,15 +85,21 @@ CNN_HOLDOUT = {"split.folds": 1}
 #: epoch selection on a fold of a dozen recordings.
 CNN_LAST_EPOCH = {"train.early_stopping_patience": 0, "train.select_best_epoch": False}
 
+#: The shipped model one model trained afresh on every labelled recording,
+#: instead of the folds' ensemble.
+REFIT = {"train.final_model": "refit"}
+
 #: Name -> overrides of params.yaml; ``cnn`` is params.yaml as committed.
 CONFIGURATIONS = {
     "baseline": BASELINE,
     "cnn": {},
     "cnn-holdout": CNN_HOLDOUT,
     "cnn-last-epoch": CNN_LAST_EPOCH,
+    "cnn-refit": REFIT,
     "embedding": EMBEDDING_HEAD,
     "embedding-linear": EMBEDDING_LINEAR,
     "embedding-dense": EMBEDDING_DENSE,
+    "embedding-refit": {**EMBEDDING_HEAD, **REFIT},
 }
 COMMITTED = "cnn"
 

@@ -136,9 +136,11 @@ def validation_folds(split: pd.DataFrame) -> list[int]:
     return sorted(int(fold) for fold in set(split["fold"]) if fold >= 0)
 
 
-def fold_rows(recording_ids: np.ndarray, split: pd.DataFrame, fold: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (ascending) of the windows fold ``fold``'s model trains on, and of those it validates on."""
-    held_out = set(split.loc[split["fold"] == fold, "recording_id"])
+def fold_rows(recording_ids: np.ndarray, split: pd.DataFrame, fold: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (ascending) of the windows fold ``fold``'s model trains on, and
+    of those it validates on; for ``fold=None`` (a model refit on every
+    labelled recording) all of them, and none."""
+    held_out = set() if fold is None else set(split.loc[split["fold"] == fold, "recording_id"])
     validating = np.isin(np.asarray(recording_ids, dtype=object), list(held_out))
     return np.flatnonzero(~validating), np.flatnonzero(validating)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,13 +248,14 @@ def select_training_windows(windows: dict[str, np.ndarray], settings: TrainSetti
 def load_training_data(
     windows_path: str | Path,
     split: pd.DataFrame,
-    fold: int,
+    fold: int | None,
     augmented_path: str | Path,
     use_augmented: bool,
     embeddings: tuple[str | Path, str | Path] | None = None,
 ) -> tuple[dict, dict]:
     """The windows fold ``fold``'s model trains on (with their augmented copies
-    if ``use_augmented``) and the windows it validates on.
+    if ``use_augmented``) and the windows it validates on; for ``fold=None``
+    every window, and none (:func:`~rainforest.split.fold_rows`).
 
     Labels are read into memory; ``inputs`` are :class:`WindowRows` that
     stream from the HDF5 files as training reads them: the spectrograms, or
@@ -345,11 +347,12 @@ def train_classifier(
     model_settings: ModelSettings,
     settings: TrainSettings,
     train: dict[str, np.ndarray],
-    validation: dict[str, np.ndarray],
+    validation: dict[str, np.ndarray] | None,
     live: Live,
     *,
     curves: str = "",
     cross_validating: bool = False,
+    stop_after: int | None = None,
 ) -> keras.Model:
     """Build and fit the classifier.
 
@@ -359,21 +362,25 @@ def train_classifier(
         Window sets as :func:`load_training_data` reads them, or in memory:
         ``inputs`` (spectrograms, or embeddings for ``embedding_head``),
         ``targets``, ``masks``, ``event_species`` and ``event_present``.
+        Without ``validation`` (a refit) every epoch trains and the last is kept.
     live
         Where dvclive logs every epoch's training and validation loss and
         validation LWLRAP, for ``dvc plots``; ``curves`` prefixes their names.
     cross_validating
         Whether ``validation`` is one fold of several (:func:`epoch_choice`).
+    stop_after
+        Stop after this many epochs of the ``epochs`` schedule (a refit, for
+        the epochs the folds kept); ``None`` runs the schedule.
 
     Returns
     -------
     keras.Model
-        The model of the best epoch (``select_best_epoch``) or the last one.
+        The model of the best epoch (``select_best_epoch``) or the last one;
+        its ``epochs_kept`` attribute says how many epochs it trained.
     """
     make_deterministic(settings.seed)
     settings = epoch_choice(settings, cross_validating=cross_validating)
     train = select_training_windows(train, settings)
-    validation = select_training_windows(validation, settings)
     n_windows, *input_shape = train["inputs"].shape
     n_species = train["targets"].shape[1]
     mean, variance = input_statistics(train["inputs"])
@@ -394,18 +401,21 @@ def train_classifier(
         " x ".join(map(str, input_shape)),
         model.count_params(),
     )
-    selection = BestEpochSelection(
-        validation["inputs"], validation["targets"], settings.early_stopping_patience, settings.select_best_epoch
-    )
-    model.fit(
+    callbacks, validation_data = [], None
+    if validation is not None:
+        validation = select_training_windows(validation, settings)
+        validation_data = ordered_batches(validation["inputs"], SCORING_BATCH, _labels(validation, settings, n_species))
+        selection = BestEpochSelection(
+            validation["inputs"], validation["targets"], settings.early_stopping_patience, settings.select_best_epoch
+        )
+        callbacks.append(selection)
+    history = model.fit(
         training_dataset(train["inputs"], _labels(train, settings, n_species), settings),
-        epochs=settings.epochs,
-        validation_data=ordered_batches(
-            validation["inputs"], SCORING_BATCH, _labels(validation, settings, n_species)
-        ),
+        epochs=stop_after or settings.epochs,
+        validation_data=validation_data,
         # After the scorer, so the logger sees val_lwlrap.
         callbacks=[
-            selection,
+            *callbacks,
             EpochCurves(live, curves),
             # An epoch progress bar on a terminal, nothing in logs.
             TqdmCallback(verbose=0, disable=None, desc=f"train {curves.rstrip('/')}".strip()),
@@ -413,6 +423,8 @@ def train_classifier(
         shuffle=False,  # the dataset reshuffles itself every epoch
         verbose=0,
     )
+    restored = validation is not None and settings.select_best_epoch and selection.best_weights is not None
+    model.epochs_kept = selection.best_epoch + 1 if restored else len(history.epoch)
     return model
 
 
@@ -457,6 +469,8 @@ class FoldModels:
     by the model of its fold (rows of the window set, ascending)."""
 
     members: list[keras.Model]
+    #: Epochs each member trained and kept (the best epoch's, or all of them).
+    epochs: list[int]
     rows: np.ndarray
     folds: np.ndarray
     scores: np.ndarray
@@ -493,8 +507,34 @@ def fit_folds(
         targets.append(validation["targets"])
     order = np.argsort(np.concatenate(rows), kind="stable")
     return FoldModels(
-        members, *(np.concatenate(parts)[order] for parts in (rows, fold_of, scores, targets))
+        members, [member.epochs_kept for member in members],
+        *(np.concatenate(parts)[order] for parts in (rows, fold_of, scores, targets)),
     )
+
+
+def refit(
+    model: ModelSettings, settings: TrainSettings, train: dict, folds: FoldModels, live: Live
+) -> keras.Model:
+    """One classifier trained on every labelled window (``train``, as
+    :func:`load_training_data` reads fold ``None``) for the median of the
+    epochs the folds' models kept, on the schedule they trained on.
+
+    When cross-validating with the committed settings every fold keeps all
+    ``epochs``, so the refit runs the same schedule on all the data.
+    """
+    epochs = int(np.median(folds.epochs))
+    log.info(
+        "train.final_model refit: one model on every labelled recording for %d epochs (the folds kept %s)",
+        epochs, ", ".join(map(str, folds.epochs)),
+    )
+    started = time.perf_counter()
+    classifier = train_classifier(
+        model, settings, train, None, live, curves="refit/",
+        cross_validating=len(folds.epochs) > 1, stop_after=epochs,
+    )
+    # The refit's share of the stage's time: what it costs over the ensemble.
+    log.info("refit trained in %.0f s", time.perf_counter() - started)
+    return classifier
 
 
 def train_model(
@@ -512,8 +552,10 @@ def train_model(
 ) -> keras.Model:
     """The train stage: fit one classifier per fold of the split on the
     windows of the other folds and their augmented copies (:func:`fit_folds`),
-    and save the model with its card: the one model of a holdout, or the
-    :func:`~rainforest.model.ensemble` of the folds' models when cross-validating.
+    and save the model with its card: with ``final_model: ensemble`` the one
+    model of a holdout, or the :func:`~rainforest.model.ensemble` of the
+    folds' models when cross-validating; with ``refit`` one model trained
+    afresh on every labelled recording (:func:`refit`).
 
     The classifier reads the windows' spectrograms, or with
     ``architecture: embedding_head`` their embeddings (the embed stage's two
@@ -540,7 +582,6 @@ def train_model(
         )
         for head in heads
     }
-    live.end()
     # The first of the best: a tie goes to the simpler head.
     kept = max(heads, key=lambda head: (fitted[head].lwlrap, -heads.index(head)))
     if len(heads) > 1:
@@ -548,9 +589,13 @@ def train_model(
             "model.head auto: keeping %s (out-of-fold LWLRAP %s)", kept,
             ", ".join(f"{head} {fitted[head].lwlrap:.4f}" for head in heads),
         )
-    card = model_card(windows_path, window_embeddings_path if on_embeddings else None)
     best = fitted[kept]
-    classifier = ensemble(best.members)
+    if settings.final_model == "refit":
+        classifier = refit(model.model_copy(update={"head": kept}), settings, load_fold(None)[0], best, live)
+    else:
+        classifier = ensemble(best.members)
+    live.end()
+    card = model_card(windows_path, window_embeddings_path if on_embeddings else None)
     save_model(classifier, model_path, card)
     write_validation_scores(validation_scores_path, best.rows, best.folds, best.scores, card.species)
     return classifier

@@ -11,6 +11,7 @@ from rainforest.experiments import (
     CONFIGURATIONS,
     EMBEDDING_HEAD,
     EMBEDDING_LINEAR,
+    REFIT,
     format_table,
     overrides_for,
     parse_arguments,
@@ -34,7 +35,8 @@ def test_names_default_to_all_with_the_committed_model_last(tmp_path, monkeypatc
     (tmp_path / "data/demo/sample_submission.csv").write_text("recording_id,s0\n")
     monkeypatch.chdir(tmp_path)
     assert parse_arguments([]) == (
-        ["baseline", "cnn-holdout", "cnn-last-epoch", "embedding", "embedding-linear", "embedding-dense", "cnn"],
+        ["baseline", "cnn-holdout", "cnn-last-epoch", "cnn-refit", "embedding", "embedding-linear", "embedding-dense",
+         "embedding-refit", "cnn"],
         {"demo": "data/demo"},
         None,
     )
@@ -98,7 +100,7 @@ def test_the_holdout_configuration_only_changes_the_folds():
 def test_committed_model_sets_every_overridden_key_back_to_the_committed_value():
     committed = overrides_for("cnn", PARAMS)
     assert set(committed) == (
-        set(BASELINE) | set(EMBEDDING_LINEAR) | set(CNN_HOLDOUT) | {"data.dataset_dir", "train.seed"}
+        set(BASELINE) | set(EMBEDDING_LINEAR) | set(CNN_HOLDOUT) | set(REFIT) | {"data.dataset_dir", "train.seed"}
     )
     assert CONFIGURATIONS["cnn"] == {}
     assert settings_from_dict(_apply(PARAMS, committed)) == settings_from_dict(PARAMS)

@@ -133,6 +133,10 @@ def test_fold_rows():
     # A recording absent from the split (reviewed after the split ran) is trained on, never validated on.
     np.testing.assert_array_equal(train, [0, 1, 3, 4])
     assert fold_rows(np.array([], dtype=object), split, 0)[0].size == 0
+    # A refit trains on every window and validates on none.
+    everything, none = fold_rows(ids, split, None)
+    np.testing.assert_array_equal(everything, np.arange(6))
+    assert none.size == 0
     assert train.dtype.kind == "i" and validation.dtype.kind == "i"
 
 

@@ -279,9 +279,24 @@ def test_learning_rate_epochs_and_batch_size_change_the_weights(tmp_path):
 def test_early_stopping_stops_when_validation_stops_improving(tmp_path):
     # A learning rate of ~0 freezes the weights, so validation never improves.
     settings = train_settings(learning_rate=1e-12, epochs=10, early_stopping_patience=2, mixup_alpha=0.0)
-    train_classifier(model_settings(), settings, windows(), windows(12, seed=1), live(tmp_path))
+    model = train_classifier(model_settings(), settings, windows(), windows(12, seed=1), live(tmp_path))
     steps = pd.read_csv(tmp_path / "live/plots/metrics/eval/lwlrap.tsv", sep="\t")["step"]
     assert list(steps) == [0, 1, 2]
+    assert model.epochs_kept == 3  # frozen weights tie every epoch; a tie goes to the later one
+
+
+def test_a_refit_trains_without_validation_for_the_epochs_it_is_given(tmp_path):
+    settings = train_settings(epochs=4, mixup_alpha=0.0)
+    model = train_classifier(model_settings(), settings, windows(), None, live(tmp_path), stop_after=2)
+    assert model.epochs_kept == 2
+    losses = pd.read_csv(tmp_path / "live/plots/metrics/train/loss.tsv", sep="\t")
+    assert list(losses["step"]) == [0, 1]
+    assert not (tmp_path / "live/plots/metrics/eval").exists()
+    # Two epochs of a four-epoch schedule: not the weights of a two-epoch schedule.
+    shorter = train_classifier(model_settings(), train_settings(epochs=2, mixup_alpha=0.0), windows(), None,
+                               live(tmp_path / "other"))
+    assert shorter.epochs_kept == 2
+    assert not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), shorter.get_weights()))
 
 
 def test_select_best_epoch_restores_the_best_weights():
