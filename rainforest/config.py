@@ -7,6 +7,7 @@ allowed, before anything is read or written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -109,17 +110,28 @@ class FeatureSettings(_Section):
         return fmax
 
 
-def _whole_number_or_auto(value, lowest: str):
-    # One clear line instead of one per member of the union "1 to 20 | auto".
-    if value == "auto" or (type(value) is int and 1 <= value <= 20):
-        return value
-    raise ValueError(f"must be a whole number from {lowest} to 20, or auto")
+def _or_auto(accepts: Callable[[object], bool], expected: str) -> Callable[[object], object]:
+    """A before-validator for a setting that is ``auto`` or a value ``accepts``
+    takes: one line that says what is expected, instead of pydantic's one per
+    member of the union."""
+
+    def check(value):
+        if value == "auto" or accepts(value):
+            return value
+        raise ValueError(f"must be {expected}, or auto")
+
+    return check
+
+
+def _whole_number(lowest: int, highest: int | None = None) -> Callable[[object], bool]:
+    # type() and not isinstance(): true and false are not numbers here.
+    return lambda value: type(value) is int and lowest <= value and (highest is None or value <= highest)
 
 
 class EtlSettings(_Section):
     workers: Annotated[Integer, Field(ge=1, le=64)]
     # stop: the first unreadable recording stops etl; skip: leave it out and
-    # list it in the etl report (metrics/etl.json).
+    # list it in the etl report (metrics/etl_report.json).
     on_unreadable: Literal["stop", "skip"]
     background_windows: Annotated[Integer, Field(ge=0, le=100)]
     # Windows cut along each event, each centred on an equal share of it: a
@@ -128,7 +140,7 @@ class EtlSettings(_Section):
     windows_per_event: Annotated[Integer, Field(ge=1, le=20)] | Literal["auto"]
 
     _check_windows_per_event = field_validator("windows_per_event", mode="before")(
-        lambda value: _whole_number_or_auto(value, "1")
+        _or_auto(_whole_number(1, 20), "a whole number from 1 to 20")
     )
 
 
@@ -139,7 +151,9 @@ class SplitSettings(_Section):
     folds: Annotated[Integer, Field(ge=1, le=20)] | Literal["auto"]
     validation_fraction: Annotated[Number, Field(gt=0, lt=0.5)]
 
-    _check_folds = field_validator("folds", mode="before")(lambda value: _whole_number_or_auto(value, "1 (a holdout)"))
+    _check_folds = field_validator("folds", mode="before")(
+        _or_auto(_whole_number(1, 20), "a whole number from 1 (a holdout) to 20")
+    )
 
 
 class NoiseSettings(_Section):
@@ -240,20 +254,12 @@ class TrainSettings(_Section):
     early_stopping_patience: Annotated[Integer, Field(ge=0)] | Literal["auto"]
     select_best_epoch: bool | Literal["auto"]
 
-    @field_validator("early_stopping_patience", mode="before")
-    @classmethod
-    def _patience_or_auto(cls, value):
-        # One clear line instead of one per member of the union.
-        if value == "auto" or (type(value) is int and value >= 0):
-            return value
-        raise ValueError("must be a whole number of epochs (0: never stop early), or auto")
-
-    @field_validator("select_best_epoch", mode="before")
-    @classmethod
-    def _true_false_or_auto(cls, value):
-        if value == "auto" or type(value) is bool:
-            return value
-        raise ValueError("must be true, false or auto")
+    _check_patience = field_validator("early_stopping_patience", mode="before")(
+        _or_auto(_whole_number(0), "a whole number of epochs (0: never stop early)")
+    )
+    _check_selection = field_validator("select_best_epoch", mode="before")(
+        _or_auto(lambda value: type(value) is bool, "true or false")
+    )
 
     spec_augment: SpecAugmentSettings
     mixup_alpha: Annotated[Number, Field(ge=0, le=10)]

@@ -7,7 +7,8 @@ previous output intact (or none), never a half-written file.
 A *window set* is an HDF5 file with one row per window, in the fields of
 :data:`WINDOW_SCHEMA`, and the settings that made it as file attributes.
 The embed stage's files hold ``embeddings`` (float32 (n, dimension)), row for
-row of a window set.
+row of a window set. The train stage's validation scores are a CSV table that
+evaluate reads (:func:`write_validation_scores`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 
 from rainforest.config import FeatureSettings
 
@@ -301,3 +303,20 @@ class WindowRows:
         for file in self._files or []:
             file.close()
         self._files = None
+
+
+def write_validation_scores(path: str | Path, rows: np.ndarray, folds: np.ndarray, scores: np.ndarray, species: list[str]) -> None:
+    """Write each validation window's scores: ``window`` (its row in the window
+    set), ``fold`` (the model that scored it, which never trained on its
+    recording) and one column per species, in window order."""
+    table = pd.DataFrame(scores, columns=species)
+    table.insert(0, "fold", folds)
+    table.insert(0, "window", rows)
+    # Nine significant digits give every float32 score back exactly.
+    write_text(path, table.sort_values("window", kind="stable").to_csv(index=False, float_format="%.9g"))
+
+
+def read_validation_scores(path: str | Path) -> pd.DataFrame:
+    """The table :func:`write_validation_scores` writes, scores as float32."""
+    table = pd.read_csv(path)
+    return table.astype({name: np.float32 for name in table.columns[2:]})

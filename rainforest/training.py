@@ -28,7 +28,14 @@ from rainforest.metrics import lwlrap
 from rainforest.card import EmbeddingCard, ModelCard
 from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, build_model, ensemble, label_weights, save_model
 from rainforest.split import fold_rows, read_split, validation_folds
-from rainforest.storage import LABEL_FIELDS, WindowRows, read_feature_settings, read_window_attrs, read_windows, write_text
+from rainforest.storage import (
+    LABEL_FIELDS,
+    WindowRows,
+    read_feature_settings,
+    read_window_attrs,
+    read_windows,
+    write_validation_scores,
+)
 
 log = logging.getLogger(__name__)
 
@@ -426,23 +433,6 @@ def train_classifier(
     restored = validation is not None and settings.select_best_epoch and selection.best_weights is not None
     model.epochs_kept = selection.best_epoch + 1 if restored else len(history.epoch)
     return model
-
-
-def write_validation_scores(path: str | Path, rows: np.ndarray, folds: np.ndarray, scores: np.ndarray, species: list[str]) -> None:
-    """Write each validation window's scores: ``window`` (its row in the window
-    set), ``fold`` (the model that scored it, which never trained on its
-    recording) and one column per species, in window order."""
-    table = pd.DataFrame(scores, columns=species)
-    table.insert(0, "fold", folds)
-    table.insert(0, "window", rows)
-    # Nine significant digits give every float32 score back exactly.
-    write_text(path, table.sort_values("window", kind="stable").to_csv(index=False, float_format="%.9g"))
-
-
-def read_validation_scores(path: str | Path) -> pd.DataFrame:
-    """The table :func:`write_validation_scores` writes, scores as float32."""
-    table = pd.read_csv(path)
-    return table.astype({name: np.float32 for name in table.columns[2:]})
 
 
 def candidate_heads(settings: ModelSettings) -> list[str]:
