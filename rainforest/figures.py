@@ -129,8 +129,8 @@ def spectrogram_extent(
     step = features.hop_length / sample_rate
     first = start + (features.n_fft / 2) / sample_rate
     # Mel bin i is centred at the (i + 1)-th of n_mels + 2 points evenly
-    # spaced in mel from fmin to fmax (librosa's filter bank, as features.py
-    # builds it), so the image reaches half a spacing beyond the outer centres.
+    # spaced in mel from fmin to fmax (librosa's filter bank, as
+    # rainforest.spectrogram builds it), so the image reaches half a spacing beyond the outer centres.
     low, high = librosa.hz_to_mel([features.fmin, features.fmax])
     spacing = (high - low) / (features.n_mels + 1)
     return (

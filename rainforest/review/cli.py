@@ -30,9 +30,9 @@ yes / no / unsure buttons. Verdicts are kept in the browser across reloads;
 folder rainforest-detect wrote (detections.csv and its journal); make the
 page with the model and detector it ran with.
 
-import: adds the verdicts of one or more verdicts.csv files to the dataset of
-params.yaml (data.dataset_dir): yes as a call of the species, no as its
-absence; unsure verdicts are left out. dvc repro then retrains on them."""
+import: adds the verdicts of one or more verdicts.csv files to the reviews
+folder of params.yaml (data.reviews_dir): yes as a call of the species, no as
+its absence; unsure verdicts are left out. dvc repro then retrains on them."""
 
 _EXAMPLES = """\
 examples:
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verdicts = commands.add_parser(
         "import", help="add exported verdicts to the training data",
-        description="Add the verdicts of verdicts.csv files exported from review pages to the dataset of params.yaml.",
+        description="Add the verdicts of verdicts.csv files exported from review pages to data.reviews_dir of params.yaml.",
         epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verdicts.add_argument("verdicts", nargs="+", type=Path, metavar="VERDICTS", help="verdicts.csv files")
@@ -129,7 +129,7 @@ def review(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     try:
-        # The subcommands import their modules themselves: Keras takes seconds to load, --help should not wait.
+        # The subcommands import their modules themselves, so --help answers without loading them.
         {"page": _page, "import": _import}[args.command](args)
     except PipelineError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
