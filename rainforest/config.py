@@ -264,9 +264,10 @@ class TrainSettings(_Section):
     spec_augment: SpecAugmentSettings
     mixup_alpha: Annotated[Number, Field(ge=0, le=10)]
     # ensemble: the folds' models, their scores averaged; refit: one more
-    # model trained on every labelled recording for the epochs the folds kept
-    # (rainforest.training.train_model).
-    final_model: Literal["ensemble", "refit"]
+    # model trained on every labelled recording for the epochs the folds kept;
+    # auto: refit when cross-validating, the holdout's model otherwise
+    # (rainforest.training.final_model_choice).
+    final_model: Literal["auto", "ensemble", "refit"]
 
     @model_validator(mode="after")
     def _check(self) -> TrainSettings:

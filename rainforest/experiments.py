@@ -85,8 +85,10 @@ CNN_HOLDOUT = {"split.folds": 1}
 #: epoch selection on a fold of a dozen recordings.
 CNN_LAST_EPOCH = {"train.early_stopping_patience": 0, "train.select_best_epoch": False}
 
-#: The shipped model one model trained afresh on every labelled recording,
-#: instead of the folds' ensemble.
+#: The shipped model the folds' ensemble (``final_model: auto`` refits one
+#: model on every labelled recording when cross-validating), or a refit even
+#: on a holdout (``auto`` ships the holdout's model).
+ENSEMBLE = {"train.final_model": "ensemble"}
 REFIT = {"train.final_model": "refit"}
 
 #: Name -> overrides of params.yaml; ``cnn`` is params.yaml as committed.
@@ -95,11 +97,12 @@ CONFIGURATIONS = {
     "cnn": {},
     "cnn-holdout": CNN_HOLDOUT,
     "cnn-last-epoch": CNN_LAST_EPOCH,
+    "cnn-ensemble": ENSEMBLE,
     "cnn-refit": REFIT,
     "embedding": EMBEDDING_HEAD,
     "embedding-linear": EMBEDDING_LINEAR,
     "embedding-dense": EMBEDDING_DENSE,
-    "embedding-refit": {**EMBEDDING_HEAD, **REFIT},
+    "embedding-ensemble": {**EMBEDDING_HEAD, **ENSEMBLE},
 }
 COMMITTED = "cnn"
 

@@ -35,8 +35,8 @@ def test_names_default_to_all_with_the_committed_model_last(tmp_path, monkeypatc
     (tmp_path / "data/demo/sample_submission.csv").write_text("recording_id,s0\n")
     monkeypatch.chdir(tmp_path)
     assert parse_arguments([]) == (
-        ["baseline", "cnn-holdout", "cnn-last-epoch", "cnn-refit", "embedding", "embedding-linear", "embedding-dense",
-         "embedding-refit", "cnn"],
+        ["baseline", "cnn-holdout", "cnn-last-epoch", "cnn-ensemble", "cnn-refit", "embedding", "embedding-linear",
+         "embedding-dense", "embedding-ensemble", "cnn"],
         {"demo": "data/demo"},
         None,
     )

@@ -7,6 +7,7 @@ metrics' fields and the submission's format.
 """
 
 import json
+import shutil
 
 import h5py
 import numpy as np
@@ -98,30 +99,57 @@ def test_cross_validation_augments_every_window(project):
 
 
 def test_model_and_training_log(project):
-    path, _ = project
+    path, log = project
     from rainforest.model import ensemble_members, load_model
 
-    # The shipped model is the ensemble of the five folds' models.
-    assert [member.name for member in ensemble_members(load_model(path / "models/model.keras"))] == [
-        f"fold_{fold}" for fold in range(5)
-    ]
+    # train.final_model: auto, as committed: cross-validating, it ships one model refit on every recording.
+    assert "train.final_model auto: refit (the split cross-validates)" in log
+    assert "train.final_model refit: one model on every labelled recording for 2 epochs" in log
+    model = load_model(path / "models/model.keras")
+    assert ensemble_members(model) == [model]
     logged = json.loads((path / "metrics/train/metrics.json").read_text())
     assert logged["step"] == TINY["train"]["epochs"] - 1
     for fold in range(5):
         assert "loss" in logged[f"fold_{fold}"]["train"] and "lwlrap" in logged[f"fold_{fold}"]["eval"]
         epochs = pd.read_csv(path / f"metrics/train/plots/metrics/fold_{fold}/eval/lwlrap.tsv", sep="\t")
         assert list(epochs["step"]) == list(range(TINY["train"]["epochs"]))
+    # The refit has no validation: its training loss only.
+    assert set(logged["refit"]) == {"train"}
+    refit = pd.read_csv(path / "metrics/train/plots/metrics/refit/train/loss.tsv", sep="\t")
+    assert list(refit["step"]) == list(range(TINY["train"]["epochs"]))
 
 
-def test_rainforest_detect_scores_with_the_folds_ensemble(project):
+def _detect_as_submit(path):
     # Each test recording's best window per species: what submit keeps, at the same hop.
-    path, _ = project
     run(["rainforest-detect", "data/demo/test", "--output", "detections", "--all", "--hop-seconds", "1"], path)
     detections = pd.read_csv(path / "detections/detections.csv", dtype={"recording": str})
     submission = pd.read_csv(path / "data/submission.csv", dtype={"recording_id": str}).set_index("recording_id")
     best = detections.groupby(["recording", "species"])["score"].max().unstack()
     assert sorted(best.index) == sorted(submission.index) and len(best) == TINY["demo"]["n_test_recordings"]
     np.testing.assert_allclose(best.loc[submission.index, submission.columns], submission, atol=2e-6)
+
+
+def test_rainforest_detect_scores_as_submit_does(project):
+    _detect_as_submit(project[0])
+
+
+def test_the_folds_ensemble_instead_of_the_refit(project, tmp_path):
+    from rainforest.model import ensemble_members, load_model
+
+    path = tmp_path / "ensemble"
+    shutil.copytree(project[0], path, symlinks=True, ignore=shutil.ignore_patterns("detections"))
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    params["train"]["final_model"] = "ensemble"
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = run(["dvc", "repro"], path)
+    log = result.stdout + result.stderr
+    # The folds' models are the same: only the model shipped, and what reads it, change.
+    ran = {stage for stage in STAGES if f"Running stage '{stage}'" in log}
+    assert ran == {"train", "evaluate", "submit"}, log
+    assert (path / "data/validation_scores.csv").read_bytes() == (project[0] / "data/validation_scores.csv").read_bytes()
+    members = ensemble_members(load_model(path / "models/model.keras"))
+    assert [member.name for member in members] == [f"fold_{fold}" for fold in range(5)]
+    _detect_as_submit(path)
 
 
 def test_every_labelled_window_is_scored_once_out_of_fold(project):
