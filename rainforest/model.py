@@ -14,7 +14,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
 from rainforest.card import CARD_NAME, ModelCard, reading_model
@@ -65,35 +64,6 @@ class MinMaxScaling(layers.Layer):
         low = ops.min(inputs, axis=(1, 2, 3), keepdims=True)
         high = ops.max(inputs, axis=(1, 2, 3), keepdims=True)
         return (inputs - low) / ops.maximum(high - low, 1e-6)
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class FusedBatchNormalization(layers.BatchNormalization):
-    """Keras' batch normalisation over the channels of an image, trained with
-    TensorFlow's fused kernel.
-
-    Keras 3 runs a training batch as separate ops (moments, subtract, scale,
-    shift) and differentiates each; ``FusedBatchNormV3`` computes the same
-    function in one kernel with its own gradient, in 1.4 to 1.6 times fewer
-    CPU seconds per training step of the CNN (docs/model.md). Inference, and
-    any input but a 4-d one normalised over its last axis, is Keras' own.
-    """
-
-    def call(self, inputs, training=None, mask=None):
-        fusable = len(inputs.shape) == 4 and self.axis in (-1, 3) and self.center and self.scale and mask is None
-        if not (training and self.trainable and fusable):
-            return super().call(inputs, training=training, mask=mask)
-        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            inputs, ops.cast(self.gamma, inputs.dtype), ops.cast(self.beta, inputs.dtype),
-            epsilon=self.epsilon, is_training=True,
-        )
-        # The kernel returns the variance divided by n - 1; Keras moves its
-        # statistics with the variance divided by n, as inference expects.
-        count = ops.cast(ops.prod(ops.shape(inputs)[:3]), variance.dtype)
-        variance = variance * (count - 1) / count
-        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
-        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
-        return outputs
 
 
 #: Windows scored at a time when a whole window set is scored (validation).
@@ -153,7 +123,7 @@ def _baseline_backbone(x, settings: ModelSettings):
 def _plain_backbone(x, settings: ModelSettings):
     for filters in settings.filters:
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = FusedBatchNormalization()(x)
+        x = layers.BatchNormalization()(x)
         x = layers.ReLU()(x)
         x = layers.MaxPooling2D(2, padding="same")(x)
     return TimeFrequencyPooling()(x)
@@ -162,10 +132,10 @@ def _plain_backbone(x, settings: ModelSettings):
 def _residual_block(x, filters: int):
     shortcut = x if x.shape[-1] == filters else layers.Conv2D(filters, 1, use_bias=False)(x)
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-    x = FusedBatchNormalization()(x)
+    x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-    x = FusedBatchNormalization()(x)
+    x = layers.BatchNormalization()(x)
     x = layers.ReLU()(layers.Add()([shortcut, x]))
     return layers.MaxPooling2D(2, padding="same")(x)
 
@@ -174,7 +144,7 @@ def _residual_backbone(x, settings: ModelSettings):
     # The stem halves both axes first, so the residual blocks (two 3x3
     # convolutions and a shortcut each) cost about what the plain CNN does.
     x = layers.Conv2D(settings.filters[0], 3, padding="same", use_bias=False)(x)
-    x = FusedBatchNormalization()(x)
+    x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.MaxPooling2D(2, padding="same")(x)
     for filters in settings.filters:

@@ -13,7 +13,7 @@ import pytest
 from rainforest.config import ModelSettings, TrainSettings
 from rainforest.errors import ModelError
 from rainforest.card import CARD_NAME, ModelCard, load_card
-from rainforest.model import FusedBatchNormalization, WeightedBinaryCrossentropy, build_model, load_model, save_model
+from rainforest.model import WeightedBinaryCrossentropy, build_model, load_model, save_model
 from rainforest.model import label_weights
 from rainforest.training import input_statistics, train_classifier
 from tests.support.paths import committed_params
@@ -33,35 +33,6 @@ def _inputs(n: int, seed: int = 0) -> np.ndarray:
 
 def _card() -> ModelCard:
     return ModelCard(sample_rate=RATE, features=SHORT_FEATURES, species=[f"s{i}" for i in range(N_SPECIES)])
-
-
-# --- FusedBatchNormalization --------------------------------------------------------
-
-
-def test_fused_batch_normalisation_trains_and_infers_as_keras_does():
-    import tensorflow as tf
-
-    inputs = tf.constant(np.random.default_rng(0).normal(3, 2, (16, 12, 20, 6)).astype(np.float32))
-    reference, fused = keras.layers.BatchNormalization(), FusedBatchNormalization()
-    for layer in (reference, fused):
-        layer.build(inputs.shape)
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(inputs)
-        outputs = [layer(inputs, training=True) for layer in (reference, fused)]
-        losses = [tf.reduce_sum(output * tf.sin(inputs)) for output in outputs]
-    np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-5)
-    gradients = [tape.gradient(loss, [inputs, layer.gamma, layer.beta]) for loss, layer in zip(losses, (reference, fused))]
-    for ours, theirs in zip(gradients[1], gradients[0]):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
-    for name in ("moving_mean", "moving_variance"):
-        np.testing.assert_allclose(getattr(fused, name).numpy(), getattr(reference, name).numpy(), rtol=1e-6, atol=1e-7)
-    assert not np.allclose(fused.moving_mean.numpy(), 0)  # the statistics moved
-    np.testing.assert_allclose(fused(inputs, training=False), reference(inputs, training=False), atol=1e-6)
-
-
-def test_the_cnn_normalises_with_the_fused_kernel():
-    kinds = {type(layer).__name__ for layer in _model().layers}
-    assert "FusedBatchNormalization" in kinds and "BatchNormalization" not in kinds
 
 
 # --- build_model --------------------------------------------------------------------
