@@ -53,38 +53,64 @@ def _read_and_written(paths: list[Path], before: dict[Path, tuple | None]) -> li
 
 
 class StageSettings:
-    """The settings sections a stage declares as params in ``dvc.yaml``.
+    """The settings a stage declares as params in ``dvc.yaml``: whole sections
+    (``split``) and single keys (``data.dataset_dir``).
 
-    Reading any other section raises, so a stage cannot depend on a setting
+    Reading anything else raises, so a stage cannot depend on a setting
     without DVC knowing: a change to a key reruns exactly the stages that
     read it.
 
     Examples
     --------
     >>> from rainforest.config import load_settings
-    >>> settings = StageSettings(load_settings("params.yaml"), "split", ["split"])
-    >>> settings.split.seed
-    7
+    >>> settings = StageSettings(load_settings("params.yaml"), "submit", ["data.dataset_dir", "submit"])
+    >>> settings.submit.hop_seconds, settings.data.dataset_dir.name
+    (1.0, 'demo')
     >>> settings.train
     Traceback (most recent call last):
     ...
-    rainforest.errors.ConfigError: stage split reads the params section 'train', which dvc.yaml does not declare for it; add `- train` to its params in dvc.yaml
+    rainforest.errors.ConfigError: stage submit reads the params section 'train', which dvc.yaml does not declare for it; add `- train` to its params in dvc.yaml
+    >>> settings.data.reviews_dir
+    Traceback (most recent call last):
+    ...
+    rainforest.errors.ConfigError: stage submit reads the param 'data.reviews_dir', which dvc.yaml does not declare for it; add `- data.reviews_dir` to its params in dvc.yaml
     """
 
-    def __init__(self, settings: Settings, stage: str, sections: list[str]):
-        self._settings, self._stage, self._sections = settings, stage, frozenset(sections)
+    def __init__(self, settings: Settings, stage: str, params: list[str]):
+        self._settings, self._stage = settings, stage
+        self._sections = frozenset(name for name in params if "." not in name)
+        self._keys = frozenset(name for name in params if "." in name)
 
     def __getattr__(self, section: str):
         if section in self._sections:
             return getattr(self._settings, section)
+        keys = {name.partition(".")[2] for name in self._keys if name.partition(".")[0] == section}
+        if keys:
+            return _SectionKeys(getattr(self._settings, section), self._stage, section, keys)
         raise ConfigError(
             f"stage {self._stage} reads the params section {section!r}, which dvc.yaml does not declare for it; "
             f"add `- {section}` to its params in dvc.yaml"
         )
 
 
-def declared_sections(pipeline_path: str | Path, stage: str) -> list[str]:
-    """The params sections that ``dvc.yaml`` declares for ``stage``.
+class _SectionKeys:
+    """The keys of one section that a stage declares one by one."""
+
+    def __init__(self, section_settings, stage: str, section: str, keys: set[str]):
+        self._values, self._stage, self._section, self._keys = section_settings, stage, section, keys
+
+    def __getattr__(self, key: str):
+        if key in self._keys:
+            return getattr(self._values, key)
+        name = f"{self._section}.{key}"
+        raise ConfigError(
+            f"stage {self._stage} reads the param {name!r}, which dvc.yaml does not declare for it; "
+            f"add `- {name}` to its params in dvc.yaml"
+        )
+
+
+def declared_params(pipeline_path: str | Path, stage: str) -> list[str]:
+    """The params (sections and keys) that ``dvc.yaml`` declares for ``stage``.
 
     Raises
     ------
@@ -110,7 +136,7 @@ def _usage(main: Callable[..., None]) -> str:
 def run_stage(name: str, main: Callable[..., None], params_path: str = "params.yaml") -> None:
     """Run a stage's ``main(settings, *argv)`` and exit.
 
-    ``settings`` holds only the params sections that ``dvc.yaml`` (beside
+    ``settings`` holds only the params (sections and keys) that ``dvc.yaml`` (beside
     the ``stages/`` folder) declares for the stage (:class:`StageSettings`);
     they are read and validated before any work starts. Called with the
     wrong number of arguments, the stage prints its usage and exits with 2.
@@ -131,7 +157,7 @@ def run_stage(name: str, main: Callable[..., None], params_path: str = "params.y
     before = {path: _fingerprint(path) for path in paths}
     pipeline = Path(inspect.getfile(main)).resolve().parents[1] / "dvc.yaml"
     try:
-        settings = StageSettings(load_settings(params_path), name, declared_sections(pipeline, name))
+        settings = StageSettings(load_settings(params_path), name, declared_params(pipeline, name))
         main(settings, *arguments)
     except PipelineError as error:
         print(f"{name}: error: {error}", file=sys.stderr)

@@ -3,8 +3,10 @@
 A stage's deps must name its script and every library module the script
 imports, directly or through other modules (and the ``__init__.py`` of every
 package on the way, which runs on import), so that editing a module reruns
-exactly the stages that run its code. Its params are whole sections of
-params.yaml, and the stage reads no other section.
+exactly the stages that run its code. Its params are what the stage reads:
+a whole section of params.yaml where it hands the section on, a key
+(``data.dataset_dir``) where it reads one, so that changing a key reruns
+exactly the stages that read it.
 """
 
 import ast
@@ -62,37 +64,42 @@ def test_deps_list_script_and_every_imported_module(stage):
 
 
 @pytest.mark.parametrize("stage", sorted(PIPELINE))
-def test_params_are_whole_existing_sections(stage):
-    for section in PIPELINE[stage].get("params", []):
-        assert isinstance(section, str), f"{stage}: params must list sections of params.yaml, got {section!r}"
+def test_params_are_existing_sections_or_keys(stage):
+    for name in PIPELINE[stage].get("params", []):
+        assert isinstance(name, str), f"{stage}: params must list sections or keys of params.yaml, got {name!r}"
+        section, _, key = name.partition(".")
         assert isinstance(PARAMS.get(section), dict), f"{stage}: {section} is not a section of params.yaml"
+        assert not key or key in PARAMS[section], f"{stage}: {name} is not a key of params.yaml"
 
 
-def _sections_read(script: Path) -> set[str]:
-    # Every `settings.<section>` in the stage script.
-    return {
-        node.attr
-        for node in ast.walk(ast.parse(script.read_text()))
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "settings"
-    }
+def _params_read(script: Path) -> set[str]:
+    # Every `settings.<section>.<key>` in the stage script, and every `settings.<section>` handed on whole.
+    tree = ast.parse(script.read_text())
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    read = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "settings":
+            parent = parents.get(node)
+            read.add(f"{node.attr}.{parent.attr}" if isinstance(parent, ast.Attribute) else node.attr)
+    return read
 
 
 @pytest.mark.parametrize("stage", sorted(PIPELINE))
-def test_a_stage_reads_exactly_the_sections_it_declares(stage):
-    assert _sections_read(ROOT / "stages" / f"{stage}.py") == set(PIPELINE[stage].get("params", []))
+def test_a_stage_reads_exactly_the_params_it_declares(stage):
+    assert _params_read(ROOT / "stages" / f"{stage}.py") == set(PIPELINE[stage].get("params", []))
 
 
 def test_every_section_is_read_by_some_stage():
-    declared = {section for stage in PIPELINE.values() for section in stage.get("params", [])}
+    declared = {name.partition(".")[0] for stage in PIPELINE.values() for name in stage.get("params", [])}
     assert set(PARAMS) == declared
 
 
 def test_the_pipeline_page_names_each_stages_sections_and_library_call():
     # docs/pipeline.md's table: stage, params sections, the one library call.
     page = (ROOT / "docs" / "pipeline.md").read_text()
-    rows = re.findall(r"^\| `(\w+)` \| ((?:`\w+`(?:, )?)+) \| `([\w.]+)` \|$", page, re.MULTILINE)
+    rows = re.findall(r"^\| `(\w+)` \| ((?:`[\w.]+`(?:, )?)+) \| `([\w.]+)` \|$", page, re.MULTILINE)
     assert sorted(stage for stage, _, _ in rows) == sorted(PIPELINE)
-    for stage, sections, call in rows:
-        assert re.findall(r"`(\w+)`", sections) == PIPELINE[stage]["params"], stage
+    for stage, params, call in rows:
+        assert re.findall(r"`([\w.]+)`", params) == PIPELINE[stage]["params"], stage
         module, function = call.rsplit(".", 1)
         assert f"from {module} import {function}\n" in (ROOT / "stages" / f"{stage}.py").read_text(), stage

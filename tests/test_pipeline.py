@@ -152,6 +152,35 @@ def test_the_folds_ensemble_instead_of_the_refit(project, tmp_path):
     _detect_as_submit(path)
 
 
+@pytest.mark.parametrize(
+    "key, value, stages",
+    [
+        ("data.reviews_dir", "other_reviews", {"etl"}),  # submit reads data.dataset_dir only
+        ("data.dataset_dir", "data/elsewhere", {"etl", "submit"}),
+        ("submit.hop_seconds", 2.0, {"submit"}),
+        ("train.final_model", "ensemble", {"train"}),
+        ("audio.sample_rate", 44100, {"etl"}),
+    ],
+)
+def test_a_changed_key_reruns_exactly_the_stages_that_read_it(project, key, value, stages):
+    path, _ = project
+    committed = (path / "params.yaml").read_text()
+    params = yaml.safe_load(committed)
+    section, name = key.split(".")
+    params[section][name] = value
+    try:
+        (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        status = json.loads(run(["dvc", "status", "--json"], path).stdout)
+    finally:
+        (path / "params.yaml").write_text(committed)
+    # The stages whose own params changed; DVC reruns what follows only if their outputs change.
+    changed = {
+        stage for stage, changes in status.items()
+        if any("params.yaml" in change.get("changed deps", {}) for change in changes if isinstance(change, dict))
+    }
+    assert changed == stages, status
+
+
 def test_every_labelled_window_is_scored_once_out_of_fold(project):
     path, _ = project
     scores = pd.read_csv(path / "data/validation_scores.csv")

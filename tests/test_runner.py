@@ -17,7 +17,7 @@ import rainforest.runner
 import rainforest.spectrogram
 from rainforest.config import load_settings
 from rainforest.errors import ConfigError
-from rainforest.runner import StageSettings, declared_sections
+from rainforest.runner import StageSettings, declared_params
 from tests.support.paths import PARAMS_PATH, ROOT
 
 PROBE = '''"""Stage probe: reads one settings section.
@@ -54,7 +54,7 @@ def probe_project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_a_stage_reads_its_declared_sections(probe_project):
+def test_a_stage_reads_its_declared_params(probe_project):
     result = _run(["stages/probe.py", "split"], probe_project)
     assert result.returncode == 0, result.stderr
     assert "seed=7" in result.stdout and "validation_fraction=0.2" in result.stdout
@@ -80,11 +80,18 @@ def test_a_stage_called_wrongly_prints_its_usage(arguments):
     ]
 
 
-def test_stage_settings_hand_out_declared_sections_only():
-    settings = StageSettings(load_settings(PARAMS_PATH), "evaluate", declared_sections(ROOT / "dvc.yaml", "evaluate"))
+def test_stage_settings_hand_out_declared_params_only():
+    settings = StageSettings(load_settings(PARAMS_PATH), "evaluate", declared_params(ROOT / "dvc.yaml", "evaluate"))
     assert settings.evaluate.target_precision == 0.9
     with pytest.raises(ConfigError, match="stage evaluate reads the params section 'train'"):
         settings.train  # noqa: B018
+
+
+def test_a_stage_declaring_one_key_of_a_section_reads_that_key_only():
+    settings = StageSettings(load_settings(PARAMS_PATH), "submit", declared_params(ROOT / "dvc.yaml", "submit"))
+    assert settings.data.dataset_dir == load_settings(PARAMS_PATH).data.dataset_dir
+    with pytest.raises(ConfigError, match=r"reads the param 'data.reviews_dir'.*add `- data.reviews_dir`"):
+        settings.data.reviews_dir  # noqa: B018
 
 
 @pytest.mark.parametrize(
