@@ -85,9 +85,9 @@ CNN_HOLDOUT = {"split.folds": 1}
 #: epoch selection on a fold of a dozen recordings.
 CNN_LAST_EPOCH = {"train.early_stopping_patience": 0, "train.select_best_epoch": False}
 
-#: The shipped model the folds' ensemble (``final_model: auto`` refits one
-#: model on every labelled recording when cross-validating), or a refit even
-#: on a holdout (``auto`` ships the holdout's model).
+#: Ship the folds' ensemble where ``final_model: auto`` would refit one model
+#: on every labelled recording (when cross-validating), or a refit even where
+#: ``auto`` would ship the holdout's model.
 ENSEMBLE = {"train.final_model": "ensemble"}
 REFIT = {"train.final_model": "refit"}
 
