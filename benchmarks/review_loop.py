@@ -15,7 +15,7 @@ strategy, in a copy of its own:
    whose score is closest to the species' threshold, or ``random``;
 3. the reviewer is the dataset's own list of calls (``train_tp.csv`` before
    it was cut): "yes" where a call of the species labels the window (the rule
-   training uses, :func:`rainforest.labels.window_labels`), else "no";
+   training uses, :func:`rainforest.events.window_labels`), else "no";
 4. the verdicts are imported into the reviewed labels (what ``rainforest-review
    import`` does, :func:`rainforest.review.verdicts.import_verdicts`), and
    ``dvc repro`` retrains.
@@ -48,9 +48,10 @@ import yaml
 from rainforest.audio import index_recordings
 from rainforest.config import load_settings
 from rainforest.detect.thresholds import load_detector
-from rainforest.labels import presence_matrix, read_events, read_species, window_labels
+from rainforest.events import SpeciesNames, competition, presence_matrix, read_species, window_labels
 from rainforest.review.selection import select_for_review
-from rainforest.review.verdicts import VERDICT_COLUMNS, import_verdicts
+from rainforest.events.verdicts import VERDICT_COLUMNS
+from rainforest.review.verdicts import import_verdicts
 from tests.support.project import copy_project, make_project, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +113,7 @@ def test_figures(project: Path) -> dict[str, float]:
     dataset = project / LOOP_DATASET
     species, _ = read_species(dataset / "sample_submission.csv")
     submission = pd.read_csv(project / "data/submission.csv")
-    truth = presence_matrix(read_events(dataset / "test_ground_truth.csv", len(species)),
+    truth = presence_matrix(competition.read(dataset / "test_ground_truth.csv", SpeciesNames(tuple(species))),
                             submission["recording_id"].astype(str).tolist(), len(species)).astype(bool)
     thresholds = load_detector(project / "models/detector.json", species).thresholds
     detected = submission[species].to_numpy() >= np.where(np.isnan(thresholds), np.inf, thresholds)

@@ -55,12 +55,13 @@ class DataSettings(_Section):
     dataset_dir: Path
     # Where the training events come from: competition (train_tp.csv and
     # train_fp.csv), raven (a Raven selection table beside each recording) or
-    # audacity (an Audacity label track beside each); see rainforest.annotations.
+    # audacity (an Audacity label track beside each): the formats of
+    # rainforest.events.DATASET_FORMATS (a test keeps the two lists equal).
     annotations: Literal["competition", "raven", "audacity"]
     # The Raven tables' column holding each selection's species.
     species_column: Annotated[str, Strict(), Field(min_length=1)]
     # Reviewed labels read besides the dataset's (labels.csv and recordings/,
-    # written by rainforest-review import); see rainforest.labels.
+    # written by rainforest-review import); see rainforest.events.dataset.
     reviews_dir: Path
 
 

@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from rainforest.annotations import read_annotation_events, read_species_labels
 from rainforest.audio import Recording, audio_files, index_recording_tree, index_recordings
 from rainforest.config import DataSettings, EtlSettings, FeatureSettings
 from rainforest.errors import AudioError, LabelError
@@ -36,13 +35,15 @@ from rainforest.spectrogram import (
     window_frames,
     window_span_samples,
 )
-from rainforest.labels import (
+from rainforest.events import (
     EVENT_COLUMNS,
+    REVIEWED_LABELS,
     REVIEWED_RECORDINGS,
     fit_events_to_recording,
+    read_dataset_events,
     read_reviewed_events,
     read_species,
-    read_training_events,
+    read_species_names,
     window_labels,
 )
 from rainforest.parallel import ordered_map
@@ -302,12 +303,12 @@ def build_window_set(
     annotations, species_column
         Where the events come from: ``"competition"`` (``train_tp.csv`` and
         ``train_fp.csv``), ``"raven"`` or ``"audacity"`` (a file beside each
-        recording, :func:`rainforest.annotations.read_annotation_events`,
+        recording, :func:`rainforest.events.read_dataset_events`,
         whose Raven tables name the species in ``species_column``). A
         ``species.csv`` in the dataset gives the species' names, stored in
         the window set as ``species_labels``.
     reviews_dir
-        A folder of reviewed labels (:func:`rainforest.labels.read_reviewed_events`)
+        A folder of reviewed labels (:func:`rainforest.events.read_reviewed_events`)
         whose events are added to the dataset's: their recordings are in the
         dataset's ``train/`` or in ``reviews_dir/recordings``.
 
@@ -329,20 +330,21 @@ def build_window_set(
     """
     dataset_dir = Path(dataset_dir)
     species, _ = read_species(dataset_dir / "sample_submission.csv")
-    labels = read_species_labels(dataset_dir, species)
+    names = read_species_names(dataset_dir, species)
+    events, duplicates = read_dataset_events(
+        dataset_dir, names, annotations=annotations, species_column=species_column
+    )
     if annotations == "competition":
-        events, duplicates = read_training_events(dataset_dir, len(species))
         listed_in, source = "train_tp.csv and train_fp.csv", dataset_dir / "train_tp.csv"
     else:
-        events, duplicates = read_annotation_events(dataset_dir, species, annotations, species_column, labels)
         listed_in, source = f"the {annotations} annotations", dataset_dir / "train"
     train_dir = dataset_dir / "train"
     recordings = index_recordings(train_dir)
-    reviewed = read_reviewed_events(reviews_dir, len(species)) if reviews_dir is not None else events.iloc[:0]
+    reviewed = read_reviewed_events(reviews_dir, names) if reviews_dir is not None else events.iloc[:0]
     if len(reviewed):
         recordings = _with_reviewed_recordings(recordings, Path(reviews_dir) / REVIEWED_RECORDINGS)
         events = pd.concat([events, reviewed], ignore_index=True)
-        listed_in += f" and {Path(reviews_dir) / 'labels.csv'}"
+        listed_in += f" and {Path(reviews_dir) / REVIEWED_LABELS}"
     if not events["present"].any():
         raise LabelError(f"{source}: holds no events; etl needs at least one labelled call")
     report = EtlReport(
@@ -387,8 +389,8 @@ def build_window_set(
         "fmax": features.fmax,
         "species": species,
     }
-    if labels is not None:  # only then, so a dataset without names gives the same bytes as before
-        attrs["species_labels"] = labels
+    if names.labels is not None:  # only then, so a dataset without names gives the same bytes as before
+        attrs["species_labels"] = list(names.labels)
     writer = WindowWriter(
         out_path, features.n_mels, geometry.n_frames, len(species), geometry.n_samples, attrs
     )

@@ -145,7 +145,7 @@ def score_test(root: Path, dataset_dir: Path, hop_seconds: float) -> tuple[float
     the test LWLRAP of those scores (the maximum over windows)."""
     from rainforest.card import load_card
     from rainforest.config import SubmitSettings
-    from rainforest.labels import presence_matrix, read_events, read_species
+    from rainforest.events import SpeciesNames, competition, presence_matrix, read_species
     from rainforest.metrics import lwlrap
     from rainforest.model import load_model
     from rainforest.submit import GROUND_TRUTH, score_recordings
@@ -158,7 +158,8 @@ def score_test(root: Path, dataset_dir: Path, hop_seconds: float) -> tuple[float
     )
     scores = score_recordings(model, card, dataset_dir / "test", recording_ids, settings)
     speed = _audio_seconds(dataset_dir, recording_ids) / (time.perf_counter() - started)
-    truth = presence_matrix(read_events(dataset_dir / GROUND_TRUTH, len(species)), recording_ids, len(species))
+    truth_events = competition.read(dataset_dir / GROUND_TRUTH, SpeciesNames(tuple(species)))
+    truth = presence_matrix(truth_events, recording_ids, len(species))
     return speed, lwlrap(truth, scores)
 
 
@@ -243,7 +244,7 @@ def mean_of_models(rows: list[dict], datasets: dict[str, str], root: Path) -> li
 
     import pandas as pd
 
-    from rainforest.labels import presence_matrix, read_events, read_species
+    from rainforest.events import SpeciesNames, competition, presence_matrix, read_species
     from rainforest.metrics import score_summary
     from rainforest.submit import GROUND_TRUTH
 
@@ -262,7 +263,8 @@ def mean_of_models(rows: list[dict], datasets: dict[str, str], root: Path) -> li
         species, recording_ids = read_species(dataset_dir / "sample_submission.csv")
         tables = [pd.read_csv(io.StringIO(run["submission"]), dtype={"recording_id": str}) for run in (cnn, head)]
         scores = sum(table.set_index("recording_id").loc[recording_ids, species].to_numpy() for table in tables) / 2
-        truth = presence_matrix(read_events(dataset_dir / GROUND_TRUTH, len(species)), recording_ids, len(species))
+        truth_events = competition.read(dataset_dir / GROUND_TRUTH, SpeciesNames(tuple(species)))
+        truth = presence_matrix(truth_events, recording_ids, len(species))
         summary = score_summary(truth, scores)
         # Each at the hop its submission was scored at, its configuration's own (the first measured).
         speed = 1 / sum(1 / next(iter(run["speeds"].values())) for run in (cnn, head))

@@ -12,7 +12,7 @@ from rainforest.audio import audio_files
 from rainforest.config import SubmitSettings
 from rainforest.detect.scoring import aggregate_windows, make_scorer, score_windows
 from rainforest.errors import LabelError
-from rainforest.labels import presence_matrix, read_events, read_species
+from rainforest.events import SpeciesNames, competition, presence_matrix, read_species
 from rainforest.metrics import score_summary, species_table, with_labels
 from rainforest.card import ModelCard, load_card
 from rainforest.model import load_model
@@ -96,7 +96,8 @@ def write_submission(
     table = submission_table(recording_ids, species, scores)
     write_text(submission_path, table.to_csv(index=False, float_format="%.6f"))
     if (dataset_dir / GROUND_TRUTH).exists():
-        truth = presence_matrix(read_events(dataset_dir / GROUND_TRUTH, len(species)), recording_ids, len(species))
+        truth_events = competition.read(dataset_dir / GROUND_TRUTH, SpeciesNames(tuple(species)))
+        truth = presence_matrix(truth_events, recording_ids, len(species))
         per_species = with_labels(species_table(truth, scores, species), card.labels, species)
         write_text(species_path, per_species.to_csv(index=False))
         summary = {**score_summary(truth, scores), "recordings": len(recording_ids)}

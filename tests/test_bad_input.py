@@ -31,7 +31,8 @@ import yaml
 from rainforest.config import EtlSettings, ModelSettings, load_settings, settings_from_dict
 from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
 from rainforest.spectrogram import window_frames
-from rainforest.labels import EVENT_COLUMNS, fit_events_to_recording, read_events, read_training_events
+from rainforest.events import EVENT_COLUMNS, fit_events_to_recording
+from tests.support.events import read_events, read_training_events
 from rainforest.storage import atomic_path
 from rainforest.etl import build_window_set
 from tests.support.paths import ROOT, committed_params
@@ -447,7 +448,7 @@ def test_duplicate_rows_are_dropped_and_counted(tmp_path, caplog):
     # "1" and "1.0" are the same number: still a duplicate.
     lines = [EVENTS_HEADER, event("a"), event("b"), "a,0,1,1,500,2,3000", event("a", 1), event("b")]
     path = _write(tmp_path, lines)
-    with caplog.at_level(logging.WARNING, logger="rainforest.labels"):
+    with caplog.at_level(logging.WARNING, logger="rainforest.events.table"):
         events = read_events(path, 3)
     assert len(events) == 3
     assert events[["recording_id", "species_id"]].values.tolist() == [["a", 0], ["b", 0], ["a", 1]]

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rainforest.detect import raven
+from rainforest.events import raven
 from rainforest.detect.cli import detect
 from rainforest.detect.archive import find_recordings
 from rainforest.detect.detections import window_detections
@@ -325,14 +325,14 @@ def test_selection_table_text():
         },
         index=[7, 3],  # any index: rows are numbered in order
     )
-    assert raven.selection_table(detections) == (
+    assert raven.write(detections) == (
         "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\tScore\n"
         "1\tSpectrogram 1\t1\t1.000\t3.000\t500.0\t2000.0\ts3\t0.9123\n"
         "2\tSpectrogram 1\t1\t12.346\t14.346\t4000.0\t7900.0\ts10\t0.5000\n"
     )
-    assert raven.selection_table(detections.iloc[:0]) == "\t".join(RAVEN_COLUMNS) + "\n"
+    assert raven.write(detections.iloc[:0]) == "\t".join(RAVEN_COLUMNS) + "\n"
     assert raven.COLUMNS == RAVEN_COLUMNS
-    assert raven.selection_table_name("0099526bd") == "0099526bd.Table.1.selections.txt"
+    assert raven.table_name("0099526bd") == "0099526bd.Table.1.selections.txt"
 
 
 # --- resumable runs ---------------------------------------------------------------

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from rainforest.audio import load_recording
 from rainforest.errors import AudioError, LabelError
-from rainforest.labels import EVENT_COLUMNS, read_events, read_species
+from rainforest.events import EVENT_COLUMNS, read_species
+from tests.support.events import read_events
 from tests.support.settings import EVENTS_HEADER, RATE
 
 N_SPECIES = 4

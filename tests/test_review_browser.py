@@ -21,10 +21,11 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from rainforest.labels import EVENT_COLUMNS, read_reviewed_events, read_training_events
+from rainforest.events import EVENT_COLUMNS
+from tests.support.events import read_reviewed, read_training_events
 from rainforest.review.cli import review
 from rainforest.review.page import write_review_page
-from rainforest.review.verdicts import VERDICT_COLUMNS
+from rainforest.events.verdicts import VERDICT_COLUMNS
 from tests.support.detector import BANDS, SPECIES, write_recording
 from tests.support.paths import committed_params
 from tests.support.detector import restored_logging
@@ -167,7 +168,7 @@ def project(tmp_path) -> dict[str, Path]:
 def events(project: dict[str, Path]) -> pd.DataFrame:
     """What etl reads: the dataset's events and the reviewed ones."""
     table, _ = read_training_events(project["dataset"], len(SPECIES))
-    return pd.concat([table, read_reviewed_events(project["reviews"], len(SPECIES))], ignore_index=True)
+    return pd.concat([table, read_reviewed(project["reviews"], len(SPECIES))], ignore_index=True)
 
 
 def event_keys(table: pd.DataFrame) -> Counter:

@@ -29,7 +29,7 @@ from rainforest.card import ModelCard
 from rainforest.review.cli import review
 from rainforest.review.page import excerpt_figure, excerpt_span, review_rows, write_review_page
 from rainforest.review.selection import select_for_review
-from rainforest.review.verdicts import VERDICT_COLUMNS
+from rainforest.events.verdicts import VERDICT_COLUMNS
 from rainforest.spectrogram import log_mel_spectrogram
 from tests.support.detector import BANDS, SCRIPT, SPECIES
 from tests.support.detector import restored_logging

@@ -13,8 +13,10 @@ from rainforest.config import DataSettings, EtlSettings
 from rainforest.detect.archive import Journal
 from rainforest.errors import AudioError, LabelError
 from rainforest.etl import build_window_set
-from rainforest.labels import REVIEWED_COLUMNS, read_reviewed_events
-from rainforest.review.verdicts import VERDICT_COLUMNS, import_verdicts
+from rainforest.events import EVENT_COLUMNS
+from tests.support.events import read_reviewed
+from rainforest.events.verdicts import VERDICT_COLUMNS
+from rainforest.review.verdicts import import_verdicts
 from rainforest.storage import read_windows
 from tests.support.settings import EVENTS_HEADER, FEATURES, RATE
 
@@ -78,7 +80,7 @@ def test_yes_and_no_become_reviewed_labels_and_outside_recordings_are_copied_in(
     for recording_id, source in copied.items():
         assert (reviews / "recordings" / f"{recording_id}.wav").read_bytes() == (pool / f"{source}.wav").read_bytes()
     table = labels(data)
-    assert list(table.columns) == REVIEWED_COLUMNS
+    assert list(table.columns) == [*EVENT_COLUMNS, "present"]
     assert table[["recording_id", "species_id", "t_min", "t_max", "present"]].values.tolist() == [
         ["SD01/0500", 0, 2.0, 3.0, 1],
         [summary.recordings_added[1], 1, 0.0, 1.0, 0],
@@ -133,8 +135,8 @@ def test_a_raven_table_with_a_verdict_column_added_in_raven(project, tmp_path):
     [
         ({"verdict": "maybe"}, "line 2: verdict must be yes, no, unsure or empty, got 'maybe'"),
         ({"species": "s9"}, "line 2: unknown species 's9'"),
-        ({"start": "soon"}, "line 2, column t_min: expected a number, got 'soon'"),
-        ({"high_freq": 500.0}, "line 2: the box must start at 0 s or later"),
+        ({"start": "soon"}, "line 2, column start: expected a number, got 'soon'"),
+        ({"high_freq": 500.0}, "line 2: low_freq must be smaller than high_freq"),
         ({"file": "/nowhere/gone.wav"}, "line 2: recording file /nowhere/gone.wav not found"),
         ({"file": "TEST"}, "is one of the dataset's test recordings; training on it would make the test figures"),
     ],
@@ -183,7 +185,7 @@ def test_without_reviewed_labels_etl_writes_the_same_bytes(project, tmp_path):
     data, _ = project
     build_window_set(data.dataset_dir, tmp_path / "none.h5", sample_rate=RATE, features=FEATURES, settings=ETL)
     Path(data.reviews_dir).mkdir()
-    (Path(data.reviews_dir) / "labels.csv").write_text(",".join(REVIEWED_COLUMNS) + "\n")
+    (Path(data.reviews_dir) / "labels.csv").write_text(",".join([*EVENT_COLUMNS, "present"]) + "\n")
     build_window_set(data.dataset_dir, tmp_path / "empty.h5", sample_rate=RATE, features=FEATURES, settings=ETL,
                      reviews_dir=data.reviews_dir)
     assert (tmp_path / "none.h5").read_bytes() == (tmp_path / "empty.h5").read_bytes()
@@ -193,19 +195,19 @@ def test_bad_reviewed_labels(project):
     data, _ = project
     reviews = Path(data.reviews_dir)
     reviews.mkdir()
-    (reviews / "labels.csv").write_text(",".join(REVIEWED_COLUMNS) + "\nrec_c,2,1,1.0,500,2.0,3000,yes\n")
+    (reviews / "labels.csv").write_text(",".join([*EVENT_COLUMNS, "present"]) + "\nrec_c,2,1,1.0,500,2.0,3000,yes\n")
     with pytest.raises(LabelError, match="labels.csv: line 2, column present: expected 1 .* got 'yes'"):
-        read_reviewed_events(reviews, 3)
-    (reviews / "labels.csv").write_text(",".join(REVIEWED_COLUMNS) + "\nrec_c,7,1,1.0,500,2.0,3000,1\n")
+        read_reviewed(reviews, 3)
+    (reviews / "labels.csv").write_text(",".join([*EVENT_COLUMNS, "present"]) + "\nrec_c,7,1,1.0,500,2.0,3000,1\n")
     with pytest.raises(LabelError, match="labels.csv: line 2: species_id must be between 0 and 2"):
-        read_reviewed_events(reviews, 3)
+        read_reviewed(reviews, 3)
 
 
 def test_a_copied_recording_under_a_train_id_is_refused(project, tmp_path):
     data, _ = project
     reviews = Path(data.reviews_dir)
     _noise(reviews / "recordings" / "rec_a.wav", 20)
-    (reviews / "labels.csv").write_text(",".join(REVIEWED_COLUMNS) + "\nrec_a,2,1,1.0,500,2.0,3000,1\n")
+    (reviews / "labels.csv").write_text(",".join([*EVENT_COLUMNS, "present"]) + "\nrec_a,2,1,1.0,500,2.0,3000,1\n")
     with pytest.raises(AudioError, match="recording 'rec_a' is also in the dataset's train/"):
         build_window_set(data.dataset_dir, tmp_path / "w.h5", sample_rate=RATE, features=FEATURES, settings=ETL,
                          reviews_dir=reviews)

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from rainforest.audio import index_recording_tree
-from rainforest.detect import raven
-from rainforest.detect.detections import detection_columns
 from rainforest.detect.engine import DetectionJob, detection_results
 from rainforest.errors import AudioError
+from rainforest.events import detections as detection_files
+from rainforest.events import raven
 from rainforest.card import load_card
 from rainforest.storage import write_text
 
@@ -246,7 +246,7 @@ def detect_recordings(
         with detection_results(job, pending, workers=workers, scheduler=scheduler) as results:
             for result in results:
                 if result.skipped is None:
-                    write_text(out_dir / raven.selection_table_name(result.recording_id), result.selection_table)
+                    write_text(out_dir / raven.table_name(result.recording_id), result.selection_table)
                     n_scored += 1
                 else:
                     skipped[result.recording_id] = result.skipped
@@ -258,8 +258,8 @@ def detect_recordings(
         first = next(iter(skipped.values()))
         raise AudioError(f"none of the {len(recordings)} recording(s) could be read (first: {first})")
     rows = [journal.rows(recording_id) for recording_id in recordings if recording_id not in skipped]
-    header = ",".join(detection_columns(load_card(job.model)))
-    write_text(out_dir / "detections.csv", header + "\n" + "".join(rows))
+    header = ",".join(detection_files.columns(labelled=load_card(job.model).labels is not None))
+    write_text(out_dir / detection_files.FILE_NAME, header + "\n" + "".join(rows))
     skipped_table = pd.DataFrame({"recording": list(skipped), "reason": list(skipped.values())})
     write_text(out_dir / "skipped.csv", skipped_table.to_csv(index=False, lineterminator="\n"))
     return DetectionSummary(

@@ -17,21 +17,12 @@ import numpy as np
 import pandas as pd
 
 from rainforest.card import ModelCard
-from rainforest.detect import raven
 from rainforest.detect.thresholds import Detector
+from rainforest.events import detections as detection_files
+from rainforest.events import raven
 
 if TYPE_CHECKING:  # scoring loads TensorFlow, which writing detections does not need
     from rainforest.detect.scoring import WindowScores
-
-#: Columns of ``detections.csv``.
-DETECTION_COLUMNS = ["recording", "start", "end", "species", "score"]
-
-
-def detection_columns(card: ModelCard) -> list[str]:
-    """The columns of ``detections.csv`` for this model: :data:`DETECTION_COLUMNS`,
-    then ``label`` (the species' name) where the model card has names."""
-    return DETECTION_COLUMNS + ["label"] if card.labels is not None else DETECTION_COLUMNS
-
 
 def window_detections(
     recording_id: str,
@@ -58,7 +49,7 @@ def window_detections(
     Returns
     -------
     pd.DataFrame
-        :data:`DETECTION_COLUMNS` plus the species' band, ``low_freq`` and
+        :data:`rainforest.events.detections.DETECTION_COLUMNS` plus the species' band, ``low_freq`` and
         ``high_freq`` (Hz), ordered by start, then species in model order.
     """
     rows, columns = np.nonzero(scores >= thresholds[None, :])  # row-major: by start, then species
@@ -88,7 +79,7 @@ class RecordingDetections:
     seconds
         Its length (0 when it could not be read).
     rows
-        Its ``detections.csv`` rows (:data:`DETECTION_COLUMNS`, no header), or ``None``.
+        Its ``detections.csv`` rows (:mod:`rainforest.events.detections`, no header), or ``None``.
     selection_table
         Its Raven selection table's text, or ``None``.
     skipped
@@ -115,8 +106,5 @@ def recording_detections(
     )
     if card.labels is not None:
         table["label"] = table["species"].map(dict(zip(card.species, card.labels)))
-    rows = table[detection_columns(card)].round({"start": 3, "end": 3, "score": 6})
-    return RecordingDetections(
-        item.recording_id, item.path, item.seconds, rows.to_csv(index=False, header=False, lineterminator="\n"),
-        raven.selection_table(table),
-    )
+    rows = detection_files.write(table, labelled=card.labels is not None, header=False)
+    return RecordingDetections(item.recording_id, item.path, item.seconds, rows, raven.write(table))

@@ -109,7 +109,7 @@ def frequency_bands(events: pd.DataFrame, n_species: int, default: tuple[float, 
     ----------
     events
         Event table with ``species_id``, ``f_min``, ``f_max`` and ``present``
-        (as from :func:`rainforest.labels.read_training_events`); only present
+        (the events table, :mod:`rainforest.events.table`); only present
         events count.
     default
         ``(low, high)`` in Hz for a species without any call.

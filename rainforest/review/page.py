@@ -9,7 +9,7 @@ context (``review/excerpts/NNNN.png``, the window and the species' band
 marked), the same audio (``NNNN.wav``), and yes / no / unsure buttons. The
 page needs no network and no server: opened from disk, it keeps the verdicts
 in the browser's localStorage and exports them as ``verdicts.csv``
-(:data:`rainforest.review.verdicts.VERDICT_COLUMNS`). The same inputs give
+(:data:`rainforest.events.verdicts.VERDICT_COLUMNS`). The same inputs give
 the same bytes.
 """
 
@@ -32,13 +32,13 @@ from matplotlib.patches import Rectangle
 from rainforest.audio import Recording
 from rainforest.config import FeatureSettings
 from rainforest.detect.archive import recording_files
-from rainforest.detect.detections import DETECTION_COLUMNS
 from rainforest.detect.thresholds import Detector, load_detector
 from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
 from rainforest.figures import save_png, spectrogram_extent
 from rainforest.card import ModelCard, load_card
 from rainforest.review.selection import REASONS, select_for_review
-from rainforest.review.verdicts import VERDICT_COLUMNS, VERDICTS
+from rainforest.events import detections as detection_files
+from rainforest.events.verdicts import VERDICT_COLUMNS, VERDICTS
 from rainforest.spectrogram import log_mel_spectrogram
 from rainforest.storage import atomic_path, write_text
 
@@ -149,37 +149,6 @@ def excerpt_figure(
     axes.tick_params(labelsize=7)
     axes.set_title(title, fontsize=9)
     return figure
-
-
-def read_detections(detections_dir: Path) -> pd.DataFrame:
-    """``detections_dir/detections.csv``, with every column as written.
-
-    Raises
-    ------
-    ConfigError
-        If the folder holds no ``detections.csv``.
-    LabelError
-        If it is not a detections table.
-    """
-    path = detections_dir / "detections.csv"
-    if not path.is_file():
-        raise ConfigError(
-            f"{detections_dir}: no detections.csv; run rainforest-detect with --output {detections_dir} first"
-        )
-    try:
-        detections = pd.read_csv(path, dtype={"recording": str, "species": str, "label": str}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise LabelError(f"{path}: not a detections table ({error}); run rainforest-detect again") from None
-    missing = [column for column in DETECTION_COLUMNS if column not in detections]
-    if missing:
-        raise LabelError(
-            f"{path}: not a detections table: no column {', '.join(missing)} (expected {','.join(DETECTION_COLUMNS)})"
-        )
-    for column in ("start", "end", "score"):
-        # A run that detected nothing writes the header alone: no values to check.
-        if len(detections) and not pd.api.types.is_numeric_dtype(detections[column]):
-            raise LabelError(f"{path}: column {column} holds values that are not numbers; run rainforest-detect again")
-    return detections
 
 
 def review_rows(
@@ -348,7 +317,7 @@ def write_review_page(
         be read, or the model or detector file is bad.
     """
     detections_dir = Path(detections_dir)
-    detections = read_detections(detections_dir)
+    detections = detection_files.read(detections_dir / detection_files.FILE_NAME)
     card = load_card(model)
     species_detector = load_detector(detector, card.species)
     rows = review_rows(

@@ -3,7 +3,7 @@
 A person reviewing detections (the review page, :mod:`rainforest.review.page`,
 or Raven Pro) says of each whether the species called in it. Those verdicts
 become rows of the project's reviewed labels, ``labels.csv`` in
-``data.reviews_dir`` (:data:`rainforest.labels.REVIEWED_COLUMNS`), which
+``data.reviews_dir`` (:mod:`rainforest.events.competition`), which
 ``etl`` reads besides the dataset's ``train_tp.csv`` and ``train_fp.csv``: a
 "yes" is a TP row, a "no" an FP row, "unsure" nothing. A verdict on a
 recording outside the dataset's ``train/`` copies the recording into
@@ -25,37 +25,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rainforest.annotations import _RAVEN_NAME, SONGTYPE_ID, _read_delimited, read_species_labels, species_lookup
 from rainforest.audio import index_recording_tree, index_recordings
 from rainforest.config import DataSettings
 from rainforest.errors import LabelError
-from rainforest.labels import (
-    REVIEWED_COLUMNS,
+from rainforest.events import (
+    EVENT_COLUMNS,
     REVIEWED_LABELS,
     REVIEWED_RECORDINGS,
     read_reviewed_events,
     read_species,
+    read_species_names,
 )
+from rainforest.events import competition, raven
+from rainforest.events import verdicts as verdict_files
+from rainforest.events.verdicts import VERDICTS
 from rainforest.storage import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 
-#: The columns of a verdicts file, as the review page exports it.
-VERDICT_COLUMNS = [
-    "recording", "file", "start", "end", "species", "label", "score", "low_freq", "high_freq", "reason", "verdict",
-]
-#: What a reviewer may say of a detection.
-VERDICTS = ("yes", "no", "unsure")
-#: The column a reviewer adds to a detection's Raven selection table, in Raven.
-RAVEN_VERDICT_COLUMN = "Verdict"
-
-#: The columns an import needs, and the event column each becomes.
-_NEEDED = {"recording": None, "file": None, "start": "t_min", "end": "t_max", "species": "species_id",
-           "low_freq": "f_min", "high_freq": "f_max", "verdict": "verdict"}
-_RAVEN_NEEDED = {"Begin Time (s)": "t_min", "End Time (s)": "t_max", "Low Freq (Hz)": "f_min",
-                 "High Freq (Hz)": "f_max", RAVEN_VERDICT_COLUMN: "verdict"}
 #: The key of a reviewed label: a later verdict on the same window and species replaces an earlier one.
 _KEY = ["recording_id", "species_id", "t_min", "t_max"]
+#: The columns of the reviewed labels' file.
+_LABEL_COLUMNS = [*EVENT_COLUMNS, "present"]
 
 
 @dataclass(frozen=True)
@@ -99,66 +90,6 @@ class ImportSummary:
         )
 
 
-def _table(path: Path, delimiter: str) -> tuple[pd.DataFrame, int]:
-    """A text table as strings indexed by line number, and its header's line."""
-    rows = _read_delimited(path, delimiter)
-    (header, header_line), body = rows[0], rows[1:]
-    for fields, line in body:
-        if len(fields) > len(header) and any(fields[len(header):]):
-            raise LabelError(f"{path}: line {line}: {len(fields)} values, but the header has {len(header)} columns")
-    data = [fields[: len(header)] + [""] * (len(header) - len(fields)) for fields, _ in body]
-    return pd.DataFrame(data, columns=header, index=[line for _, line in body], dtype=object), header_line
-
-
-def _read_verdict_rows(path: Path, lookup: dict[str, int]) -> pd.DataFrame:
-    """A verdicts file's rows: ``recording``, ``file``, the event columns and ``verdict``, with ``line``."""
-    raven = path.suffix == ".txt" and _RAVEN_NAME.match(path.stem)
-    table, header_line = _table(path, "\t" if raven else ",")
-    if raven:
-        needed = dict(_RAVEN_NEEDED)
-        needed["Species Id" if "Species Id" in table.columns else "Species"] = "species_id"
-        hint = (f"a detection's Raven table needs its {RAVEN_VERDICT_COLUMN} column: add it in Raven "
-                "(yes, no or unsure on each selection) and save the table")
-    else:
-        needed = {name: column for name, column in _NEEDED.items() if column}
-        hint = f"a verdicts file has the review page's columns: {','.join(VERDICT_COLUMNS)}"
-    missing = [name for name in (needed if raven else _NEEDED) if name not in table.columns]
-    if missing:
-        raise LabelError(f"{path}: line {header_line} (header): missing column(s) {', '.join(missing)}; {hint}")
-    rows = table[list(needed)].rename(columns=needed)
-    if raven:
-        rows["recording"], rows["file"] = _raven_recording(path)
-    else:
-        rows["recording"], rows["file"] = table["recording"], table["file"]
-    rows["verdict"] = rows["verdict"].str.lower()
-    bad = ~rows["verdict"].isin([*VERDICTS, ""]).to_numpy()
-    if bad.any():
-        raise LabelError(
-            f"{path}: line {rows.index[bad][0]}: verdict must be yes, no, unsure or empty, got "
-            f"{rows['verdict'][bad].iloc[0]!r}"
-        )
-    species = rows["species_id"].map(lookup)
-    if species.isna().any():
-        line = species.index[species.isna()][0]
-        raise LabelError(
-            f"{path}: line {line}: unknown species {rows['species_id'][line]!r}; the dataset's species are "
-            f"{', '.join(sorted(lookup, key=lambda name: (lookup[name], name))[:8])}, ..."
-        )
-    rows["species_id"] = species.astype(int)
-    for column in ("t_min", "t_max", "f_min", "f_max"):
-        values = pd.to_numeric(rows[column], errors="coerce")
-        bad = ~np.isfinite(values.to_numpy(dtype=float))
-        if bad.any():
-            raise LabelError(f"{path}: line {rows.index[bad][0]}, column {column}: expected a number, "
-                             f"got {rows[column][bad].iloc[0]!r}")
-        rows[column] = values
-    inverted = ((rows["t_min"] >= rows["t_max"]) | (rows["f_min"] >= rows["f_max"]) | (rows["t_min"] < 0)).to_numpy()
-    if inverted.any():
-        raise LabelError(f"{path}: line {rows.index[inverted][0]}: the box must start at 0 s or later and end after "
-                         "it starts, in time and in frequency")
-    return rows.rename_axis("line").reset_index()
-
-
 def _raven_recording(path: Path) -> tuple[str, str]:
     # A detection's table sits in rainforest-detect's output folder, under its
     # recording's id, and the run's journal knows the recording's file.
@@ -166,7 +97,7 @@ def _raven_recording(path: Path) -> tuple[str, str]:
 
     for folder in path.parents:
         if (folder / JOURNAL_DIR).is_dir():
-            recording_id = _RAVEN_NAME.match(path.relative_to(folder).with_suffix("").as_posix())["recording"]
+            recording_id = raven.recording_of_table(path.relative_to(folder).with_suffix("").as_posix())
             files = recording_files(folder)
             if recording_id not in files:
                 break
@@ -243,7 +174,7 @@ def import_verdicts(paths: Sequence[str | Path], *, data: DataSettings) -> Impor
     Parameters
     ----------
     paths
-        Verdicts files exported by the review page (:data:`VERDICT_COLUMNS`),
+        Verdicts files exported by the review page (:data:`rainforest.events.verdicts.VERDICT_COLUMNS`),
         or Raven selection tables written by ``rainforest-detect`` with a
         :data:`RAVEN_VERDICT_COLUMN` column added in Raven. Read in order: a
         later verdict on the same window and species replaces an earlier one.
@@ -266,12 +197,15 @@ def import_verdicts(paths: Sequence[str | Path], *, data: DataSettings) -> Impor
     """
     dataset_dir, reviews_dir = Path(data.dataset_dir), Path(data.reviews_dir)
     species, _ = read_species(dataset_dir / "sample_submission.csv")
-    lookup = species_lookup(species, read_species_labels(dataset_dir, species))
+    names = read_species_names(dataset_dir, species)
     read = []
     for path in map(Path, paths):
         if not path.is_file():
             raise LabelError(f"{path}: no such verdicts file")
-        read.append(_read_verdict_rows(path, lookup).assign(source=str(path)))
+        rows = verdict_files.read(path, names)
+        if verdict_files.is_raven_table(path):
+            rows["recording"], rows["file"] = _raven_recording(path)
+        read.append(rows)
     verdicts = pd.concat(read, ignore_index=True)
     counts = verdicts["verdict"].value_counts()
     summary = dict(
@@ -279,17 +213,13 @@ def import_verdicts(paths: Sequence[str | Path], *, data: DataSettings) -> Impor
         **{name: int(counts.get(name, 0)) for name in VERDICTS}, blank=int(counts.get("", 0)),
     )
     verdicts = verdicts[verdicts["verdict"].isin(["yes", "no"])].reset_index(drop=True)
-    existing = read_reviewed_events(reviews_dir, len(species))[REVIEWED_COLUMNS]
+    existing = read_reviewed_events(reviews_dir, names)[_LABEL_COLUMNS]
     if verdicts.empty:
         return ImportSummary(**summary)
     copies = reviews_dir / REVIEWED_RECORDINGS
     reviewed = index_recording_tree(copies) if copies.is_dir() else {}
     ids, copied = _training_ids(verdicts, dataset_dir, reviewed, copies)
-    new = pd.DataFrame({
-        "recording_id": ids, "species_id": verdicts["species_id"], "songtype_id": SONGTYPE_ID,
-        "t_min": verdicts["t_min"], "f_min": verdicts["f_min"], "t_max": verdicts["t_max"],
-        "f_max": verdicts["f_max"], "present": verdicts["verdict"] == "yes",
-    }).drop_duplicates(subset=_KEY, keep="last")
+    new = verdicts[_LABEL_COLUMNS].assign(recording_id=ids).drop_duplicates(subset=_KEY, keep="last")
     existing = existing.astype({"present": bool, "species_id": int, "songtype_id": int})
     merged = existing.merge(new, on=_KEY, how="outer", suffixes=("_old", ""), indicator=True)
     before = merged["_merge"] == "both"
@@ -297,9 +227,8 @@ def import_verdicts(paths: Sequence[str | Path], *, data: DataSettings) -> Impor
         merged["f_max"] == merged["f_max_old"])
     for column in ("songtype_id", "f_min", "f_max", "present"):
         merged[column] = merged[column].where(merged["_merge"] != "left_only", merged[f"{column}_old"])
-    labels = merged[REVIEWED_COLUMNS].sort_values(_KEY, kind="stable")
-    labels = labels.astype({"species_id": int, "songtype_id": int, "present": bool}).astype({"present": int})
-    write_text(reviews_dir / REVIEWED_LABELS, labels.to_csv(index=False, lineterminator="\n"))
+    labels = merged[_LABEL_COLUMNS].sort_values(_KEY, kind="stable")
+    write_text(reviews_dir / REVIEWED_LABELS, competition.write(labels, with_present=True))
     return ImportSummary(
         **summary, added=int((merged["_merge"] == "right_only").sum()), replaced=int((before & ~same).sum()),
         unchanged=int(same.sum()), recordings_added=copied,

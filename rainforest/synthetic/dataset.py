@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from rainforest.config import DemoSettings
 from rainforest.errors import LabelError
-from rainforest.labels import EVENT_COLUMNS
+from rainforest.events import EVENT_COLUMNS, competition
 from rainforest.synthetic.backgrounds import synthesize_background
 from rainforest.synthetic.call_models import SpeciesCallModel, species_call_models
 from rainforest.synthetic.call_synthesis import CallVariant, jitter_call, lookalike_call, synthesize_call
@@ -332,9 +332,8 @@ def _write_dataset(out_dir: Path, settings: DemoSettings, profiles: pd.DataFrame
                 (fp_rows if event.lookalike else tp_rows).append(row)
             elif not event.lookalike:
                 truth_rows.append(row)
-    _events_table(tp_rows).to_csv(out_dir / "train_tp.csv", index=False)
-    _events_table(fp_rows).to_csv(out_dir / "train_fp.csv", index=False)
-    _events_table(truth_rows).to_csv(out_dir / "test_ground_truth.csv", index=False)
+    for name, rows in [("train_tp.csv", tp_rows), ("train_fp.csv", fp_rows), ("test_ground_truth.csv", truth_rows)]:
+        (out_dir / name).write_text(competition.write(_events_table(rows)))
     test_ids = sorted(p.recording_id for p in plans if p.split == "test")
     submission = pd.DataFrame({"recording_id": test_ids})
     for species_id in range(n_species):

@@ -8,7 +8,7 @@ in ``test_spectrogram.py``), so that ``FEATURES`` means the same everywhere.
 from __future__ import annotations
 
 from rainforest.config import FeatureSettings
-from rainforest.labels import EVENT_COLUMNS
+from rainforest.events import EVENT_COLUMNS
 
 #: The sample rate of the small recordings and window sets the tests write.
 RATE = 16000

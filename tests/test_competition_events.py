@@ -1,4 +1,4 @@
-"""Tests of rainforest.labels: the competition's CSV files and window labels."""
+"""Tests of rainforest.events: the competition's CSV files, the events table's checks and window labels."""
 
 from __future__ import annotations
 
@@ -10,15 +10,8 @@ import pandas as pd
 import pytest
 
 from rainforest.errors import LabelError
-from rainforest.labels import (
-    EVENT_COLUMNS,
-    MIN_OVERLAP_SHARE,
-    presence_matrix,
-    read_events,
-    read_species,
-    read_training_events,
-    window_labels,
-)
+from rainforest.events import EVENT_COLUMNS, MIN_OVERLAP_SHARE, presence_matrix, read_species, window_labels
+from tests.support.events import read_events, read_training_events
 from tests.support.settings import EVENTS_HEADER
 
 GOOD_ROWS = [

@@ -1,4 +1,5 @@
-"""Raven selection tables and Audacity label tracks as training events, and species.csv."""
+"""Raven selection tables (Raven's and OpenSoundscape's) and Audacity label tracks as training events,
+and species.csv (rainforest.events)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from rainforest.annotations import read_annotation_events, read_species_labels, species_lookup
 from rainforest.config import EtlSettings
 from rainforest.errors import LabelError
 from rainforest.etl import build_window_set
-from rainforest.labels import EVENT_COLUMNS
+from rainforest.events import EVENT_COLUMNS, TABLE_COLUMNS, SpeciesNames, read_dataset_events, read_species_names
 from rainforest.card import ModelCard
 from rainforest.storage import read_window_attrs, read_windows
 from rainforest.training import model_card
@@ -25,6 +25,16 @@ NAMES = ["Black Phoebe", "California Towhee", "Dark-eyed Junco"]
 RAVEN_HEADER = "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies"
 #: Each training recording's length in seconds (at RATE: Nyquist 8000 Hz).
 RECORDINGS = {"rec_a": 4.0, "rec_b": 3.0}
+
+
+def read_annotation_events(dataset, species, annotations, species_column="Species", labels=None):
+    names = SpeciesNames(tuple(species), tuple(labels) if labels is not None else None)
+    return read_dataset_events(dataset, names, annotations=annotations, species_column=species_column)
+
+
+def read_species_labels(dataset, species):
+    labels = read_species_names(dataset, species).labels
+    return list(labels) if labels is not None else None
 
 
 def raven_row(selection: int, begin: float, end: float, low: float, high: float, species: str, *extra: str) -> str:
@@ -102,13 +112,13 @@ def test_species_csv_must_name_every_species(tmp_path):
 @pytest.mark.real_audio
 def test_real_species_csv_of_xc_birds(shared_file):
     path = shared_file("real/xc_birds/species.csv")
-    from rainforest.labels import read_species
+    from rainforest.events import read_species
 
     species, _ = read_species(path.parent / "sample_submission.csv")
     labels = read_species_labels(path.parent, species)
     assert len(labels) == len(species) == 10 and len(set(labels)) == 10
     assert labels[0] == "Black Phoebe"
-    assert species_lookup(species, labels)["Black Phoebe"] == 0
+    assert SpeciesNames(tuple(species), tuple(labels)).lookup()["Black Phoebe"] == 0
 
 
 @pytest.mark.real_audio
@@ -116,7 +126,8 @@ def test_xc_birds_as_raven_tables_gives_the_same_events(shared_file, tmp_path):
     # xc_birds' train_tp.csv and train_fp.csv rewritten as one Raven table per
     # recording (species by name, a Present column for the absences), as a
     # person labelling in Raven would leave them.
-    from rainforest.labels import read_species, read_training_events
+    from rainforest.events import read_species
+    from tests.support.events import read_training_events
 
     source = shared_file("real/xc_birds/species.csv").parent
     species, _ = read_species(source / "sample_submission.csv")
@@ -148,7 +159,8 @@ def test_raven_tables_become_events(tmp_path):
     dataset = make_dataset(tmp_path, GOOD_RAVEN, SPECIES_CSV)
     events, duplicates = read_annotation_events(dataset, SPECIES, "raven", "Species", NAMES)
     assert duplicates == 0
-    assert list(events.columns) == [*EVENT_COLUMNS, "present", "source", "line"]
+    assert list(events.columns) == TABLE_COLUMNS
+    assert list(events["label"]) == ["Black Phoebe", "Dark-eyed Junco", "California Towhee"]
     assert events[EVENT_COLUMNS].values.tolist() == [
         ["rec_a", 0, 1, 0.5, 1000.0, 1.25, 3000.0],
         ["rec_a", 2, 1, 2.0, 2500.0, 3.5, 4000.0],
@@ -207,9 +219,9 @@ def test_raven_unknown_species(tmp_path):
     [
         (raven_row(1, 3.5, 4.5, 100, 900, "s0"), "ends after the end of recording 'rec_a' (4.000 s long)"),
         (raven_row(1, 0.5, 1.0, 100, 8500, "s0"), "above 8000 Hz, the Nyquist frequency of recording 'rec_a'"),
-        (raven_row(1, 1.0, 0.5, 100, 900, "s0"), "must begin before it ends"),
-        (raven_row(1, 0.5, 1.0, 900, 100, "s0"), "low frequency must be below the high frequency"),
-        (raven_row(1, -0.5, 1.0, 100, 900, "s0"), "begins before 0 s"),
+        (raven_row(1, 1.0, 0.5, 100, 900, "s0"), "Begin Time (s) must be smaller than End Time (s)"),
+        (raven_row(1, 0.5, 1.0, 900, 100, "s0"), "Low Freq (Hz) must be smaller than High Freq (Hz)"),
+        (raven_row(1, -0.5, 1.0, 100, 900, "s0"), "Begin Time (s) must not be negative"),
         (raven_row(1, 0.5, "x", 100, 900, "s0"), "End Time (s): expected a number, got 'x'"),
         (raven_row(1, 0.5, 1.0, 100, 900, "s0") + "\textra", "9 values, but the header"),
     ],
@@ -221,9 +233,39 @@ def test_raven_bad_rows(tmp_path, row, expected):
 
 def test_table_without_its_recording(tmp_path):
     dataset = make_dataset(tmp_path, {"rec_c.Table.1.selections.txt": [RAVEN_HEADER]})
-    with pytest.raises(LabelError, match=r"no recording 'rec_c' in .*train for this table") as error:
+    with pytest.raises(LabelError, match=r"no recording in .*train that this file's name starts with; name it after its recording") as error:
         read_annotation_events(dataset, SPECIES, "raven")
     assert str(error.value).startswith(str(dataset / "train" / "rec_c.Table.1.selections.txt"))
+
+
+def test_opensoundscape_tables_read_without_renaming(tmp_path):
+    # As OpenSoundscape's BoxedAnnotations.to_raven_files writes them: <recording>.selections.txt,
+    # the species in "annotation".
+    header = RAVEN_HEADER.replace("\tSpecies", "\tannotation")
+    tables = {
+        "rec_a.selections.txt": [header, raven_row(1, 0.5, 1.25, 1000.0, 3000.0, "Black Phoebe")],
+        "rec_b.selections.txt": [header, raven_row(1, 1.0, 2.0, 500.0, 7999.0, "s2")],
+    }
+    events, _ = read_annotation_events(make_dataset(tmp_path, tables, SPECIES_CSV), SPECIES, "raven", labels=NAMES)
+    assert events[["recording_id", "species_id", "label"]].values.tolist() == [
+        ["rec_a", 0, "Black Phoebe"], ["rec_b", 2, "Dark-eyed Junco"],
+    ]
+
+
+def test_any_table_named_after_its_recording_is_read(tmp_path):
+    tables = {"rec_b - checked by Ana.txt": [RAVEN_HEADER, raven_row(1, 1.0, 2.0, 500.0, 7999.0, "s1")]}
+    events, _ = read_annotation_events(make_dataset(tmp_path, tables), SPECIES, "raven")
+    assert events[["recording_id", "species_id", "line"]].values.tolist() == [["rec_b", 1, 2]]
+
+
+def test_a_table_named_after_no_recording_names_the_accepted_patterns(tmp_path):
+    dataset = make_dataset(tmp_path, {"notes.txt": [RAVEN_HEADER, raven_row(1, 1.0, 2.0, 500.0, 7999.0, "s1")]})
+    with pytest.raises(LabelError) as error:
+        read_annotation_events(dataset, SPECIES, "raven")
+    message = str(error.value)
+    assert message.startswith(str(dataset / "train" / "notes.txt"))
+    for pattern in ["<recording>.Table.<n>.selections.txt", "<recording>.selections.txt", "<recording>*.txt"]:
+        assert pattern in message
 
 
 def test_no_tables_at_all(tmp_path):

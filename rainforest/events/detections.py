@@ -1,0 +1,72 @@
+"""``detections.csv``: every detection of a ``rainforest-detect`` run, one row per window and species.
+
+Columns :data:`DETECTION_COLUMNS` (the recording's id, the window's start and
+end in seconds, the species' id and its score), then ``label`` (the species'
+name) where the model's species have names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rainforest.errors import ConfigError, LabelError
+
+#: Columns of ``detections.csv``.
+DETECTION_COLUMNS = ["recording", "start", "end", "species", "score"]
+#: The file's name in a run's output folder.
+FILE_NAME = "detections.csv"
+
+
+def columns(*, labelled: bool) -> list[str]:
+    """The columns of ``detections.csv``: :data:`DETECTION_COLUMNS`, then ``label`` if the species have names."""
+    return DETECTION_COLUMNS + ["label"] if labelled else DETECTION_COLUMNS
+
+
+def write(detections: pd.DataFrame, *, labelled: bool, header: bool = True) -> str:
+    """Detections as ``detections.csv`` text: times to the millisecond, scores to six decimals.
+
+    Parameters
+    ----------
+    detections
+        The :func:`columns` of the file, one row per detection.
+    labelled
+        Whether to write ``label``.
+    header
+        Whether to start with the header line (a run writes each recording's
+        rows as it finishes, and the header once).
+    """
+    rows = detections[columns(labelled=labelled)].round({"start": 3, "end": 3, "score": 6})
+    return rows.to_csv(index=False, header=header, lineterminator="\n")
+
+
+def read(path: str | Path) -> pd.DataFrame:
+    """A ``detections.csv``, with every column as written.
+
+    Raises
+    ------
+    ConfigError
+        If there is no such file.
+    LabelError
+        If it is not a detections table.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"{path.parent}: no {FILE_NAME}; run rainforest-detect with --output {path.parent} first"
+        )
+    try:
+        detections = pd.read_csv(path, dtype={"recording": str, "species": str, "label": str}, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise LabelError(f"{path}: not a detections table ({error}); run rainforest-detect again") from None
+    missing = [column for column in DETECTION_COLUMNS if column not in detections]
+    if missing:
+        raise LabelError(
+            f"{path}: not a detections table: no column {', '.join(missing)} (expected {','.join(DETECTION_COLUMNS)})"
+        )
+    for column in ("start", "end", "score"):
+        # A run that detected nothing writes the header alone: no values to check.
+        if len(detections) and not pd.api.types.is_numeric_dtype(detections[column]):
+            raise LabelError(f"{path}: column {column} holds values that are not numbers; run rainforest-detect again")
+    return detections
