@@ -10,7 +10,7 @@ import pytest
 from benchmarks.__main__ import THROUGHPUTS, marginal_table, measure, table, work_seconds
 from benchmarks.archive import PER_CARD, archive_table, lay_out_archive
 from benchmarks.review_loop import make_loop_dataset, simulated_verdicts
-from rainforest.detect.archive import find_recordings
+from rainforest.detect.run import find_recordings
 from tests.support.detector import write_recording
 
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from rainforest.config import DataSettings, EtlSettings
-from rainforest.detect.archive import Journal
+from rainforest.detect.run import Journal
 from rainforest.errors import AudioError, LabelError
 from rainforest.etl import build_window_set
 from rainforest.labels import REVIEWED_COLUMNS, read_reviewed_events

@@ -31,7 +31,7 @@ from matplotlib.patches import Rectangle
 
 from rainforest.audio import Recording
 from rainforest.config import FeatureSettings
-from rainforest.detect.archive import recording_files
+from rainforest.detect.run import recording_files
 from rainforest.detect.detections import DETECTION_COLUMNS
 from rainforest.detect.thresholds import Detector, load_detector
 from rainforest.errors import AudioError, ConfigError, LabelError, ModelError

@@ -162,7 +162,7 @@ def _read_verdict_rows(path: Path, lookup: dict[str, int]) -> pd.DataFrame:
 def _raven_recording(path: Path) -> tuple[str, str]:
     # A detection's table sits in rainforest-detect's output folder, under its
     # recording's id, and the run's journal knows the recording's file.
-    from rainforest.detect.archive import JOURNAL_DIR, recording_files
+    from rainforest.detect.run import JOURNAL_DIR, recording_files
 
     for folder in path.parents:
         if (folder / JOURNAL_DIR).is_dir():
