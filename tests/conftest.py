@@ -21,7 +21,7 @@ Constants and helpers that are not fixtures are in :mod:`tests.support`.
 from __future__ import annotations
 
 # First, before any test module loads numpy: the kernels every stage runs are
-# pinned (rainforest.kernels), and this process must compute what they compute.
+# pinned (rainforest.numerics), and this process must compute what they compute.
 import rainforest  # noqa: F401  isort: skip
 
 from collections.abc import Callable
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from rainforest.kernels import unpinned_libraries
+from rainforest.numerics import unpinned_libraries
 from tests.support.paths import SHARED
 
 

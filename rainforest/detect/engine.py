@@ -35,7 +35,7 @@ from tqdm import tqdm
 from rainforest.card import load_card
 from rainforest.detect.detections import RecordingDetections, recording_detections
 from rainforest.detect.thresholds import load_detector
-from rainforest.kernels import unpinned_libraries
+from rainforest.numerics import unpinned_libraries
 from rainforest.parallel import available_cores
 
 log = logging.getLogger(__name__)
