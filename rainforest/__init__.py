@@ -5,7 +5,7 @@ is named after it (``etl``, ``split``, ``augment``, ``embedding``,
 ``training``, ``evaluate``, ``submit``; ``synthetic`` for ``demo``), with
 one entry point that ``stages/<name>.py`` calls; ``detect`` scores and
 detects species in recordings (``rainforest-detect``); the rest are the
-concepts they share (audio, spectrogram, labels, storage, model, metrics,
+concepts they share (audio, spectrogram, labels, window_sets, model, metrics,
 figures, config). This file stays light: it runs before any of them.
 """
 

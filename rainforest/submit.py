@@ -16,7 +16,7 @@ from rainforest.labels import presence_matrix, read_events, read_species
 from rainforest.metrics import score_summary, species_table, with_labels
 from rainforest.card import ModelCard, load_card
 from rainforest.model import load_model
-from rainforest.storage import write_json, write_text
+from rainforest.atomic_writes import write_json, write_text
 
 
 #: The test labels, where a dataset has them (the demo data does).

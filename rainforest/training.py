@@ -28,7 +28,7 @@ from rainforest.metrics import lwlrap
 from rainforest.card import EmbeddingCard, ModelCard
 from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, build_model, ensemble, label_weights, save_model
 from rainforest.split import fold_rows, read_split, validation_folds
-from rainforest.storage import (
+from rainforest.window_sets import (
     LABEL_FIELDS,
     WindowRows,
     read_feature_settings,

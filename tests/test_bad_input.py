@@ -32,7 +32,7 @@ from rainforest.config import EtlSettings, ModelSettings, load_settings, setting
 from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
 from rainforest.spectrogram import window_frames
 from rainforest.labels import EVENT_COLUMNS, fit_events_to_recording, read_events, read_training_events
-from rainforest.storage import atomic_path
+from rainforest.atomic_writes import atomic_path
 from rainforest.etl import build_window_set
 from tests.support.paths import ROOT, committed_params
 from tests.support.project import with_setting

@@ -15,7 +15,7 @@ from rainforest.errors import AudioError, LabelError
 from rainforest.etl import build_window_set
 from rainforest.labels import REVIEWED_COLUMNS, read_reviewed_events
 from rainforest.review.verdicts import VERDICT_COLUMNS, import_verdicts
-from rainforest.storage import read_windows
+from rainforest.window_sets import read_windows
 from tests.support.settings import EVENTS_HEADER, FEATURES, RATE
 
 ETL = EtlSettings(workers=1, on_unreadable="stop", background_windows=0, windows_per_event=1)

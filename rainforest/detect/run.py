@@ -31,7 +31,7 @@ from rainforest.detect.detections import detection_columns
 from rainforest.detect.engine import DetectionJob, detection_results
 from rainforest.errors import AudioError
 from rainforest.card import load_card
-from rainforest.storage import write_text
+from rainforest.atomic_writes import write_text
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from rainforest.card import ModelCard, load_card
 from rainforest.review.selection import REASONS, select_for_review
 from rainforest.review.verdicts import VERDICT_COLUMNS, VERDICTS
 from rainforest.spectrogram import log_mel_spectrogram
-from rainforest.storage import atomic_path, write_text
+from rainforest.atomic_writes import atomic_path, write_text
 
 #: The review's folder inside a detections folder, and its excerpts' folder inside that.
 REVIEW_DIR = "review"

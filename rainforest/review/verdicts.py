@@ -36,7 +36,7 @@ from rainforest.labels import (
     read_reviewed_events,
     read_species,
 )
-from rainforest.storage import atomic_path, write_text
+from rainforest.atomic_writes import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 
