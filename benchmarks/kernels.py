@@ -26,9 +26,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.__main__ import measure, stage_commands, work_seconds
+from benchmarks.measure import measure, work_seconds
+from benchmarks.project import STAGES, make_project, stage_commands
 from rainforest.numerics import FAST_ENVIRON, TRAINING_THREADS
-from tests.support.project import STAGES, make_project
 
 #: The stages timed, in order (demo only makes the data).
 TIMED = STAGES[1:]

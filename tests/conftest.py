@@ -7,7 +7,7 @@ Markers (registered in pyproject.toml; ``--strict-markers`` refuses others):
   imports TensorFlow (a stage script, the installed ``rainforest-detect``), runs
   ``etl`` on real recordings, or trains for more than a moment.
 * ``dvc``: it runs the real ``dvc`` in a temporary git repository
-  (:mod:`tests.support.project`). Every such test is ``slow`` too.
+  (:mod:`benchmarks.project`). Every such test is ``slow`` too.
 * ``real_audio``: it reads real data in ``../shared`` (field recordings, the
   competition's label files); it skips, saying what is missing, where that is
   absent.

@@ -29,10 +29,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.project import make_project, run
 from rainforest.numerics import AVX512, FAST_ENVIRON, cpu_flags
 from rainforest.machine import Machine
 from tests.support.paths import ROOT
-from tests.support.project import TINY, make_project, output_files, run
+from tests.support.project import TINY, output_files
 
 #: The committed fingerprint.
 FINGERPRINT_PATH = ROOT / "tests" / "fingerprint.json"
