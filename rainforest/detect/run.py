@@ -1,7 +1,7 @@
 """A detection run, inputs to output folder: the recordings found in folder trees, the journal, the tables.
 
 The module holds one run's life, from finding its recordings to its last table
-(the word "archive" is kept for a model's ``.keras`` zip).
+(named for that, not "archive", a word that also names a model's ``.keras`` zip).
 
 ``rainforest-detect`` (:mod:`rainforest.detect.cli`) runs
 :func:`detect_recordings`: every recording found under the inputs is scored
