@@ -29,7 +29,7 @@ $(VENV)/.installed-birdnet: requirements-birdnet.txt $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -r requirements-birdnet.txt
 	touch $@
 
-# One line first: whether this machine's class (rainforest/kernels.py) is the one that wrote dvc.lock
+# One line first: whether this machine's class (rainforest/numerics.py) is the one that wrote dvc.lock
 # (dvc.lock.machine), so the run reproduces it byte for byte; a run that rewrote dvc.lock records its own.
 run: setup
 	@$(BIN)/python -m rainforest.machine check

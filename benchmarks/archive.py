@@ -35,8 +35,8 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.__main__ import REFERENCES, work_seconds
-from tests.support.project import project_env
+from benchmarks.measure import REFERENCES, work_seconds
+from benchmarks.project import project_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DETECT = str(Path(sys.executable).parent / "rainforest-detect")

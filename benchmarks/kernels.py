@@ -1,8 +1,8 @@
 """What the pinned kernels cost: each stage's time with the pins and with them lifted.
 
-``rainforest.kernels`` pins every x86-64 CPU with AVX2 to the same kernels
+``rainforest.numerics`` pins every x86-64 CPU with AVX2 to the same kernels
 (OpenBLAS's Haswell ones, numpy's and oneDNN's AVX2 loops) and training to
-:data:`~rainforest.kernels.TRAINING_THREADS` threads, so that every such
+:data:`~rainforest.numerics.TRAINING_THREADS` threads, so that every such
 machine computes the same bytes. On a CPU with AVX-512, or with more cores,
 that may cost time. This benchmark makes one project of the default
 pipeline, generates its demo data once, then runs every later stage's
@@ -26,9 +26,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.__main__ import measure, stage_commands, work_seconds
-from rainforest.kernels import FAST_ENVIRON, TRAINING_THREADS
-from tests.support.project import STAGES, make_project
+from benchmarks.measure import measure, work_seconds
+from benchmarks.project import STAGES, make_project, stage_commands
+from rainforest.numerics import FAST_ENVIRON, TRAINING_THREADS
 
 #: The stages timed, in order (demo only makes the data).
 TIMED = STAGES[1:]

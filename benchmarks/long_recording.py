@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from benchmarks.__main__ import measure
+from benchmarks.measure import measure
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Seconds of audio written at a time.

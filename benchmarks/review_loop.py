@@ -37,7 +37,6 @@ import copy
 import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -45,6 +44,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from benchmarks.project import BIN, copy_project, make_project, run
 from rainforest.audio import index_recordings
 from rainforest.config import load_settings
 from rainforest.detect.thresholds import load_detector
@@ -52,10 +52,8 @@ from rainforest.events import SpeciesNames, competition, presence_matrix, read_s
 from rainforest.review.selection import select_for_review
 from rainforest.events.verdicts import VERDICT_COLUMNS
 from rainforest.review.verdicts import import_verdicts
-from tests.support.project import copy_project, make_project, run
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 #: The dataset the loop trains on: the demo's recordings, its labels cut to the labelled recordings.
 LOOP_DATASET = "data/loop"
 #: Settings for training on few labels, as the loop starts from: five windows along each call (docs/model.md,

@@ -5,7 +5,7 @@ is named after it (``etl``, ``split``, ``augment``, ``embedding``,
 ``training``, ``evaluate``, ``submit``; ``synthetic`` for ``demo``), with
 one entry point that ``stages/<name>.py`` calls; ``detect`` scores and
 detects species in recordings (``rainforest-detect``); the rest are the
-concepts they share (audio, spectrogram, labels, storage, model, metrics,
+concepts they share (audio, spectrogram, labels, window_sets, model, metrics,
 figures, config). This file stays light: it runs before any of them.
 """
 
@@ -20,7 +20,7 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # Before numpy, OpenBLAS and TensorFlow load: the same kernels on every x86-64
 # CPU with AVX2, so the same inputs give the same bytes on another machine
-# (rainforest.kernels).
-from rainforest.kernels import pin_kernels as _pin_kernels  # noqa: E402
+# (rainforest.numerics).
+from rainforest.numerics import pin_kernels as _pin_kernels  # noqa: E402
 
 _pin_kernels()

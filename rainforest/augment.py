@@ -22,7 +22,7 @@ from rainforest.config import AugmentSettings
 from rainforest.spectrogram import log_mel_spectrogram, window_frames, window_span_samples
 from rainforest.parallel import ordered_map
 from rainforest.split import read_split, trained_rows
-from rainforest.storage import WINDOW_FIELDS, WindowWriter, read_feature_settings, read_window_attrs, read_windows
+from rainforest.window_sets import WINDOW_FIELDS, WindowWriter, read_feature_settings, read_window_attrs, read_windows
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,8 @@ import numpy as np
 from tqdm import tqdm
 
 from rainforest.errors import ConfigError, ModelError
-from rainforest.storage import atomic_path, read_window_attrs
+from rainforest.atomic_writes import atomic_path
+from rainforest.window_sets import read_window_attrs
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,8 @@ from rainforest.events import (
     window_labels,
 )
 from rainforest.parallel import ordered_map
-from rainforest.storage import WindowWriter, write_json, write_text
+from rainforest.atomic_writes import write_json, write_text
+from rainforest.window_sets import WindowWriter
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from rainforest.metrics import (
 )
 from rainforest.card import load_card
 from rainforest.model import WeightedBinaryCrossentropy, label_weights
-from rainforest.storage import LABEL_FIELDS, read_validation_scores, read_windows, write_json, write_text
+from rainforest.atomic_writes import write_json, write_text
+from rainforest.window_sets import LABEL_FIELDS, read_validation_scores, read_windows
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def evaluate_model(
         The trained model, whose card names the species and features.
     validation_scores_path
         Train's validation scores
-        (:func:`rainforest.storage.write_validation_scores`).
+        (:func:`rainforest.window_sets.write_validation_scores`).
     events_path
         The labelled events, as etl writes them (bands, boxes in the images).
     metrics_path

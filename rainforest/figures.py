@@ -19,7 +19,7 @@ from matplotlib.patches import Rectangle
 
 from rainforest.config import FeatureSettings
 from rainforest.detect.thresholds import Detector, precision_recall_by_threshold
-from rainforest.storage import atomic_path
+from rainforest.atomic_writes import atomic_path
 
 DPI = 100
 

@@ -1,7 +1,7 @@
 """The class of machine whose bytes this one computes, and the one that wrote ``dvc.lock``.
 
 Every x86-64 Linux machine with AVX2 and FMA runs the same kernels
-(:mod:`rainforest.kernels`): class :data:`~rainforest.kernels.BASELINE`. One
+(:mod:`rainforest.numerics`): class :data:`~rainforest.numerics.BASELINE`. One
 thing the pins cannot reach is the size of the CPU's caches, which TensorFlow's
 matrix products (Eigen's and oneDNN's) read to block their sums: two machines of
 the class whose L1 data or L2 caches differ may train models that differ in
@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from rainforest.kernels import AVX2, AVX512, BASELINE, cpu_flags, fast_kernels, pins
+from rainforest.numerics import AVX2, AVX512, BASELINE, cpu_flags, fast_kernels, pins
 
 #: Where the repository records the machine that wrote dvc.lock.
 LOCK_MACHINE_FILE = "dvc.lock.machine"

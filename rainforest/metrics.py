@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
-from rainforest.storage import rounded_or_none
+from rainforest.atomic_writes import rounded_or_none
 
 
 def _validate(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

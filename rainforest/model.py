@@ -18,7 +18,7 @@ from keras import layers, ops
 
 from rainforest.card import CARD_NAME, ModelCard, reading_model
 from rainforest.config import ModelSettings
-from rainforest.storage import atomic_path
+from rainforest.atomic_writes import atomic_path
 
 _PACKAGE = "rainforest"
 

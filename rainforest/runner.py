@@ -24,7 +24,7 @@ def _files(path: Path) -> list[Path]:
 
 
 def _fingerprint(path: Path) -> tuple | None:
-    # Every write is a rename of a new file into place (see storage.atomic_path):
+    # Every write is a rename of a new file into place (see atomic_writes.atomic_path):
     # a written file has a new inode, whatever the clock's resolution.
     if not path.exists():
         return None

@@ -20,7 +20,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from rainforest.config import SplitSettings
 from rainforest.errors import ConfigError
-from rainforest.storage import read_window_attrs, read_windows, write_text
+from rainforest.atomic_writes import write_text
+from rainforest.window_sets import read_window_attrs, read_windows
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from rainforest.events import SpeciesNames, competition, presence_matrix, read_s
 from rainforest.metrics import score_summary, species_table, with_labels
 from rainforest.card import ModelCard, load_card
 from rainforest.model import load_model
-from rainforest.storage import write_json, write_text
+from rainforest.atomic_writes import write_json, write_text
 
 
 #: The test labels, where a dataset has them (the demo data does).

@@ -23,12 +23,12 @@ from dvclive.utils import standardize_metric_name
 from tqdm.keras import TqdmCallback
 
 from rainforest.config import ModelSettings, SpecAugmentSettings, TrainSettings
-from rainforest.kernels import training_threads
+from rainforest.numerics import training_threads
 from rainforest.metrics import lwlrap
 from rainforest.card import EmbeddingCard, ModelCard
 from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, build_model, ensemble, label_weights, save_model
 from rainforest.split import fold_rows, read_split, validation_folds
-from rainforest.storage import (
+from rainforest.window_sets import (
     LABEL_FIELDS,
     WindowRows,
     read_feature_settings,
@@ -85,7 +85,7 @@ def ordered_batches(
 
 def make_deterministic(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow, make TensorFlow's ops deterministic and
-    fix its thread count (:func:`rainforest.kernels.training_threads`), so the
+    fix its thread count (:func:`rainforest.numerics.training_threads`), so the
     same data and settings train the same weights on any number of cores."""
     threads = training_threads()
     # A stage calls this before TensorFlow's first op; where TensorFlow already ran in this

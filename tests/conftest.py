@@ -7,7 +7,7 @@ Markers (registered in pyproject.toml; ``--strict-markers`` refuses others):
   imports TensorFlow (a stage script, the installed ``rainforest-detect``), runs
   ``etl`` on real recordings, or trains for more than a moment.
 * ``dvc``: it runs the real ``dvc`` in a temporary git repository
-  (:mod:`tests.support.project`). Every such test is ``slow`` too.
+  (:mod:`benchmarks.project`). Every such test is ``slow`` too.
 * ``real_audio``: it reads real data in ``../shared`` (field recordings, the
   competition's label files); it skips, saying what is missing, where that is
   absent.
@@ -21,7 +21,7 @@ Constants and helpers that are not fixtures are in :mod:`tests.support`.
 from __future__ import annotations
 
 # First, before any test module loads numpy: the kernels every stage runs are
-# pinned (rainforest.kernels), and this process must compute what they compute.
+# pinned (rainforest.numerics), and this process must compute what they compute.
 import rainforest  # noqa: F401  isort: skip
 
 from collections.abc import Callable
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from rainforest.kernels import unpinned_libraries
+from rainforest.numerics import unpinned_libraries
 from tests.support.paths import SHARED
 
 

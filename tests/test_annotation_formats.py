@@ -16,7 +16,7 @@ from rainforest.errors import LabelError
 from rainforest.etl import build_window_set
 from rainforest.events import EVENT_COLUMNS, TABLE_COLUMNS, SpeciesNames, read_dataset_events, read_species_names
 from rainforest.card import ModelCard
-from rainforest.storage import read_window_attrs, read_windows
+from rainforest.window_sets import read_window_attrs, read_windows
 from rainforest.training import model_card
 from tests.support.settings import FEATURES, RATE
 

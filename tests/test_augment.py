@@ -21,7 +21,7 @@ from rainforest.augment import (
 )
 from rainforest.config import AugmentSettings
 from rainforest.spectrogram import log_mel_spectrogram, window_frames, window_span_samples
-from rainforest.storage import WINDOW_FIELDS, WindowWriter, read_window_attrs, read_windows
+from rainforest.window_sets import WINDOW_FIELDS, WindowWriter, read_window_attrs, read_windows
 from tests.support.settings import COMPETITION_RATE, RATE, SHORT_FEATURES
 
 

@@ -31,9 +31,9 @@ import yaml
 from rainforest.config import EtlSettings, ModelSettings, load_settings, settings_from_dict
 from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
 from rainforest.spectrogram import window_frames
+from rainforest.atomic_writes import atomic_path
 from rainforest.events import EVENT_COLUMNS, fit_events_to_recording
 from tests.support.events import read_events, read_training_events
-from rainforest.storage import atomic_path
 from rainforest.etl import build_window_set
 from tests.support.paths import ROOT, committed_params
 from tests.support.project import with_setting

@@ -7,10 +7,11 @@ import sys
 import pandas as pd
 import pytest
 
-from benchmarks.__main__ import THROUGHPUTS, marginal_table, measure, table, work_seconds
+from benchmarks.measure import measure, work_seconds
+from benchmarks.pipeline import THROUGHPUTS, marginal_table, table
 from benchmarks.archive import PER_CARD, archive_table, lay_out_archive
 from benchmarks.review_loop import make_loop_dataset, simulated_verdicts
-from rainforest.detect.archive import find_recordings
+from rainforest.detect.run import find_recordings
 from tests.support.detector import write_recording
 
 

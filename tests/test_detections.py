@@ -23,7 +23,7 @@ import pytest
 
 from rainforest.events import raven
 from rainforest.detect.cli import detect
-from rainforest.detect.archive import find_recordings
+from rainforest.detect.run import find_recordings
 from rainforest.detect.detections import window_detections
 from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
 from rainforest.errors import AudioError

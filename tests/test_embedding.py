@@ -24,7 +24,7 @@ from rainforest.errors import ConfigError, ModelError
 from rainforest.detect.scoring import EmbeddingScorer, make_scorer
 from rainforest.card import EmbeddingCard, ModelCard
 from rainforest.model import build_model
-from rainforest.storage import WindowWriter, read_window_attrs, read_windows
+from rainforest.window_sets import WindowWriter, read_window_attrs, read_windows
 
 INFO = BirdNetEmbedder.info
 

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from benchmarks.project import make_project, run
 from rainforest.card import load_card
 from rainforest.model import ensemble_members, load_model
 from tests.support.paths import XC_BIRDS
-from tests.support.project import make_project, run
 
 #: Above chance (0.333) and the log-mel statistics reference (0.722) by a wide margin.
 FLOOR = 0.9

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rainforest.detect.archive import find_recordings
+from rainforest.detect.run import find_recordings
 from rainforest.errors import AudioError
 from tests.support.detector import SCRIPT, save_tiny_model, write_recording
 from tests.support.settings import RATE
@@ -67,7 +67,7 @@ def test_the_process_that_hands_out_recordings_does_not_load_tensorflow(tmp_path
     probe = (
         "import sys\n"
         "from rainforest.card import load_card\n"
-        "from rainforest.detect.archive import detect_recordings, find_recordings\n"
+        "from rainforest.detect.run import detect_recordings, find_recordings\n"
         "from rainforest.detect.cli import detect\n"
         "from rainforest.detect.engine import DetectionJob, detection_results\n"
         f"assert load_card({str(model)!r}).species\n"

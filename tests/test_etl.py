@@ -11,7 +11,7 @@ from rainforest.etl import (
     AUTO_MAX_WINDOWS_PER_CALL, AUTO_WINDOWS_PER_SPECIES, WindowGeometry, background_window_starts, event_windows,
     build_window_set, windows_per_call,
 )
-from rainforest.storage import read_windows
+from rainforest.window_sets import read_windows
 from tests.support.settings import EVENTS_HEADER, FEATURES, RATE
 
 #: One-second windows of 16 mel bands, for 8 kHz recordings (up to 4 kHz).

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.support.project import make_project, project_env, run
+from benchmarks.project import make_project, project_env, run
 
 pytestmark = [pytest.mark.dvc, pytest.mark.slow]
 

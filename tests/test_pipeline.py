@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.support.project import STAGES, make_project, run
+from benchmarks.project import STAGES, make_project, run
 
 pytestmark = [pytest.mark.dvc, pytest.mark.slow]
 

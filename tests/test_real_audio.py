@@ -17,8 +17,8 @@ import pytest
 import soundfile as sf
 import yaml
 
+from benchmarks.project import make_project, run
 from tests.support.paths import ROOT, SHARED_AUDIO, committed_params
-from tests.support.project import make_project, run
 
 SPECIES = {"SP": 0, "CRER": 1}
 

@@ -37,7 +37,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.project import TINY, commit, copy_project, differing, make_project, output_files, project_env, run
+from benchmarks.project import copy_project, make_project, project_env, run
+from tests.support.project import TINY, commit, differing, output_files
 from tests.support.servers import S3_KEY_ID, S3_SECRET, ThrottledProxy, s3_server, ssh_server
 
 pytestmark = [pytest.mark.dvc, pytest.mark.slow]

@@ -52,9 +52,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.project import (
-    STAGES, TINY, commit, copy_project, differing, make_project, output_files, project_env, run, with_setting,
-)
+from benchmarks.project import STAGES, copy_project, make_project, project_env, run
+from tests.support.project import TINY, commit, differing, output_files, with_setting
 
 pytestmark = [pytest.mark.dvc, pytest.mark.slow]
 

@@ -22,7 +22,7 @@ import soundfile as sf
 from matplotlib.patches import Rectangle
 
 from rainforest.audio import Recording
-from rainforest.detect.archive import recording_files
+from rainforest.detect.run import recording_files
 from rainforest.detect.thresholds import Detector, SpeciesDetector, load_detector
 from rainforest.figures import spectrogram_extent
 from rainforest.card import ModelCard

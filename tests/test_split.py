@@ -228,7 +228,7 @@ def test_docstring_examples_run():
 
 
 def _window_set(path, species_per_recording: list[int]):
-    from rainforest.storage import WindowWriter
+    from rainforest.window_sets import WindowWriter
 
     n, n_species = len(species_per_recording), max(species_per_recording) + 1
     species = np.array(species_per_recording, dtype=np.int16)

@@ -13,7 +13,7 @@ import tensorflow as tf
 from rainforest.config import ModelSettings, TrainSettings
 from rainforest.detect.scoring import aggregate_windows
 from rainforest.model import MelPositionChannel, build_model
-from rainforest.storage import WindowRows, WindowWriter
+from rainforest.window_sets import WindowRows, WindowWriter
 from rainforest.training import (
     BestEpochSelection,
     _optimizer,

@@ -10,14 +10,14 @@ import pytest
 import soundfile as sf
 
 from rainforest.config import DataSettings, EtlSettings
-from rainforest.detect.archive import Journal
+from rainforest.detect.run import Journal
 from rainforest.errors import AudioError, LabelError
 from rainforest.etl import build_window_set
 from rainforest.events import EVENT_COLUMNS
-from tests.support.events import read_reviewed
 from rainforest.events.verdicts import VERDICT_COLUMNS
 from rainforest.review.verdicts import import_verdicts
-from rainforest.storage import read_windows
+from rainforest.window_sets import read_windows
+from tests.support.events import read_reviewed
 from tests.support.settings import EVENTS_HEADER, FEATURES, RATE
 
 ETL = EtlSettings(workers=1, on_unreadable="stop", background_windows=0, windows_per_event=1)

@@ -152,7 +152,7 @@ def detect(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     # Imported here, not above: pandas and the decoders take a second to load, --help should not wait.
     # TensorFlow loads only where recordings are scored (rainforest.detect.engine).
-    from rainforest.detect.archive import detect_recordings, find_recordings
+    from rainforest.detect.run import detect_recordings, find_recordings
     from rainforest.detect.engine import DetectionJob
     from rainforest.detect.thresholds import load_detector
     from rainforest.card import load_card

@@ -9,7 +9,7 @@ model at the same paths). Each worker loads the model once and keeps it for
 every recording it is given.
 
 The results come back to this process, which alone writes the outputs (see
-:func:`rainforest.detect.archive.detect_recordings`): a worker that dies
+:func:`rainforest.detect.run.detect_recordings`): a worker that dies
 loses only the recordings it was scoring, which Dask gives to another worker,
 and nothing is written twice. A recording's detections are the same whichever
 process scores it: the scores do not depend on TensorFlow's or the decoders'
@@ -35,7 +35,7 @@ from tqdm import tqdm
 from rainforest.card import load_card
 from rainforest.detect.detections import RecordingDetections, recording_detections
 from rainforest.detect.thresholds import load_detector
-from rainforest.kernels import unpinned_libraries
+from rainforest.numerics import unpinned_libraries
 from rainforest.parallel import available_cores
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rainforest.errors import ModelError
-from rainforest.storage import rounded_or_none, write_json
+from rainforest.atomic_writes import rounded_or_none, write_json
 
 #: How a threshold was chosen. ``target_precision``: the lowest threshold at
 #: which the species' validation windows reach the target precision.

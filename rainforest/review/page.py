@@ -31,7 +31,7 @@ from matplotlib.patches import Rectangle
 
 from rainforest.audio import Recording
 from rainforest.config import FeatureSettings
-from rainforest.detect.archive import recording_files
+from rainforest.detect.run import recording_files
 from rainforest.detect.thresholds import Detector, load_detector
 from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
 from rainforest.figures import save_png, spectrogram_extent
@@ -40,7 +40,7 @@ from rainforest.review.selection import REASONS, select_for_review
 from rainforest.events import detections as detection_files
 from rainforest.events.verdicts import VERDICT_COLUMNS, VERDICTS
 from rainforest.spectrogram import log_mel_spectrogram
-from rainforest.storage import atomic_path, write_text
+from rainforest.atomic_writes import atomic_path, write_text
 
 #: The review's folder inside a detections folder, and its excerpts' folder inside that.
 REVIEW_DIR = "review"

@@ -36,10 +36,10 @@ from rainforest.events import (
     read_species,
     read_species_names,
 )
+from rainforest.atomic_writes import atomic_path, write_text
 from rainforest.events import competition, raven
 from rainforest.events import verdicts as verdict_files
 from rainforest.events.verdicts import VERDICTS
-from rainforest.storage import atomic_path, write_text
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class ImportSummary:
 def _raven_recording(path: Path) -> tuple[str, str]:
     # A detection's table sits in rainforest-detect's output folder, under its
     # recording's id, and the run's journal knows the recording's file.
-    from rainforest.detect.archive import JOURNAL_DIR, recording_files
+    from rainforest.detect.run import JOURNAL_DIR, recording_files
 
     for folder in path.parents:
         if (folder / JOURNAL_DIR).is_dir():

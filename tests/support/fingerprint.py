@@ -1,7 +1,7 @@
 """The reproducibility fingerprint: the digests of a tiny pipeline's outputs, under emulated CPUs.
 
 A machine of another kind than the one that wrote ``dvc.lock`` must compute
-the same bytes (``rainforest.kernels``). With no second machine at hand, the
+the same bytes (``rainforest.numerics``). With no second machine at hand, the
 choices such a machine's libraries would make are emulated on this one, by the
 variables and the CPU affinity that those libraries read when they load:
 
@@ -29,10 +29,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rainforest.kernels import AVX512, FAST_ENVIRON, cpu_flags
+from benchmarks.project import make_project, run
+from rainforest.numerics import AVX512, FAST_ENVIRON, cpu_flags
 from rainforest.machine import Machine
 from tests.support.paths import ROOT
-from tests.support.project import TINY, make_project, output_files, run
+from tests.support.project import TINY, output_files
 
 #: The committed fingerprint.
 FINGERPRINT_PATH = ROOT / "tests" / "fingerprint.json"

@@ -1,33 +1,22 @@
-"""Running the real ``dvc`` on a copy of the pipeline, for the tests and the benchmark.
+"""The tests' tiny pipeline project, and comparing and committing such projects.
 
-:func:`make_project` copies the pipeline (``dvc.yaml``, ``stages/``,
-``rainforest/``) and ``params.yaml`` with overrides into a fresh git + DVC
-repository; :func:`run` runs a command there with this interpreter's ``dvc``
-and ``python`` first on ``PATH`` and the project on ``PYTHONPATH``.
 :data:`TINY` is the smallest project that runs every stage;
-:func:`output_files`, :func:`differing`, :func:`copy_project` and
-:func:`commit` compare, copy and commit such projects.
-
-The tests that use it carry the ``dvc`` marker; ``python -m benchmarks``
-imports it from here too.
+:func:`output_files`, :func:`differing` and :func:`commit` compare and commit
+projects made by :func:`benchmarks.project.make_project` (where making one and
+running commands there live, shared with the benchmarks);
+:func:`with_setting` changes one setting of ``params.yaml``, as
+``dvc exp run --set-param`` does.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-from tests.support.paths import ROOT
-
-BIN = Path(sys.executable).parent
-STAGES = ["demo", "etl", "split", "augment", "embed", "train", "evaluate", "submit"]
+from benchmarks.project import run
 
 #: The smallest project that still exercises every stage. 24 training
 #: recordings, because with 16 every species/true-or-false-positive stratum
@@ -46,36 +35,6 @@ TINY = {
     "model": {"filters": [4, 8], "dense_units": 16},
     "train": {"epochs": 1, "batch_size": 16},
 }
-
-
-def project_env(cwd, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment commands run in: this interpreter's ``dvc`` and
-    ``python`` first on ``PATH``, the project in ``cwd`` on ``PYTHONPATH``,
-    and the ``extra`` variables."""
-    return {**os.environ, "PYTHONPATH": str(cwd), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(extra or {})}
-
-
-def run(args, cwd, check=True, env: dict[str, str] | None = None, **kwargs):
-    """Run ``args`` in ``cwd`` with the ``env`` variables added to
-    :func:`project_env`; with ``check``, raise AssertionError (showing the
-    command's output) if it exits non-zero, so a test fails with it.
-    ``kwargs`` go to ``subprocess.run`` (e.g. ``timeout``)."""
-    result = subprocess.run(args, cwd=cwd, env=project_env(cwd, env), capture_output=True, text=True, **kwargs)
-    if check and result.returncode != 0:
-        command = " ".join(map(str, args))
-        raise AssertionError(f"{command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def merge(params: dict, overrides: dict) -> dict:
-    """``params`` with ``overrides`` merged in, nested sections key by key."""
-    merged = copy.deepcopy(params)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def with_setting(params: dict, dotted: str, value, *, existing: bool = False) -> dict:
@@ -99,32 +58,6 @@ def with_setting(params: dict, dotted: str, value, *, existing: bool = False) ->
     return changed
 
 
-def make_project(path: Path, overrides: dict, source: Path = ROOT) -> Path:
-    """A fresh git + DVC repository holding the pipeline of ``source`` (the
-    project itself, or another such repository), with nothing run yet.
-
-    ``overrides`` maps sections of ``params.yaml`` to the values to change;
-    nested sections (``augment.noise``) are merged key by key.
-    """
-    path.mkdir(parents=True, exist_ok=True)
-    for name in ["dvc.yaml", "stages", "rainforest", "reviews"]:
-        if (source / name).is_dir():
-            shutil.copytree(source / name, path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source / name, path / name)
-    params = merge(yaml.safe_load((source / "params.yaml").read_text()), overrides)
-    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (path / ".gitignore").write_text("__pycache__/\n")
-    run(["git", "init", "-q"], path)
-    run(["git", "config", "user.email", "test@example.com"], path)
-    run(["git", "config", "user.name", "test"], path)
-    run(["dvc", "init", "-q"], path)
-    run(["dvc", "config", "core.analytics", "false"], path)
-    run(["git", "add", "-A"], path)
-    run(["git", "commit", "-qm", "pipeline"], path)
-    return path
-
-
 def output_files(path: Path) -> dict[str, str | None]:
     """SHA-256 of every file of every output recorded in ``dvc.lock`` (data,
     model, metrics and plots alike), by path; ``None`` for a missing output."""
@@ -145,16 +78,6 @@ def output_files(path: Path) -> dict[str, str | None]:
 def differing(a: dict[str, str | None], b: dict[str, str | None]) -> list[str]:
     """The paths whose contents differ between two :func:`output_files`."""
     return sorted(name for name in a.keys() | b.keys() if a.get(name) != b.get(name))
-
-
-def copy_project(source: Path, target: Path) -> Path:
-    """A copy of a repository: workspace, .git and the DVC cache with its run
-    cache (not .dvc/tmp, which holds locks and state of running commands)."""
-    def ignore(folder: str, names: list[str]) -> list[str]:
-        return ["tmp"] if Path(folder) == source / ".dvc" else []
-
-    shutil.copytree(source, target, symlinks=True, ignore=ignore)
-    return target
 
 
 def commit(path: Path, message: str) -> None:

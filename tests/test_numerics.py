@@ -16,9 +16,9 @@ import sys
 
 import pytest
 
-import rainforest.kernels
+import rainforest.numerics
 import rainforest.machine
-from rainforest.kernels import BASELINE, FAST_ENVIRON, TRAINING_THREADS, cpu_flags, pinned_environment
+from rainforest.numerics import BASELINE, FAST_ENVIRON, TRAINING_THREADS, cpu_flags, pinned_environment
 from rainforest.machine import LOCK_MACHINE_FILE, Machine, cache_sizes, main
 from tests.support.paths import ROOT
 
@@ -36,7 +36,7 @@ import numpy as np
 from numpy._core._multiarray_umath import __cpu_features__
 from threadpoolctl import threadpool_info
 from rainforest.config import FeatureSettings
-from rainforest.kernels import training_threads
+from rainforest.numerics import training_threads
 noise = np.random.default_rng(0).standard_normal(48000 * 10).astype(np.float32)
 features = FeatureSettings(n_fft=2048, hop_length=1024, n_mels=64, fmin=50.0, fmax=15000.0, window_seconds=2.0)
 mel = spectrogram.log_mel_spectrogram(noise, 48000, features)
@@ -55,7 +55,7 @@ def _spectrogram(environment: dict[str, str], *, numpy_first: bool = False) -> t
 
 
 def test_docstring_examples_run():
-    for module in (rainforest.kernels, rainforest.machine):
+    for module in (rainforest.numerics, rainforest.machine):
         failures, tried = doctest.testmod(module)
         assert tried > 0 and failures == 0
 
@@ -126,7 +126,7 @@ def test_cache_sizes_reads_the_l1_data_and_l2_caches(tmp_path):
     assert cache_sizes(tmp_path / "absent") == "unknown"
 
 
-UNPINNED = "import sys{numpy_first}\nimport rainforest\nfrom rainforest.kernels import unpinned_libraries\nimport numpy\nprint(unpinned_libraries())"
+UNPINNED = "import sys{numpy_first}\nimport rainforest\nfrom rainforest.numerics import unpinned_libraries\nimport numpy\nprint(unpinned_libraries())"
 
 
 @pytest.mark.slow

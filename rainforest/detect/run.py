@@ -1,4 +1,7 @@
-"""Detection runs over archives: recordings found in folder trees, a journal, the output folder.
+"""A detection run, inputs to output folder: the recordings found in folder trees, the journal, the tables.
+
+The module holds one run's life, from finding its recordings to its last table
+(named for that, not "archive", a word that also names a model's ``.keras`` zip).
 
 ``rainforest-detect`` (:mod:`rainforest.detect.cli`) runs
 :func:`detect_recordings`: every recording found under the inputs is scored
@@ -28,7 +31,7 @@ from rainforest.errors import AudioError
 from rainforest.events import detections as detection_files
 from rainforest.events import raven
 from rainforest.card import load_card
-from rainforest.storage import write_text
+from rainforest.atomic_writes import write_text
 
 log = logging.getLogger(__name__)
 

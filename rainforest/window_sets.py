@@ -1,30 +1,24 @@
-"""Files the pipeline writes: HDF5 window sets, JSON and CSV, all written atomically.
-
-Every output goes to a temporary file beside its destination and is renamed
-into place only once complete, so a stage that fails or is killed leaves the
-previous output intact (or none), never a half-written file.
+"""The window set: its HDF5 schema, its writer and readers, and the validation scores row for row of it.
 
 A *window set* is an HDF5 file with one row per window, in the fields of
-:data:`WINDOW_SCHEMA`, and the settings that made it as file attributes.
-The embed stage's files hold ``embeddings`` (float32 (n, dimension)), row for
-row of a window set. The train stage's validation scores are a CSV table that
-evaluate reads (:func:`write_validation_scores`).
+:data:`WINDOW_SCHEMA`, and the settings that made it as file attributes,
+written atomically (:mod:`rainforest.atomic_writes`). The embed stage's files
+hold ``embeddings`` (float32 (n, dimension)), row for row of a window set, and
+are read with the same readers. The train stage's validation scores are a CSV
+table of a window set's rows that evaluate reads (:func:`write_validation_scores`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import json
-import math
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 
+from rainforest.atomic_writes import atomic_path, write_text
 from rainforest.config import FeatureSettings
 
 #: The window set's fields: name -> (dtype, one row's shape in named
@@ -47,80 +41,6 @@ LABEL_FIELDS = ("targets", "masks", "event_species", "event_present")
 
 #: Windows per HDF5 chunk: the unit the window set is written and read in.
 HDF5_CHUNK_WINDOWS = 32
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success rename it to ``path``.
-
-    On any exception the temporary file is removed and ``path`` is untouched.
-    A process killed mid-write cannot clean up, so temporaries of ``path``
-    left by processes that no longer run are removed first: they never pile up.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-#: Folder -> target file name -> temporaries of it found there, listed once a
-#: process: listing a folder for every file written to it would make writing
-#: n files to one folder (an archive's selection tables) cost n squared.
-_TEMPORARIES: dict[Path, dict[str, list[Path]]] = {}
-
-
-def _remove_stale_temporaries(path: Path) -> None:
-    folder = path.parent.resolve()
-    if folder not in _TEMPORARIES:
-        found: dict[str, list[Path]] = {}
-        for candidate in folder.iterdir():
-            target, marker, pid = candidate.name.rpartition(".tmp-")
-            if marker and target.startswith(".") and pid.isdigit():
-                found.setdefault(target[1:], []).append(candidate)
-        _TEMPORARIES[folder] = found
-    for candidate in _TEMPORARIES[folder].pop(path.name, []):
-        pid = int(candidate.name.rpartition(".tmp-")[2])  # the id of the process that wrote it
-        if not _process_exists(pid):
-            candidate.unlink(missing_ok=True)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def rounded_or_none(value: float | None) -> float | None:
-    """``value`` rounded to 6 decimals for a JSON file, or ``None`` for a missing or NaN value:
-    JSON has no NaN (a species without positives gets null).
-
-    Examples
-    --------
-    >>> rounded_or_none(0.12345678), rounded_or_none(float("nan")), rounded_or_none(None)
-    (0.123457, None, None)
-    """
-    return None if value is None or math.isnan(value) else round(float(value), 6)
-
-
-def write_json(path: str | Path, data: dict) -> None:
-    """Write ``data`` as indented JSON with sorted keys, atomically."""
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` atomically."""
-    with atomic_path(path) as temporary:
-        temporary.write_text(text)
 
 
 class WindowWriter:

@@ -1,8 +1,7 @@
-"""Tests of rainforest.storage: atomic writes, window sets, JSON."""
+"""Tests of rainforest.window_sets: writing and reading window sets."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -11,15 +10,12 @@ import numpy as np
 import pytest
 
 from rainforest.config import FeatureSettings
-from rainforest.storage import (
+from rainforest.window_sets import (
     WINDOW_FIELDS,
     WindowWriter,
-    atomic_path,
     read_feature_settings,
     read_window_attrs,
     read_windows,
-    write_json,
-    write_text,
 )
 
 #: Feature settings of the tiny window sets written here (8 kHz audio).
@@ -62,89 +58,6 @@ def _concat(batches: list[dict]) -> dict[str, np.ndarray]:
 
 def _no_temporaries(folder: Path) -> bool:
     return not [p for p in folder.iterdir() if ".tmp-" in p.name]
-
-
-# --- atomic_path -----------------------------------------------------------------
-
-
-def test_atomic_path_renames_on_success(tmp_path):
-    target = tmp_path / "sub" / "out.txt"  # parent is created
-    with atomic_path(target) as temporary:
-        assert temporary != target
-        assert temporary.parent == target.parent
-        temporary.write_text("new")
-        assert not target.exists()
-    assert target.read_text() == "new"
-    assert _no_temporaries(target.parent)
-
-
-def test_atomic_path_replaces_existing(tmp_path):
-    target = tmp_path / "out.txt"
-    target.write_text("old")
-    with atomic_path(target) as temporary:
-        temporary.write_text("new")
-        assert target.read_text() == "old"
-    assert target.read_text() == "new"
-
-
-def test_atomic_path_failure_leaves_old_file(tmp_path):
-    target = tmp_path / "out.txt"
-    target.write_text("old")
-    with pytest.raises(RuntimeError, match="boom"):
-        with atomic_path(target) as temporary:
-            temporary.write_text("half-written")
-            raise RuntimeError("boom")
-    assert target.read_text() == "old"
-    assert _no_temporaries(tmp_path)
-    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
-
-
-def test_atomic_path_failure_without_old_file(tmp_path):
-    target = tmp_path / "out.txt"
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_path(target) as temporary:
-            temporary.write_text("x")
-            raise KeyboardInterrupt
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_path_block_that_writes_nothing_fails(tmp_path):
-    # Nothing written: the rename has nothing to move, so it is an error, not an empty file.
-    with pytest.raises(FileNotFoundError):
-        with atomic_path(tmp_path / "out.txt"):
-            pass
-    assert list(tmp_path.iterdir()) == []
-
-
-# --- write_json / write_text -----------------------------------------------------
-
-
-def test_write_json_sorted_and_newline_terminated(tmp_path):
-    path = tmp_path / "metrics.json"
-    write_json(path, {"b": 1, "a": {"z": 2.5, "y": [1, 2]}})
-    text = path.read_text()
-    assert text.endswith("}\n")
-    assert not text.endswith("\n\n")
-    assert text.index('"a"') < text.index('"b"')
-    assert text.index('"y"') < text.index('"z"')
-    assert json.loads(text) == {"a": {"y": [1, 2], "z": 2.5}, "b": 1}
-    assert text == json.dumps({"a": {"y": [1, 2], "z": 2.5}, "b": 1}, indent=2) + "\n"
-    assert _no_temporaries(tmp_path)
-
-
-def test_write_json_failure_keeps_old(tmp_path):
-    path = tmp_path / "metrics.json"
-    write_json(path, {"a": 1})
-    with pytest.raises(TypeError):
-        write_json(path, {"a": object()})
-    assert json.loads(path.read_text()) == {"a": 1}
-    assert _no_temporaries(tmp_path)
-
-
-def test_write_text(tmp_path):
-    path = tmp_path / "submission.csv"
-    write_text(path, "recording_id,s0\na,0.5\n")
-    assert path.read_text() == "recording_id,s0\na,0.5\n"
 
 
 # --- WindowWriter / read_windows --------------------------------------------------
@@ -273,7 +186,7 @@ def test_same_data_gives_identical_bytes(tmp_path):
 
 
 def test_spectrogram_rows_read_chosen_rows_of_several_sets(tmp_path):
-    from rainforest.storage import WindowRows
+    from rainforest.window_sets import WindowRows
 
     first, second = [_batch(10, seed=1)], [_batch(6, seed=2, offset=10)]
     _write_set(tmp_path / "a.h5", first)

@@ -1,4 +1,4 @@
-"""The numerical kernels and thread counts every machine runs, pinned, so outputs do not depend on the CPU.
+"""Reproducible numerics: the kernels and thread counts every machine runs, pinned, so outputs do not depend on the CPU.
 
 Numerical libraries choose their kernels when they load, by the CPU they find,
 and kernels for different CPUs sum in different orders, so the same inputs
