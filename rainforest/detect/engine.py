@@ -29,14 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from rainforest.card import load_card
 from rainforest.detect.detections import RecordingDetections, recording_detections
 from rainforest.detect.thresholds import load_detector
 from rainforest.kernels import unpinned_libraries
-from rainforest.parallel import available_cores
+from rainforest.parallel import available_cores, one_blas_thread
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +90,7 @@ def _share_the_worker_cores() -> None:
     with contextlib.suppress(RuntimeError):  # TensorFlow already ran in this process
         tf.config.threading.set_intra_op_parallelism_threads(get_worker().state.nthreads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    threadpool_limits(limits=1, user_api="blas")
+    one_blas_thread()
     unpinned = unpinned_libraries()
     if unpinned:
         log.warning(

@@ -29,7 +29,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from rainforest.audio import Recording
@@ -46,7 +45,7 @@ from rainforest.spectrogram import (
 )
 from rainforest.card import ModelCard
 from rainforest.model import TimeFrequencyPooling, ensemble_members
-from rainforest.parallel import streams_ahead
+from rainforest.parallel import one_blas_thread, streams_ahead
 
 log = logging.getLogger(__name__)
 
@@ -209,10 +208,6 @@ class RecordingScorer:
             ]
         return frame_times(starts, self.sample_rate, self.features), np.concatenate(scores)
 
-    def window_scores(self, waveform: np.ndarray, *, hop_seconds: float, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`scores` of a recording in memory."""
-        return _in_memory_scores(self, waveform, hop_seconds=hop_seconds, batch_size=batch_size)
-
 
 def _mean_of_heads(heads: list[keras.Model], bounds: np.ndarray, pooled: tf.Tensor) -> tf.Tensor:
     """The mean of each member's head on its own channels of ``pooled`` (the
@@ -268,18 +263,8 @@ class EmbeddingScorer:
         ]
         return starts / self.sample_rate, np.concatenate(scores)
 
-    def window_scores(self, waveform: np.ndarray, *, hop_seconds: float, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`scores` of a recording in memory."""
-        return _in_memory_scores(self, waveform, hop_seconds=hop_seconds, batch_size=batch_size)
-
 
 Scorer = RecordingScorer | EmbeddingScorer
-
-
-def _in_memory_scores(scorer: Scorer, waveform: np.ndarray, *, hop_seconds: float, batch_size: int):
-    pieces = (waveform[first : first + scorer.block_samples] for first in range(0, len(waveform), scorer.block_samples))
-    blocks = scorer.input_blocks(pieces, len(waveform))
-    return scorer.scores(blocks, len(waveform), hop_seconds=hop_seconds, batch_size=batch_size)
 
 
 def make_scorer(model: keras.Model, card: ModelCard) -> Scorer:
@@ -440,10 +425,3 @@ def score_windows(
         "scored %d recordings, %.0f s of audio, in %.1f s: %.1f audio seconds per second",
         len(recordings), audio_seconds, elapsed, audio_seconds / elapsed,
     )
-
-
-def one_blas_thread():
-    """A context in which numpy's BLAS (the spectrograms' mel projection) uses
-    one thread: TensorFlow already keeps every core busy, and a BLAS thread
-    pool on top would oversubscribe them (25 % slower)."""
-    return threadpool_limits(limits=1, user_api="blas")

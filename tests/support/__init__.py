@@ -6,6 +6,8 @@
   that many tests build their inputs with.
 * :mod:`tests.support.project`: a copy of the pipeline in a fresh git + DVC
   repository, and running the real ``dvc`` there.
+* :mod:`tests.support.windows`: windows cut and scored from a whole recording
+  in memory, the reference for the library's streaming code.
 
 Fixtures live in ``tests/conftest.py``.
 """
