@@ -12,7 +12,8 @@ import rainforest.detect.scoring as inference
 import rainforest.spectrogram as spectrogram
 from rainforest.config import FeatureSettings, ModelSettings
 from rainforest.config import SubmitSettings
-from rainforest.detect.scoring import RecordingScorer, make_scorer, score_windows, stream_windows
+from rainforest.audio import Skipped
+from rainforest.detect.scoring import RecordingScorer, WindowScores, make_scorer, score_windows, stream_windows
 from rainforest.spectrogram import (
     log_mel_spectrogram,
     sliding_window_starts,
@@ -177,7 +178,7 @@ def test_streamed_scores_are_the_whole_files_scores(tmp_path, monkeypatch, read_
     starts, scores = _whole_file_scores(RecordingScorer(scorer.model, FEATURES_16_MELS, RATE), waveform, 0.5, 7)
     np.testing.assert_array_equal(item.starts, starts)
     np.testing.assert_array_equal(item.scores, scores)
-    assert item.seconds == pytest.approx(41.3) and item.skipped is None
+    assert item.seconds == pytest.approx(41.3)
 
 
 def test_streamed_baseline_scores_are_the_whole_files_scores():
@@ -211,8 +212,8 @@ def test_unreadable_recordings_stop_or_are_skipped(tmp_path):
     with pytest.raises(AudioError, match="bad.wav: cannot decode audio"):
         list(score_windows(scorer, recordings, hop_seconds=0.5, batch_size=8))
     bad, good = score_windows(scorer, recordings, hop_seconds=0.5, batch_size=8, skip_unreadable=True, workers=2)
-    assert "cannot decode audio" in bad.skipped and bad.scores is None
-    assert good.skipped is None and good.scores.shape[1] == 3
+    assert bad == Skipped("bad", tmp_path / "bad.wav", bad.reason) and "cannot decode audio" in bad.reason
+    assert isinstance(good, WindowScores) and good.scores.shape[1] == 3
 
 
 def test_scores_come_in_order_whatever_the_threads(tmp_path):

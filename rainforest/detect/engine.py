@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from rainforest.audio import Skipped
 from rainforest.card import load_card
 from rainforest.detect.detections import RecordingDetections, recording_detections
 from rainforest.detect.thresholds import load_detector
@@ -106,7 +107,7 @@ def _share_the_worker_cores() -> None:
         )
 
 
-def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> RecordingDetections:
+def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> RecordingDetections | Skipped:
     """Detect species in one recording: the task a Dask worker runs.
 
     Raises
@@ -125,7 +126,7 @@ def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> Record
     return recording_detections(item, card, detector, np.asarray(job.thresholds))
 
 
-def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections]:
+def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections | Skipped]:
     # One process: TensorFlow on every core, the next recordings decoded ahead, a thread per core.
     from rainforest.detect.scoring import score_windows  # see _loaded
 
@@ -138,7 +139,7 @@ def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[Reco
         yield recording_detections(item, card, detector, np.asarray(job.thresholds))
 
 
-def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections]:
+def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections | Skipped]:
     from distributed import as_completed
 
     started, audio_seconds = time.perf_counter(), 0.0
@@ -153,7 +154,7 @@ def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Itera
         for future in as_completed(futures):
             result = future.result()
             future.release()  # its result is written: let the cluster forget it
-            audio_seconds += result.seconds
+            audio_seconds += 0.0 if isinstance(result, Skipped) else result.seconds
             bar.update()
             yield result
     elapsed = time.perf_counter() - started
@@ -188,7 +189,7 @@ def _client(workers: int, scheduler: str | None):
 @contextlib.contextmanager
 def detection_results(
     job: DetectionJob, recordings: dict[str, Path], *, workers: int = 1, scheduler: str | None = None
-) -> Iterator[Iterator[RecordingDetections]]:
+) -> Iterator[Iterator[RecordingDetections | Skipped]]:
     """Yield an iterator over the detections of every recording, each as it is done.
 
     Parameters
