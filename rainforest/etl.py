@@ -211,7 +211,6 @@ class RecordingJob:
 class RecordingResult:
     """What a worker returns for a recording it could read: its windows."""
 
-    recording_id: str
     windows: dict[str, np.ndarray]
     events_clamped: int = 0
 
@@ -232,7 +231,7 @@ def _recording_job(job: RecordingJob) -> RecordingResult | Skipped:
             return Skipped(job.recording_id, job.path, str(error))
         raise AudioError(f"{error} (or set etl.on_unreadable: skip in params.yaml to leave it out)") from None
     windows["recording_ids"] = np.array([job.recording_id] * len(windows["targets"]), dtype=object)
-    return RecordingResult(job.recording_id, windows, events_clamped=clamped)
+    return RecordingResult(windows, events_clamped=clamped)
 
 
 @dataclass

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--detector", type=Path, help="its thresholds and bands (default: detector.json beside the model)"
     )
     page.add_argument(
-        "--top", type=whole_number, default=5, help="per species, the highest-scoring detections shown (default: %(default)s)"
+        "--top", type=whole_number, default=5,
+        help="per species, the highest-scoring detections shown (default: %(default)s)",
     )
     page.add_argument(
         "--near", type=whole_number, default=5,
