@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,26 @@ def audio_files(
             f"(first: {', '.join(missing[:5])}); add the files or remove their rows{hint}"
         )
     return {recording_id: index[recording_id] for recording_id in recording_ids if recording_id in index}, missing
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A recording left out of a run because it could not be decoded.
+
+    What ``etl`` (with ``etl.on_unreadable: skip``), scoring and
+    ``rainforest-detect`` (with ``--skip-unreadable``) give in its place.
+
+    Attributes
+    ----------
+    recording_id, path
+        The recording and its file.
+    reason
+        Why it could not be decoded (the :class:`~rainforest.errors.AudioError`'s message).
+    """
+
+    recording_id: str
+    path: Path
+    reason: str
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Every problem a user can fix (a bad setting, a broken recording, a malformed
 label file) is raised as a :class:`PipelineError` whose message names the file,
-row or setting, what is wrong and what to do. Stage scripts print the message
-and exit non-zero instead of showing a traceback.
+row or setting, what is wrong and what to do. The command-line programs and
+stage scripts print the message and exit with status 1 instead of showing a
+traceback (:func:`rainforest.cli.run_program`).
 """
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from rainforest.audio import Recording, audio_files, index_recording_tree, index_recordings
+from rainforest.audio import Recording, Skipped, audio_files, index_recording_tree, index_recordings
 from rainforest.config import DataSettings, EtlSettings, FeatureSettings
 from rainforest.errors import AudioError, LabelError
 from rainforest.spectrogram import (
@@ -211,15 +211,13 @@ class RecordingJob:
 
 @dataclass(frozen=True)
 class RecordingResult:
-    """What a worker returns: the recording's windows, or why it was skipped."""
+    """What a worker returns for a recording it could read: its windows."""
 
-    recording_id: str
-    windows: dict[str, np.ndarray] | None
-    skip_reason: str | None = None
+    windows: dict[str, np.ndarray]
     events_clamped: int = 0
 
 
-def _recording_job(job: RecordingJob) -> RecordingResult:
+def _recording_job(job: RecordingJob) -> RecordingResult | Skipped:
     # Runs in a worker: a skipped recording comes back as a result, in its
     # place in recording order, so the output does not depend on the workers.
     try:
@@ -232,10 +230,10 @@ def _recording_job(job: RecordingJob) -> RecordingResult:
             )
     except AudioError as error:
         if job.skip_unreadable:
-            return RecordingResult(job.recording_id, None, skip_reason=str(error))
+            return Skipped(job.recording_id, job.path, str(error))
         raise AudioError(f"{error} (or set etl.on_unreadable: skip in params.yaml to leave it out)") from None
     windows["recording_ids"] = np.array([job.recording_id] * len(windows["targets"]), dtype=object)
-    return RecordingResult(job.recording_id, windows, events_clamped=clamped)
+    return RecordingResult(windows, events_clamped=clamped)
 
 
 @dataclass
@@ -399,8 +397,8 @@ def build_window_set(
     with writer, ordered_map(settings.workers) as map_in_order:
         results = map_in_order(_recording_job, jobs)
         for result in tqdm(results, total=len(jobs), desc="etl", unit="rec", disable=None):
-            if result.windows is None:
-                skipped[result.recording_id] = result.skip_reason
+            if isinstance(result, Skipped):
+                skipped[result.recording_id] = result.reason
                 continue
             writer.append(**result.windows)
             report.recordings_read += 1

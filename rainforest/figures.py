@@ -141,6 +141,30 @@ def spectrogram_extent(
     )
 
 
+def draw_spectrogram(
+    axes, spectrogram: np.ndarray, *, start: float, sample_rate: int, features: FeatureSettings
+) -> tuple[float, float, float, float]:
+    """A log-mel spectrogram starting at ``start`` s in its recording, on a time
+    (s) by frequency (Hz ticks, mel-spaced) axis, its top 80 dB shown.
+
+    The view stays on the spectrogram whatever is drawn over it afterwards.
+    Returns its :func:`spectrogram_extent`.
+    """
+    left, right, bottom, top = spectrogram_extent(start, spectrogram.shape[1], sample_rate, features)
+    loudest = float(spectrogram.max())
+    axes.imshow(
+        spectrogram, origin="lower", aspect="auto", extent=(left, right, bottom, top), cmap="magma",
+        vmin=loudest - _DYNAMIC_RANGE_DB, vmax=loudest, interpolation="nearest",
+    )
+    ticks = [hz for hz in _FREQUENCY_TICKS_HZ if features.fmin <= hz <= features.fmax]
+    axes.set_yticks(librosa.hz_to_mel(ticks), [f"{hz // 1000}k" if hz >= 1000 else str(hz) for hz in ticks])
+    axes.set_xlim(left, right)
+    axes.set_ylim(bottom, top)
+    axes.set_xlabel("time in the recording (s)", fontsize=7)
+    axes.tick_params(labelsize=7)
+    return left, right, bottom, top
+
+
 def _draw_window(
     axes,
     spectrogram: np.ndarray,
@@ -151,14 +175,9 @@ def _draw_window(
     sample_rate: int,
     features: FeatureSettings,
 ) -> None:
-    """A window's log-mel spectrogram on a time (s) by mel axis, with the
-    labelled event boxes that fall in it; ``highlight``'s boxes drawn thicker."""
-    left, right, bottom, top = spectrogram_extent(start, spectrogram.shape[1], sample_rate, features)
-    loudest = float(spectrogram.max())
-    axes.imshow(
-        spectrogram, origin="lower", aspect="auto", extent=(left, right, bottom, top), cmap="magma",
-        vmin=loudest - _DYNAMIC_RANGE_DB, vmax=loudest, interpolation="nearest",
-    )
+    """A window's spectrogram (:func:`draw_spectrogram`) with the labelled
+    event boxes that fall in it; ``highlight``'s boxes drawn thicker."""
+    left, right, _, top = draw_spectrogram(axes, spectrogram, start=start, sample_rate=sample_rate, features=features)
     inside = events[(events["t_max"] > left) & (events["t_min"] < right)]
     for event in inside.itertuples(index=False):
         low, high = librosa.hz_to_mel([event.f_min, event.f_max])
@@ -172,13 +191,6 @@ def _draw_window(
             fontsize=7, fontweight="bold", va="top", clip_on=True,
             bbox={"facecolor": "black", "alpha": 0.6, "edgecolor": "none", "pad": 1.5},
         )
-    ticks = [hz for hz in _FREQUENCY_TICKS_HZ if features.fmin <= hz <= features.fmax]
-    axes.set_yticks(librosa.hz_to_mel(ticks), [f"{hz // 1000}k" if hz >= 1000 else str(hz) for hz in ticks])
-    # Boxes may reach outside the window: keep the view on the spectrogram.
-    axes.set_xlim(left, right)
-    axes.set_ylim(bottom, top)
-    axes.set_xlabel("time in the recording (s)", fontsize=7)
-    axes.tick_params(labelsize=7)
 
 
 def window_examples(

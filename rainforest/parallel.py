@@ -22,10 +22,23 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _one_blas_thread() -> None:
-    # Each worker is one of the cores already: BLAS threads on top of the
-    # workers oversubscribe the cores and halve the throughput.
-    threadpool_limits(limits=1)
+# Both limits below take effect when called, for the rest of the process, or
+# within a ``with`` block. They are the only places that limit native threads.
+
+
+def one_thread_per_worker() -> threadpool_limits:
+    """Every native thread pool (BLAS, OpenMP) at one thread, for a worker that
+    is itself one of the cores: threads on top of the workers oversubscribe the
+    cores and halve the throughput, and one thread gives the same numbers
+    whatever the number of workers."""
+    return threadpool_limits(limits=1)
+
+
+def one_blas_thread() -> threadpool_limits:
+    """numpy's BLAS (the spectrograms' mel projection) at one thread, beside
+    TensorFlow, which already keeps every core busy: a BLAS thread pool on top
+    would oversubscribe them (25 % slower)."""
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 @contextlib.contextmanager
@@ -35,13 +48,13 @@ def ordered_map(workers: int) -> Iterator[Callable[[Callable, Iterable], Iterato
     Results come back in the order of ``items``, so output written from them
     does not depend on the number of workers. With one worker everything runs
     in this process (no pickling, easier to debug). Either way the work runs
-    with one BLAS thread per process, so the numbers are the same too.
+    with :func:`one_thread_per_worker`, so the numbers are the same too.
     """
     if workers <= 1:
-        with threadpool_limits(limits=1):
+        with one_thread_per_worker():
             yield map
         return
-    with multiprocessing.Pool(workers, initializer=_one_blas_thread) as pool:
+    with multiprocessing.Pool(workers, initializer=one_thread_per_worker) as pool:
         yield pool.imap
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from rainforest.cli import run_program
 from rainforest.config import Settings, load_settings
-from rainforest.errors import ConfigError, PipelineError
+from rainforest.errors import ConfigError
 
 log = logging.getLogger("rainforest")
 
@@ -140,12 +141,11 @@ def run_stage(name: str, main: Callable[..., None], params_path: str = "params.y
     the ``stages/`` folder) declares for the stage (:class:`StageSettings`);
     they are read and validated before any work starts. Called with the
     wrong number of arguments, the stage prints its usage and exits with 2.
-    A :class:`PipelineError` (bad data or settings) is printed as one message
-    naming what to fix, without a traceback, and the process exits with 1.
+    Otherwise it runs as :func:`rainforest.cli.run_program` runs a program
+    (exit status 1 and one message on a :class:`~rainforest.errors.PipelineError`).
     On success one line logs the files and folders among the arguments that
     the stage read and wrote (with their sizes) and how long it took.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     started = time.perf_counter()
     arguments = sys.argv[1:]
     try:
@@ -156,11 +156,10 @@ def run_stage(name: str, main: Callable[..., None], params_path: str = "params.y
     paths = [Path(argument) for argument in arguments]
     before = {path: _fingerprint(path) for path in paths}
     pipeline = Path(inspect.getfile(main)).resolve().parents[1] / "dvc.yaml"
-    try:
-        settings = StageSettings(load_settings(params_path), name, declared_params(pipeline, name))
-        main(settings, *arguments)
-    except PipelineError as error:
-        print(f"{name}: error: {error}", file=sys.stderr)
-        sys.exit(1)
-    elapsed = f"done in {time.perf_counter() - started:.1f} s"
-    log.info("%s: %s", name, "; ".join([*_read_and_written(paths, before), elapsed]))
+
+    def stage() -> None:
+        main(StageSettings(load_settings(params_path), name, declared_params(pipeline, name)), *arguments)
+        elapsed = f"done in {time.perf_counter() - started:.1f} s"
+        log.info("%s: %s", name, "; ".join([*_read_and_written(paths, before), elapsed]))
+
+    sys.exit(run_program(name, stage))

@@ -55,13 +55,6 @@ def recording_frames(n_samples: int, features: FeatureSettings) -> int:
     return 1 + max(0, n_samples - features.n_fft) // features.hop_length
 
 
-def pad_to_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
-    """Zero-pad ``waveform`` at the end to at least ``n_samples`` samples."""
-    if len(waveform) >= n_samples:
-        return waveform
-    return np.pad(waveform, (0, n_samples - len(waveform)))
-
-
 #: Frames windowed and transformed at a time within a block: their copies stay
 #: in the CPU's cache (twice as fast as the whole block at once, same numbers).
 FFT_FRAMES = 128
@@ -206,9 +199,3 @@ def sliding_window_starts(n_recording_frames: int, n_window_frames: int, hop_fra
     if starts[-1] != last:
         starts = np.append(starts, last)
     return starts
-
-
-def cut_windows(spectrogram: np.ndarray, starts: np.ndarray, n_window_frames: int) -> np.ndarray:
-    """Stack the windows starting at ``starts``: shape (n_windows, n_mels, n_window_frames)."""
-    views = np.lib.stride_tricks.sliding_window_view(spectrogram, n_window_frames, axis=1)
-    return np.ascontiguousarray(views[:, starts].transpose(1, 0, 2))

@@ -6,13 +6,14 @@ import soundfile as sf
 
 from rainforest.audio import Recording, load_recording
 from rainforest.config import EtlSettings, FeatureSettings
-from rainforest.spectrogram import cut_windows, log_mel_spectrogram
+from rainforest.spectrogram import log_mel_spectrogram
 from rainforest.etl import (
     AUTO_MAX_WINDOWS_PER_CALL, AUTO_WINDOWS_PER_SPECIES, WindowGeometry, background_window_starts, event_windows,
     build_window_set, windows_per_call,
 )
 from rainforest.window_sets import read_windows
 from tests.support.settings import EVENTS_HEADER, FEATURES, RATE
+from tests.support.windows import cut_windows
 
 #: One-second windows of 16 mel bands, for 8 kHz recordings (up to 4 kHz).
 FEATURES_8KHZ = FeatureSettings(n_fft=512, hop_length=256, n_mels=16, fmin=50, fmax=4000, window_seconds=1.0)

@@ -215,7 +215,7 @@ def test_excerpt_figure_marks_the_window_and_the_band_in_seconds_and_hertz():
     assert (box.get_x(), box.get_width()) == (2.0, 1.0)
     assert box.get_y() == pytest.approx(low) and box.get_y() + box.get_height() == pytest.approx(high)
     assert "(s)" in axes.get_xlabel() and "(Hz)" in axes.get_ylabel()
-    assert "1000" in [tick.get_text() for tick in axes.get_yticklabels()]
+    assert "1k" in [tick.get_text() for tick in axes.get_yticklabels()]
     # The view is the whole excerpt, 1 s to 4 s, to within a frame.
     assert axes.get_xlim() == spectrogram_extent(1.0, spectrogram.shape[1], RATE, FEATURES)[:2]
     assert axes.get_xlim() == pytest.approx((1.0, 4.0), abs=FEATURES.n_fft / RATE)

@@ -11,17 +11,16 @@ from hypothesis import strategies as st
 from rainforest.config import FeatureSettings
 from rainforest.spectrogram import (
     POWER_FLOOR,
-    cut_windows,
     event_window_start,
     frame_times,
     log_mel_spectrogram,
-    pad_to_length,
     recording_frames,
     sliding_window_starts,
     window_frames,
     window_span_samples,
 )
 from tests.support.settings import RATE
+from tests.support.windows import cut_windows, pad_to_length
 
 #: Half-second windows of 32 mel bands up to 8 kHz.
 HALF_SECOND_FEATURES = FeatureSettings(n_fft=512, hop_length=256, n_mels=32, fmin=50.0, fmax=8000.0, window_seconds=0.5)
@@ -178,15 +177,6 @@ def test_cut_window_property(seed, n_samples, n_frames, position):
     np.testing.assert_allclose(window, direct, atol=1e-3, rtol=1e-5)
 
 
-def test_cut_windows_is_a_copy():
-    spectrogram = np.arange(3 * 10, dtype=np.float32).reshape(3, 10)
-    windows = cut_windows(spectrogram, np.array([0, 6]), 4)
-    np.testing.assert_array_equal(windows[1], spectrogram[:, 6:10])
-    assert windows.flags["C_CONTIGUOUS"] and windows.flags["WRITEABLE"]
-    windows[:] = -1
-    assert spectrogram.min() == 0
-
-
 def test_window_frames_and_span():
     assert window_frames(HALF_SECOND_FEATURES, RATE) == round(0.5 * RATE / 256)
     assert window_span_samples(1, HALF_SECOND_FEATURES) == HALF_SECOND_FEATURES.n_fft
@@ -296,15 +286,3 @@ def test_sliding_then_cut_on_short_recording_after_padding():
     starts = sliding_window_starts(spectrogram.shape[1], n_window, 10)
     assert cut_windows(spectrogram, starts, n_window).shape == (1, HALF_SECOND_FEATURES.n_mels, n_window)
 
-
-# --- pad_to_length ----------------------------------------------------------------
-
-
-def test_pad_to_length():
-    x = np.arange(1, 4, dtype=np.float32)
-    padded = pad_to_length(x, 6)
-    np.testing.assert_array_equal(padded, [1, 2, 3, 0, 0, 0])
-    assert padded.dtype == np.float32
-    assert pad_to_length(x, 3) is x
-    assert pad_to_length(x, 1) is x  # never truncates
-    assert len(pad_to_length(np.zeros(0, dtype=np.float32), 4)) == 4

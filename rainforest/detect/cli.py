@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from rainforest.errors import ConfigError, PipelineError
+from rainforest.cli import positive_number, positive_whole_number, run_program, score
+from rainforest.errors import ConfigError
 from rainforest.parallel import available_cores
 
 PROG = "rainforest-detect"
@@ -61,27 +61,6 @@ examples:
   rainforest-detect /archive/2026 --scheduler tcp://10.0.0.5:8786   # an existing Dask cluster"""
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number above 0, got {text}")
-    return value
-
-
-def _score(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a score from 0 to 1, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=_DESCRIPTION, epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -102,16 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, default=Path("detections"), help="output folder (default: %(default)s)"
     )
     parser.add_argument(
-        "--hop-seconds", type=_positive,
+        "--hop-seconds", type=positive_number,
         help="seconds between window starts, at most the model's window length (default: 1 for a model on "
         "spectrograms; the window length, no overlap, for a head on embeddings, whose model is the cost)",
     )
     parser.add_argument(
-        "--batch-size", type=_positive_int, default=64, help="windows scored at a time (default: %(default)s)"
+        "--batch-size", type=positive_whole_number, default=64, help="windows scored at a time (default: %(default)s)"
     )
     chosen = parser.add_mutually_exclusive_group()
     chosen.add_argument(
-        "--min-score", type=_score, metavar="SCORE",
+        "--min-score", type=score, metavar="SCORE",
         help="one threshold for every species instead of the detector's per-species thresholds",
     )
     chosen.add_argument("--all", action="store_true", help="write every window and species, whatever its score")
@@ -121,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
-        "--workers", type=_positive_int,
+        "--workers", type=positive_whole_number,
         help="processes scoring recordings on this machine, as a local Dask cluster; 1 scores in this process "
         f"(default: one per core on more than 2 cores, else 1; {default_workers()} here)",
     )
@@ -149,7 +128,10 @@ def default_workers() -> int:
 def detect(argv: Sequence[str] | None = None) -> int:
     """Run ``rainforest-detect``; returns the exit status (1 on bad input, with one error line)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
+    return run_program(PROG, lambda: _detect(args))
+
+
+def _detect(args: argparse.Namespace) -> None:
     # Imported here, not above: pandas and the decoders take a second to load, --help should not wait.
     # TensorFlow loads only where recordings are scored (rainforest.detect.engine).
     from rainforest.detect.run import detect_recordings, find_recordings
@@ -158,37 +140,33 @@ def detect(argv: Sequence[str] | None = None) -> int:
     from rainforest.card import load_card
 
     started = time.perf_counter()
-    try:
-        recordings = find_recordings(args.inputs)
-        card = load_card(args.model)
-        detector_path = args.detector or args.model.with_name("detector.json")
-        detector = load_detector(detector_path, card.species)
-        hop_seconds = args.hop_seconds or (card.features.window_seconds if card.embedding else 1.0)
-        if hop_seconds > card.features.window_seconds:
-            raise ConfigError(
-                f"--hop-seconds ({hop_seconds}) must not exceed the model's window "
-                f"({card.features.window_seconds} s): windows would skip audio"
-            )
-        if args.all or args.min_score is not None:
-            thresholds = np.full(len(card.species), 0.0 if args.all else args.min_score)
-        else:
-            thresholds = detector.thresholds
-            if detector.undetected:
-                logging.info(
-                    "%s: not detecting %s: below the target precision %g on validation (--min-score shows them)",
-                    PROG, ", ".join(detector.undetected), detector.target_precision,
-                )
-        job = DetectionJob(
-            args.model.resolve(), detector_path.resolve(), tuple(map(float, thresholds)), hop_seconds,
-            args.batch_size, args.skip_unreadable,
+    recordings = find_recordings(args.inputs)
+    card = load_card(args.model)
+    detector_path = args.detector or args.model.with_name("detector.json")
+    detector = load_detector(detector_path, card.species)
+    hop_seconds = args.hop_seconds or (card.features.window_seconds if card.embedding else 1.0)
+    if hop_seconds > card.features.window_seconds:
+        raise ConfigError(
+            f"--hop-seconds ({hop_seconds}) must not exceed the model's window "
+            f"({card.features.window_seconds} s): windows would skip audio"
         )
-        # --workers asks for local processes, whatever the environment names.
-        scheduler = args.scheduler or (None if args.workers else os.environ.get("DASK_SCHEDULER_ADDRESS") or None)
-        workers = args.workers or default_workers()
-        summary = detect_recordings(job, recordings, args.output, workers=workers, scheduler=scheduler)
-    except PipelineError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
+    if args.all or args.min_score is not None:
+        thresholds = np.full(len(card.species), 0.0 if args.all else args.min_score)
+    else:
+        thresholds = detector.thresholds
+        if detector.undetected:
+            logging.info(
+                "%s: not detecting %s: below the target precision %g on validation (--min-score shows them)",
+                PROG, ", ".join(detector.undetected), detector.target_precision,
+            )
+    job = DetectionJob(
+        args.model.resolve(), detector_path.resolve(), tuple(map(float, thresholds)), hop_seconds,
+        args.batch_size, args.skip_unreadable,
+    )
+    # --workers asks for local processes, whatever the environment names.
+    scheduler = args.scheduler or (None if args.workers else os.environ.get("DASK_SCHEDULER_ADDRESS") or None)
+    workers = args.workers or default_workers()
+    summary = detect_recordings(job, recordings, args.output, workers=workers, scheduler=scheduler)
     total = len(recordings)
     logging.info(
         "%s: %d recording(s): %d scored now, %d done by an earlier run, %d unreadable (listed in %s); with %s and "
@@ -197,4 +175,3 @@ def detect(argv: Sequence[str] | None = None) -> int:
         detector_path, summary.detections, args.output / "detections.csv", total - len(summary.skipped),
         time.perf_counter() - started,
     )
-    return 0

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from rainforest.audio import Skipped
 from rainforest.card import ModelCard
 from rainforest.detect.thresholds import Detector
 from rainforest.events import detections as detection_files
@@ -70,37 +71,34 @@ def window_detections(
 
 @dataclass(frozen=True)
 class RecordingDetections:
-    """What detecting one recording gave: its rows and its selection table, or why it was skipped.
+    """What detecting one recording gave: its rows and its selection table.
 
     Attributes
     ----------
     recording_id, path
         The recording and its file.
     seconds
-        Its length (0 when it could not be read).
+        Its length.
     rows
-        Its ``detections.csv`` rows (:mod:`rainforest.events.detections`, no header), or ``None``.
+        Its ``detections.csv`` rows (:mod:`rainforest.events.detections`, no header).
     selection_table
-        Its Raven selection table's text, or ``None``.
-    skipped
-        Why it could not be read, or ``None``.
+        Its Raven selection table's text.
     """
 
     recording_id: str
     path: Path
     seconds: float
-    rows: str | None = None
-    selection_table: str | None = None
-    skipped: str | None = None
+    rows: str
+    selection_table: str
 
 
 def recording_detections(
-    item: WindowScores, card: ModelCard, detector: Detector, thresholds: np.ndarray
-) -> RecordingDetections:
+    item: WindowScores | Skipped, card: ModelCard, detector: Detector, thresholds: np.ndarray
+) -> RecordingDetections | Skipped:
     """A recording's window scores -> its ``detections.csv`` rows and Raven
-    selection table (:func:`window_detections`), or why it was skipped."""
-    if item.skipped:
-        return RecordingDetections(item.recording_id, item.path, 0.0, skipped=item.skipped)
+    selection table (:func:`window_detections`); a skipped recording stays skipped."""
+    if isinstance(item, Skipped):
+        return item
     table = window_detections(
         item.recording_id, item.starts, item.scores, card.features.window_seconds, item.seconds, detector, thresholds
     )

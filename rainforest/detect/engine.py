@@ -29,14 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from rainforest.audio import Skipped
 from rainforest.card import load_card
 from rainforest.detect.detections import RecordingDetections, recording_detections
 from rainforest.detect.thresholds import load_detector
 from rainforest.numerics import unpinned_libraries
-from rainforest.parallel import available_cores
+from rainforest.parallel import available_cores, one_blas_thread
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def _share_the_worker_cores() -> None:
     with contextlib.suppress(RuntimeError):  # TensorFlow already ran in this process
         tf.config.threading.set_intra_op_parallelism_threads(get_worker().state.nthreads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    threadpool_limits(limits=1, user_api="blas")
+    one_blas_thread()
     unpinned = unpinned_libraries()
     if unpinned:
         log.warning(
@@ -107,7 +107,7 @@ def _share_the_worker_cores() -> None:
         )
 
 
-def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> RecordingDetections:
+def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> RecordingDetections | Skipped:
     """Detect species in one recording: the task a Dask worker runs.
 
     Raises
@@ -126,7 +126,7 @@ def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> Record
     return recording_detections(item, card, detector, np.asarray(job.thresholds))
 
 
-def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections]:
+def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections | Skipped]:
     # One process: TensorFlow on every core, the next recordings decoded ahead, a thread per core.
     from rainforest.detect.scoring import score_windows  # see _loaded
 
@@ -139,7 +139,7 @@ def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[Reco
         yield recording_detections(item, card, detector, np.asarray(job.thresholds))
 
 
-def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections]:
+def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections | Skipped]:
     from distributed import as_completed
 
     started, audio_seconds = time.perf_counter(), 0.0
@@ -154,7 +154,7 @@ def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Itera
         for future in as_completed(futures):
             result = future.result()
             future.release()  # its result is written: let the cluster forget it
-            audio_seconds += result.seconds
+            audio_seconds += 0.0 if isinstance(result, Skipped) else result.seconds
             bar.update()
             yield result
     elapsed = time.perf_counter() - started
@@ -189,7 +189,7 @@ def _client(workers: int, scheduler: str | None):
 @contextlib.contextmanager
 def detection_results(
     job: DetectionJob, recordings: dict[str, Path], *, workers: int = 1, scheduler: str | None = None
-) -> Iterator[Iterator[RecordingDetections]]:
+) -> Iterator[Iterator[RecordingDetections | Skipped]]:
     """Yield an iterator over the detections of every recording, each as it is done.
 
     Parameters

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rainforest.audio import index_recording_tree
+from rainforest.audio import Skipped, index_recording_tree
 from rainforest.detect.engine import DetectionJob, detection_results
 from rainforest.errors import AudioError
 from rainforest.events import detections as detection_files
@@ -248,12 +248,13 @@ def detect_recordings(
     try:
         with detection_results(job, pending, workers=workers, scheduler=scheduler) as results:
             for result in results:
-                if result.skipped is None:
-                    write_text(out_dir / raven.table_name(result.recording_id), result.selection_table)
-                    n_scored += 1
-                else:
-                    skipped[result.recording_id] = result.skipped
-                journal.record(result.recording_id, result.path, result.rows, skipped=result.skipped)
+                if isinstance(result, Skipped):
+                    skipped[result.recording_id] = result.reason
+                    journal.record(result.recording_id, result.path, None, skipped=result.reason)
+                    continue
+                write_text(out_dir / raven.table_name(result.recording_id), result.selection_table)
+                n_scored += 1
+                journal.record(result.recording_id, result.path, result.rows)
     except AudioError as error:
         raise AudioError(f"{error} (or pass --skip-unreadable to leave it out)") from None
     skipped = {recording_id: skipped[recording_id] for recording_id in recordings if recording_id in skipped}

@@ -29,10 +29,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from rainforest.audio import Recording
+from rainforest.audio import Recording, Skipped
 from rainforest.config import FeatureSettings
 from rainforest.embedding import EmbeddingModel, fit_windows, load_embedding_model
 from rainforest.errors import AudioError, ModelError
@@ -46,7 +45,7 @@ from rainforest.spectrogram import (
 )
 from rainforest.card import ModelCard
 from rainforest.model import TimeFrequencyPooling, ensemble_members
-from rainforest.parallel import streams_ahead
+from rainforest.parallel import one_blas_thread, streams_ahead
 
 log = logging.getLogger(__name__)
 
@@ -209,10 +208,6 @@ class RecordingScorer:
             ]
         return frame_times(starts, self.sample_rate, self.features), np.concatenate(scores)
 
-    def window_scores(self, waveform: np.ndarray, *, hop_seconds: float, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`scores` of a recording in memory."""
-        return _in_memory_scores(self, waveform, hop_seconds=hop_seconds, batch_size=batch_size)
-
 
 def _mean_of_heads(heads: list[keras.Model], bounds: np.ndarray, pooled: tf.Tensor) -> tf.Tensor:
     """The mean of each member's head on its own channels of ``pooled`` (the
@@ -268,18 +263,8 @@ class EmbeddingScorer:
         ]
         return starts / self.sample_rate, np.concatenate(scores)
 
-    def window_scores(self, waveform: np.ndarray, *, hop_seconds: float, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`scores` of a recording in memory."""
-        return _in_memory_scores(self, waveform, hop_seconds=hop_seconds, batch_size=batch_size)
-
 
 Scorer = RecordingScorer | EmbeddingScorer
-
-
-def _in_memory_scores(scorer: Scorer, waveform: np.ndarray, *, hop_seconds: float, batch_size: int):
-    pieces = (waveform[first : first + scorer.block_samples] for first in range(0, len(waveform), scorer.block_samples))
-    blocks = scorer.input_blocks(pieces, len(waveform))
-    return scorer.scores(blocks, len(waveform), hop_seconds=hop_seconds, batch_size=batch_size)
 
 
 def make_scorer(model: keras.Model, card: ModelCard) -> Scorer:
@@ -319,28 +304,24 @@ def aggregate_windows(scores: np.ndarray, method: str, top_k: int) -> np.ndarray
 
 @dataclass(frozen=True)
 class WindowScores:
-    """The window scores of one recording, or why it could not be read.
+    """The window scores of one recording.
 
     Attributes
     ----------
     recording_id, path
         The recording and its file.
     seconds
-        Its length (0 when it could not be read).
+        Its length.
     starts, scores
         Window start times in seconds (n_windows,) and scores (n_windows,
-        n_species), as from :meth:`RecordingScorer.scores`; ``None`` when
-        it could not be read.
-    skipped
-        Why it could not be read, or ``None``.
+        n_species), as from :meth:`RecordingScorer.scores`.
     """
 
     recording_id: str
     path: Path
     seconds: float
-    starts: np.ndarray | None = None
-    scores: np.ndarray | None = None
-    skipped: str | None = None
+    starts: np.ndarray
+    scores: np.ndarray
 
 
 def _blocks_of(scorer: Scorer, path: Path) -> Callable[[], Iterator]:
@@ -362,7 +343,7 @@ def score_recording(
     batch_size: int,
     skip_unreadable: bool = False,
     stream: Iterator | None = None,
-) -> WindowScores:
+) -> WindowScores | Skipped:
     """The window scores of one recording, decoded and scored in blocks.
 
     ``stream`` is the recording's length and then its scorer input, as
@@ -382,7 +363,7 @@ def score_recording(
         if not skip_unreadable:
             raise
         log.warning("skipped %s", error)
-        return WindowScores(recording_id, path, 0.0, skipped=str(error))
+        return Skipped(recording_id, path, str(error))
     return WindowScores(recording_id, path, n_samples / scorer.sample_rate, starts, scores)
 
 
@@ -395,7 +376,7 @@ def score_windows(
     workers: int = 1,
     skip_unreadable: bool = False,
     progress: str = "score",
-) -> Iterator[WindowScores]:
+) -> Iterator[WindowScores | Skipped]:
     """The window scores of every recording, in order, as each is scored.
 
     Each recording is decoded (any format, rate and channel count, mixed to
@@ -413,8 +394,8 @@ def score_windows(
         Seconds between window starts, and windows scored at a time (see
         :meth:`RecordingScorer.scores`).
     skip_unreadable
-        Yield a recording that cannot be decoded with ``skipped`` set (and
-        log a warning) instead of raising.
+        Yield a recording that cannot be decoded as a
+        :class:`~rainforest.audio.Skipped` (and log a warning) instead of raising.
     progress
         The progress bar's label.
 
@@ -433,17 +414,10 @@ def score_windows(
                 scorer, recording_id, path, hop_seconds=hop_seconds, batch_size=batch_size,
                 skip_unreadable=skip_unreadable, stream=stream,
             )
-            audio_seconds += item.seconds
+            audio_seconds += 0.0 if isinstance(item, Skipped) else item.seconds
             yield item
     elapsed = time.perf_counter() - started
     log.info(
         "scored %d recordings, %.0f s of audio, in %.1f s: %.1f audio seconds per second",
         len(recordings), audio_seconds, elapsed, audio_seconds / elapsed,
     )
-
-
-def one_blas_thread():
-    """A context in which numpy's BLAS (the spectrograms' mel projection) uses
-    one thread: TensorFlow already keeps every core busy, and a BLAS thread
-    pool on top would oversubscribe them (25 % slower)."""
-    return threadpool_limits(limits=1, user_api="blas")

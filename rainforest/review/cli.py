@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rainforest.errors import PipelineError
+from rainforest.cli import run_program, seconds, whole_number
 
 PROG = "rainforest-review"
 
@@ -43,20 +42,6 @@ examples:
   rainforest-review import site3/verdicts.csv site4/verdicts.csv --params params.yaml"""
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, got {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description=_DESCRIPTION, epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -76,15 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--detector", type=Path, help="its thresholds and bands (default: detector.json beside the model)"
     )
     page.add_argument(
-        "--top", type=_count, default=5, help="per species, the highest-scoring detections shown (default: %(default)s)"
+        "--top", type=whole_number, default=5,
+        help="per species, the highest-scoring detections shown (default: %(default)s)",
     )
     page.add_argument(
-        "--near", type=_count, default=5,
+        "--near", type=whole_number, default=5,
         help="per species, the detections nearest its threshold shown; below it only where rainforest-detect ran "
         "with a lower --min-score or --all (default: %(default)s)",
     )
     page.add_argument(
-        "--context-seconds", type=_seconds, default=1.0,
+        "--context-seconds", type=seconds, default=1.0,
         help="audio shown and played each side of a detection's window (default: %(default)s)",
     )
     verdicts = commands.add_parser(
@@ -127,11 +113,5 @@ def _import(args: argparse.Namespace) -> None:
 def review(argv: Sequence[str] | None = None) -> int:
     """Run ``rainforest-review``; returns the exit status (1 on bad input, with one error line)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
-    try:
-        # The subcommands import their modules themselves, so --help answers without loading them.
-        {"page": _page, "import": _import}[args.command](args)
-    except PipelineError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    # The subcommands import their modules themselves, so --help answers without loading them.
+    return run_program(PROG, lambda: {"page": _page, "import": _import}[args.command](args))

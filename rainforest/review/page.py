@@ -34,7 +34,7 @@ from rainforest.config import FeatureSettings
 from rainforest.detect.run import recording_files
 from rainforest.detect.thresholds import Detector, load_detector
 from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
-from rainforest.figures import save_png, spectrogram_extent
+from rainforest.figures import draw_spectrogram, save_png
 from rainforest.card import ModelCard, load_card
 from rainforest.review.selection import REASONS, select_for_review
 from rainforest.events import detections as detection_files
@@ -49,9 +49,6 @@ EXCERPTS_DIR = "excerpts"
 #: Excerpt files: the card's number, four digits, then .png or .wav.
 _EXCERPT_NAME = re.compile(r"^\d{4}\.(png|wav)$")
 
-#: Spectrogram levels shown below the excerpt's loudest bin.
-_DYNAMIC_RANGE_DB = 80.0
-_FREQUENCY_TICKS_HZ = (200, 500, 1000, 2000, 5000, 10000, 20000)
 _WINDOW_STYLE = {"color": "#7CFC00", "linewidth": 1.2, "linestyle": "--"}
 _BAND_STYLE = {"edgecolor": "#00E5FF", "linewidth": 1.6, "fill": False}
 
@@ -114,7 +111,7 @@ def excerpt_figure(
     features: FeatureSettings,
     title: str,
 ) -> Figure:
-    """An excerpt's log-mel spectrogram, time in s by frequency in Hz (mel-spaced),
+    """An excerpt's spectrogram (:func:`rainforest.figures.draw_spectrogram`)
     with the detection's window (dashed lines at its start and end) and the
     species' frequency band over the window (a box) marked.
 
@@ -129,24 +126,12 @@ def excerpt_figure(
     """
     figure = Figure(figsize=(6.4, 2.8), layout="constrained")
     axes = figure.add_subplot()
-    left, right, bottom, top = spectrogram_extent(excerpt.start, spectrogram.shape[1], sample_rate, features)
-    loudest = float(spectrogram.max())
-    axes.imshow(
-        spectrogram, origin="lower", aspect="auto", extent=(left, right, bottom, top), cmap="magma",
-        vmin=loudest - _DYNAMIC_RANGE_DB, vmax=loudest, interpolation="nearest",
-    )
+    draw_spectrogram(axes, spectrogram, start=excerpt.start, sample_rate=sample_rate, features=features)
     for edge in window:
         axes.axvline(edge, **_WINDOW_STYLE)
     low, high = librosa.hz_to_mel(np.clip(band, features.fmin, features.fmax))
     axes.add_patch(Rectangle((window[0], low), window[1] - window[0], high - low, **_BAND_STYLE))
-    ticks = [hz for hz in _FREQUENCY_TICKS_HZ if features.fmin <= hz <= features.fmax]
-    axes.set_yticks(librosa.hz_to_mel(ticks), [str(hz) for hz in ticks])
-    # The band may lie outside the spectrogram's range: keep the view on the spectrogram.
-    axes.set_xlim(left, right)
-    axes.set_ylim(bottom, top)
-    axes.set_xlabel("time in the recording (s)", fontsize=8)
     axes.set_ylabel("frequency (Hz)", fontsize=8)
-    axes.tick_params(labelsize=7)
     axes.set_title(title, fontsize=9)
     return figure
 

@@ -8,6 +8,9 @@
   committing projects made by :mod:`benchmarks.project` (a copy of the
   pipeline in a fresh git + DVC repository, and running the real ``dvc``
   there), which the tests import from the benchmarks: not the other way round.
+* :mod:`tests.support.windows`: windows cut and scored from a whole recording
+  in memory, the reference for the library's streaming code.
+* :mod:`tests.support.events`: event files read by species count.
 
 Fixtures live in ``tests/conftest.py``.
 """

@@ -1,0 +1,34 @@
+"""Windows cut the simple way, that the tests hold the streaming code to.
+
+The library never holds a whole recording's windows or spectrogram in memory
+(:mod:`rainforest.detect.scoring` streams them); the tests build their
+expectations from these instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rainforest.detect.scoring import Scorer
+
+
+def pad_to_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
+    """Zero-pad ``waveform`` at the end to at least ``n_samples`` samples."""
+    if len(waveform) >= n_samples:
+        return waveform
+    return np.pad(waveform, (0, n_samples - len(waveform)))
+
+
+def cut_windows(spectrogram: np.ndarray, starts: np.ndarray, n_window_frames: int) -> np.ndarray:
+    """Stack the windows starting at ``starts``: shape (n_windows, n_mels, n_window_frames)."""
+    views = np.lib.stride_tricks.sliding_window_view(spectrogram, n_window_frames, axis=1)
+    return np.ascontiguousarray(views[:, starts].transpose(1, 0, 2))
+
+
+def window_scores(
+    scorer: Scorer, waveform: np.ndarray, *, hop_seconds: float, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``scorer.scores`` of a recording in memory, fed in the scorer's blocks."""
+    pieces = (waveform[first : first + scorer.block_samples] for first in range(0, len(waveform), scorer.block_samples))
+    blocks = scorer.input_blocks(pieces, len(waveform))
+    return scorer.scores(blocks, len(waveform), hop_seconds=hop_seconds, batch_size=batch_size)
