@@ -353,7 +353,7 @@ def build_window_set(
         train_dir, list(events["recording_id"].unique()), listed_in=listed_in, index=recordings,
         on_missing=settings.on_unreadable, hint=" (or set etl.on_unreadable: skip in params.yaml to leave them out)",
     )
-    skipped = {recording_id: f"no audio file in {train_dir}" for recording_id in missing}
+    skipped = dict.fromkeys(missing, f"no audio file in {train_dir}")
     geometry = WindowGeometry(sample_rate, features)
     calls = events[events["present"]]["species_id"].value_counts()
     per_call = windows_per_call({i: int(calls.get(i, 0)) for i in range(len(species))}, settings.windows_per_event)

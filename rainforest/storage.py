@@ -319,4 +319,4 @@ def write_validation_scores(path: str | Path, rows: np.ndarray, folds: np.ndarra
 def read_validation_scores(path: str | Path) -> pd.DataFrame:
     """The table :func:`write_validation_scores` writes, scores as float32."""
     table = pd.read_csv(path)
-    return table.astype({name: np.float32 for name in table.columns[2:]})
+    return table.astype(dict.fromkeys(table.columns[2:], np.float32))

@@ -90,10 +90,9 @@ def test_atomic_path_replaces_existing(tmp_path):
 def test_atomic_path_failure_leaves_old_file(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError, match="boom"):
-        with atomic_path(target) as temporary:
-            temporary.write_text("half-written")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), atomic_path(target) as temporary:
+        temporary.write_text("half-written")
+        raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert _no_temporaries(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
@@ -101,18 +100,16 @@ def test_atomic_path_failure_leaves_old_file(tmp_path):
 
 def test_atomic_path_failure_without_old_file(tmp_path):
     target = tmp_path / "out.txt"
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_path(target) as temporary:
-            temporary.write_text("x")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as temporary:
+        temporary.write_text("x")
+        raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
 
 
 def test_atomic_path_block_that_writes_nothing_fails(tmp_path):
     # Nothing written: the rename has nothing to move, so it is an error, not an empty file.
-    with pytest.raises(FileNotFoundError):
-        with atomic_path(tmp_path / "out.txt"):
-            pass
+    with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "out.txt"):
+        pass
     assert list(tmp_path.iterdir()) == []
 
 
@@ -230,10 +227,9 @@ def test_append_refuses_extra_waveforms(tmp_path):
 def test_failed_write_leaves_no_file(tmp_path):
     path = tmp_path / "windows.h5"
     writer = WindowWriter(path, N_MELS, N_FRAMES, N_SPECIES, N_SAMPLES, _attrs())
-    with pytest.raises(RuntimeError, match="stage killed"):
-        with writer:
-            writer.append(**_batch(10, 1))
-            raise RuntimeError("stage killed")
+    with pytest.raises(RuntimeError, match="stage killed"), writer:
+        writer.append(**_batch(10, 1))
+        raise RuntimeError("stage killed")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -242,10 +238,9 @@ def test_failed_write_keeps_previous_set(tmp_path):
     _write_set(path, [_batch(6, 1)])
     before = path.read_bytes()
     writer = WindowWriter(path, N_MELS, N_FRAMES, N_SPECIES, N_SAMPLES, _attrs())
-    with pytest.raises(RuntimeError):
-        with writer:
-            writer.append(**_batch(10, 2))
-            raise RuntimeError("stage killed")
+    with pytest.raises(RuntimeError), writer:
+        writer.append(**_batch(10, 2))
+        raise RuntimeError("stage killed")
     assert path.read_bytes() == before
     assert read_window_attrs(path)["n_windows"] == 6
     assert _no_temporaries(tmp_path)
