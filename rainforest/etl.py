@@ -136,7 +136,7 @@ def event_windows(
         for k in range(len(edges) - 1)
     ]
     background = (
-        background_window_starts(events, n_recording_frames, n_background, geometry, rng)
+        background_window_starts(events, n_recording_frames, n_background, geometry, rng)  # type: ignore[arg-type]  # callers with n_background give rng
         if n_background
         else np.zeros(0, dtype=np.int64)
     )
@@ -340,6 +340,7 @@ def build_window_set(
     recordings = index_recordings(train_dir)
     reviewed = read_reviewed_events(reviews_dir, len(species)) if reviews_dir is not None else events.iloc[:0]
     if len(reviewed):
+        assert reviews_dir is not None  # only there are reviewed events
         recordings = _with_reviewed_recordings(recordings, Path(reviews_dir) / REVIEWED_RECORDINGS)
         events = pd.concat([events, reviewed], ignore_index=True)
         listed_in += f" and {Path(reviews_dir) / 'labels.csv'}"

@@ -84,8 +84,8 @@ def _remove_stale_temporaries(path: Path) -> None:
                 found.setdefault(target[1:], []).append(candidate)
         _TEMPORARIES[folder] = found
     for candidate in _TEMPORARIES[folder].pop(path.name, []):
-        pid = int(candidate.name.rpartition(".tmp-")[2])  # the id of the process that wrote it
-        if not _process_exists(pid):
+        writer = int(candidate.name.rpartition(".tmp-")[2])  # the id of the process that wrote it
+        if not _process_exists(writer):
             candidate.unlink(missing_ok=True)
 
 
@@ -159,7 +159,7 @@ class WindowWriter:
         }
         self._attrs = attrs
         self._stack = contextlib.ExitStack()
-        self._file: h5py.File | None = None
+        self._file: h5py.File = None  # opened by __enter__
         self._pending: dict[str, list[np.ndarray]] = {name: [] for name in self._shapes}
         self._written = 0
         self.n_windows = 0
@@ -204,7 +204,7 @@ class WindowWriter:
             self._pending[name] = [values[count:]]
         self._written += count
 
-    def __exit__(self, *exc_info) -> bool:
+    def __exit__(self, *exc_info) -> bool | None:
         if exc_info[0] is None:
             self._flush(whole_chunks_only=False)
         self._file.attrs["n_windows"] = self.n_windows

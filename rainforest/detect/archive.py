@@ -246,7 +246,7 @@ def detect_recordings(
         with detection_results(job, pending, workers=workers, scheduler=scheduler) as results:
             for result in results:
                 if result.skipped is None:
-                    write_text(out_dir / raven.selection_table_name(result.recording_id), result.selection_table)
+                    write_text(out_dir / raven.selection_table_name(result.recording_id), result.selection_table)  # type: ignore[arg-type]  # scored: it has a table
                     n_scored += 1
                 else:
                     skipped[result.recording_id] = result.skipped

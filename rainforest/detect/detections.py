@@ -110,6 +110,7 @@ def recording_detections(
     selection table (:func:`window_detections`), or why it was skipped."""
     if item.skipped:
         return RecordingDetections(item.recording_id, item.path, 0.0, skipped=item.skipped)
+    assert item.starts is not None and item.scores is not None  # a recording not skipped has both
     table = window_detections(
         item.recording_id, item.starts, item.scores, card.features.window_seconds, item.seconds, detector, thresholds
     )

@@ -21,6 +21,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import librosa
 import numpy as np
@@ -52,8 +53,8 @@ _EXCERPT_NAME = re.compile(r"^\d{4}\.(png|wav)$")
 #: Spectrogram levels shown below the excerpt's loudest bin.
 _DYNAMIC_RANGE_DB = 80.0
 _FREQUENCY_TICKS_HZ = (200, 500, 1000, 2000, 5000, 10000, 20000)
-_WINDOW_STYLE = {"color": "#7CFC00", "linewidth": 1.2, "linestyle": "--"}
-_BAND_STYLE = {"edgecolor": "#00E5FF", "linewidth": 1.6, "fill": False}
+_WINDOW_STYLE: dict[str, Any] = {"color": "#7CFC00", "linewidth": 1.2, "linestyle": "--"}
+_BAND_STYLE: dict[str, Any] = {"edgecolor": "#00E5FF", "linewidth": 1.6, "fill": False}
 
 
 @dataclass(frozen=True)
