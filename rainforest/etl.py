@@ -340,7 +340,7 @@ def build_window_set(
     recordings = index_recordings(train_dir)
     reviewed = read_reviewed_events(reviews_dir, len(species)) if reviews_dir is not None else events.iloc[:0]
     if len(reviewed):
-        assert reviews_dir is not None  # only there are reviewed events
+        assert reviews_dir is not None  # where the reviewed events came from
         recordings = _with_reviewed_recordings(recordings, Path(reviews_dir) / REVIEWED_RECORDINGS)
         events = pd.concat([events, reviewed], ignore_index=True)
         listed_in += f" and {Path(reviews_dir) / 'labels.csv'}"
