@@ -3,6 +3,8 @@
 # training), under two minutes on 2 cores. make test also installs what only the tests need: the
 # BirdNET extra (its tests; CC BY-NC-SA 4.0) and, as root with apt-get, the sshd and Chromium the
 # tests start (tests/support/system-packages.sh; elsewhere it names the command to run).
+# make lint: ruff's lint rules, its formatting (check only) and mypy, as configured in pyproject.toml,
+# with the versions pinned in requirements-lint.txt; .pre-commit-config.yaml runs the same before a commit.
 # Nothing needs activating: recipes put the virtual environment first on PATH, so the
 # stages' `python` is its Python (stages/_environment.py covers a bare .venv/bin/dvc too).
 
@@ -11,7 +13,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 WITH_VENV = PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: setup setup-birdnet run test test-fast clean
+.PHONY: setup setup-birdnet setup-lint lint run test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +30,18 @@ setup-birdnet: $(VENV)/.installed-birdnet
 $(VENV)/.installed-birdnet: requirements-birdnet.txt $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -r requirements-birdnet.txt
 	touch $@
+
+# The lint and type checkers, pinned (requirements-lint.txt).
+setup-lint: $(VENV)/.installed-lint
+
+$(VENV)/.installed-lint: requirements-lint.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r requirements-lint.txt
+	touch $@
+
+lint: setup-lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # One line first: whether this machine's class (rainforest/numerics.py) is the one that wrote dvc.lock
 # (dvc.lock.machine), so the run reproduces it byte for byte; a run that rewrote dvc.lock records its own.

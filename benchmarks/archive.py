@@ -92,7 +92,7 @@ def run_detect(archive: Path, out: Path, model: Path, workers: int, n_recordings
     if kill_at is not None:
         raise RuntimeError(f"{' '.join(command)} finished before {kill_at} files were done: use more recordings")
     if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{process.stderr.read()}")
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{process.communicate()[1]}")
     tenth = max(1, n_recordings // 10)
     # From the first file done: before it the workers are still starting.
     first = [rss for done, rss in samples if 1 <= done < tenth and rss]

@@ -55,7 +55,7 @@ def stage_times(workdir: Path, *, epochs: int | None, repeats: int) -> dict[str,
 
 def table(times: dict[str, dict[str, list[float]]]) -> str:
     lines = ["| stage | pinned s | lifted s | pinned / lifted |", "|---|---:|---:|---:|"]
-    totals = {mode: 0.0 for mode in MODES}
+    totals = dict.fromkeys(MODES, 0.0)
     for stage, by_mode in times.items():
         medians = {mode: statistics.median(values) for mode, values in by_mode.items()}
         for mode in MODES:

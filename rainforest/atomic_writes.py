@@ -54,8 +54,8 @@ def _remove_stale_temporaries(path: Path) -> None:
                 found.setdefault(target[1:], []).append(candidate)
         _TEMPORARIES[folder] = found
     for candidate in _TEMPORARIES[folder].pop(path.name, []):
-        pid = int(candidate.name.rpartition(".tmp-")[2])  # the id of the process that wrote it
-        if not _process_exists(pid):
+        writer = int(candidate.name.rpartition(".tmp-")[2])  # the id of the process that wrote it
+        if not _process_exists(writer):
             candidate.unlink(missing_ok=True)
 
 

@@ -85,8 +85,9 @@ def augment_waveform(
         waveform = shift_pitch(waveform, sample_rate, applied["pitch_shift_semitones"])
     if settings.time_shift.enabled:
         limit = int(settings.time_shift.max_seconds * sample_rate)
-        applied["time_shift_samples"] = int(rng.integers(-limit, limit + 1))
-        waveform = shift_time(waveform, applied["time_shift_samples"])
+        shift = int(rng.integers(-limit, limit + 1))
+        applied["time_shift_samples"] = shift
+        waveform = shift_time(waveform, shift)
     if settings.gain.enabled:
         applied["gain_db"] = rng.uniform(*settings.gain.db)
         waveform = apply_gain(waveform, applied["gain_db"])

@@ -47,7 +47,7 @@ def _ordered_range(name: str, low: float, high: float) -> None:
 def _check_ordered(value: tuple[float, float], info: ValidationInfo) -> tuple[float, float]:
     # A field validator, not a model validator, so the error's location (and
     # the message) is the range's own dotted key, e.g. augment.gain.db.
-    _ordered_range(info.field_name, *value)
+    _ordered_range(str(info.field_name), *value)
     return value
 
 

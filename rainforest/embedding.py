@@ -83,6 +83,10 @@ class EmbeddingModel(ABC):
     info: ClassVar[EmbeddingModelInfo]
 
     @abstractmethod
+    def __init__(self, *, threads: int = 2) -> None:
+        """Load the model, to run on ``threads`` CPU threads."""
+
+    @abstractmethod
     def embed(self, waveforms: np.ndarray) -> np.ndarray:
         """Embeddings, shape (n, dimension) float32, of waveforms of shape (n, window_samples)."""
 

@@ -138,7 +138,7 @@ def event_windows(
         for k in range(len(edges) - 1)
     ]
     background = (
-        background_window_starts(events, n_recording_frames, n_background, geometry, rng)
+        background_window_starts(events, n_recording_frames, n_background, geometry, rng)  # type: ignore[arg-type]  # callers with n_background give rng
         if n_background
         else np.zeros(0, dtype=np.int64)
     )
@@ -341,6 +341,7 @@ def build_window_set(
     recordings = index_recordings(train_dir)
     reviewed = read_reviewed_events(reviews_dir, names) if reviews_dir is not None else events.iloc[:0]
     if len(reviewed):
+        assert reviews_dir is not None  # where the reviewed events came from
         recordings = _with_reviewed_recordings(recordings, Path(reviews_dir) / REVIEWED_RECORDINGS)
         events = pd.concat([events, reviewed], ignore_index=True)
         listed_in += f" and {Path(reviews_dir) / REVIEWED_LABELS}"
@@ -354,7 +355,7 @@ def build_window_set(
         train_dir, list(events["recording_id"].unique()), listed_in=listed_in, index=recordings,
         on_missing=settings.on_unreadable, hint=" (or set etl.on_unreadable: skip in params.yaml to leave them out)",
     )
-    skipped = {recording_id: f"no audio file in {train_dir}" for recording_id in missing}
+    skipped = dict.fromkeys(missing, f"no audio file in {train_dir}")
     geometry = WindowGeometry(sample_rate, features)
     calls = events[events["present"]]["species_id"].value_counts()
     per_call = windows_per_call({i: int(calls.get(i, 0)) for i in range(len(species))}, settings.windows_per_event)

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -92,7 +93,7 @@ ENSEMBLE = {"train.final_model": "ensemble"}
 REFIT = {"train.final_model": "refit"}
 
 #: Name -> overrides of params.yaml; ``cnn`` is params.yaml as committed.
-CONFIGURATIONS = {
+CONFIGURATIONS: dict[str, dict[str, Any]] = {
     "baseline": BASELINE,
     "cnn": {},
     "cnn-holdout": CNN_HOLDOUT,
@@ -186,7 +187,7 @@ def bare_birdnet_speed(dataset_dir: Path) -> float:
     interpreter = tf.lite.Interpreter(model_content=BirdNetEmbedder.model_bytes(), num_threads=os.cpu_count() or 1)
     interpreter.allocate_tensors()
     index = interpreter.get_input_details()[0]["index"]
-    windows = []
+    windows: list[np.ndarray] = []
     for path in index_recordings(dataset_dir / "test").values():
         waveform = load_recording(path, info.sample_rate)
         count = len(waveform) // info.window_samples

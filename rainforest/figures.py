@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import librosa
 import numpy as np
@@ -24,8 +25,8 @@ from rainforest.atomic_writes import atomic_path
 DPI = 100
 
 #: Event boxes: calls of the species (train_tp.csv) and lookalikes judged absent (train_fp.csv).
-_PRESENT_STYLE = {"edgecolor": "#7CFC00", "linestyle": "-"}
-_ABSENT_STYLE = {"edgecolor": "#FF8C00", "linestyle": "--"}
+_PRESENT_STYLE: dict[str, Any] = {"edgecolor": "#7CFC00", "linestyle": "-"}
+_ABSENT_STYLE: dict[str, Any] = {"edgecolor": "#FF8C00", "linestyle": "--"}
 
 #: Spectrogram levels shown below each window's loudest bin.
 _DYNAMIC_RANGE_DB = 80.0
@@ -51,7 +52,7 @@ def average_precision_chart(species: list[str], average_precision: np.ndarray) -
     axes.barh(positions, values, color="#4C72B0")
     for position, value in zip(positions, average_precision):
         label = "n/a" if math.isnan(value) else f"{value:.2f}"
-        axes.text(values[position] + 0.01, position, label, va="center", fontsize=8)
+        axes.text(values[position] + 0.01, position, label, va="center", fontsize=8)  # type: ignore[arg-type]  # numpy ints: matplotlib takes them, its stubs say float
     macro = float(np.nanmean(average_precision))
     axes.axvline(macro, color="black", linestyle="--", linewidth=1, label=f"macro AP {macro:.3f}")
     axes.legend(loc="lower right", fontsize=8)

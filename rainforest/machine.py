@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     lines, for a process that loads numpy before ``rainforest`` (a
     ``dask worker``: ``eval "$(python -m rainforest.machine environment)"``).
     """
-    parser = argparse.ArgumentParser(prog="python -m rainforest.machine", description=main.__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rainforest.machine", description=(main.__doc__ or "").split("\n")[0])
     parser.add_argument("action", nargs="?", choices=["show", "check", "record", "environment"], default="show")
     parser.add_argument("--strict", action="store_true", help="check: exit 1 if dvc.lock came from another class")
     parser.add_argument("--file", type=Path, default=Path(LOCK_MACHINE_FILE), help="default: %(default)s")

@@ -133,7 +133,7 @@ def per_species_lwlrap(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarra
     there are no ties among a sample's scores.)
     """
     truth_b, scores_f = _validate(truth, scores)
-    n_samples, n_species = truth_b.shape
+    _, n_species = truth_b.shape
 
     # order[i, r] = column ranked r-th (0-based) in sample i.
     order = np.argsort(-scores_f, axis=1, kind="stable")

@@ -35,7 +35,7 @@ def _fingerprint(path: Path) -> tuple | None:
 
 def _describe(path: Path) -> str:
     files = _files(path)
-    size = sum(file.stat().st_size for file in files)
+    size: float = sum(file.stat().st_size for file in files)
     for unit in ("B", "kB", "MB", "GB"):
         if size < 1000 or unit == "GB":
             break

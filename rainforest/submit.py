@@ -52,7 +52,8 @@ def score_recordings(
         make_scorer(model, card), recordings, hop_seconds=settings.hop_seconds, batch_size=settings.batch_size,
         workers=settings.workers, progress="submit",
     )
-    return np.stack([aggregate_windows(item.scores, settings.aggregation, settings.top_k) for item in scored])
+    # Without skip_unreadable an unreadable recording raises: every item has scores.
+    return np.stack([aggregate_windows(item.scores, settings.aggregation, settings.top_k) for item in scored])  # type: ignore[arg-type]
 
 
 def write_submission(

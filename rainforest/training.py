@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -202,7 +203,7 @@ class BestEpochSelection(keras.callbacks.Callback):
         self.best_score = -np.inf
         self.best_epoch = -1
         self.improved_epoch = -1
-        self.best_weights = None
+        self.best_weights: list[np.ndarray] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not len(self.targets):
@@ -273,7 +274,7 @@ def load_training_data(
     recording_ids = read_windows(windows_path, ("recording_ids",))["recording_ids"]
     train_rows, validation_rows = fold_rows(recording_ids, split, fold)
     sources, field = ((windows_path, augmented_path), "spectrograms") if embeddings is None else (embeddings, "embeddings")
-    train = read_windows(windows_path, LABEL_FIELDS, train_rows)
+    train: dict[str, Any] = read_windows(windows_path, LABEL_FIELDS, train_rows)
     parts = [(sources[0], train_rows)]
     if use_augmented:
         copies = read_windows(augmented_path, ("recording_ids",))["recording_ids"]
@@ -282,7 +283,7 @@ def load_training_data(
         train = {name: np.concatenate([train[name], augmented[name]]) for name in LABEL_FIELDS}
         parts.append((sources[1], copy_rows))
     train["inputs"] = WindowRows(parts, field)
-    validation = read_windows(windows_path, LABEL_FIELDS, validation_rows)
+    validation: dict[str, Any] = read_windows(windows_path, LABEL_FIELDS, validation_rows)
     validation["inputs"] = WindowRows([(sources[0], validation_rows)], field)
     validation["rows"] = validation_rows
     return train, validation
@@ -435,7 +436,10 @@ def train_classifier(
         validation = select_training_windows(validation, settings)
         validation_data = ordered_batches(validation["inputs"], SCORING_BATCH, _labels(validation, settings, n_species))
         selection = BestEpochSelection(
-            validation["inputs"], validation["targets"], settings.early_stopping_patience, settings.select_best_epoch
+            validation["inputs"],
+            validation["targets"],
+            settings.early_stopping_patience,  # type: ignore[arg-type]  # epoch_choice above decided "auto"
+            settings.select_best_epoch,  # type: ignore[arg-type]
         )
         callbacks.append(selection)
     history = model.fit(
@@ -583,7 +587,7 @@ def train_model(
     embeddings = (window_embeddings_path, augmented_embeddings_path) if on_embeddings else None
     split = read_split(split_path)
 
-    def load_fold(fold: int) -> tuple[dict, dict]:
+    def load_fold(fold: int | None) -> tuple[dict, dict]:
         return load_training_data(windows_path, split, fold, augmented_path, settings.use_augmented, embeddings)
 
     heads = candidate_heads(model)

@@ -79,7 +79,7 @@ class WindowWriter:
         }
         self._attrs = attrs
         self._stack = contextlib.ExitStack()
-        self._file: h5py.File | None = None
+        self._file: h5py.File = None  # opened by __enter__
         self._pending: dict[str, list[np.ndarray]] = {name: [] for name in self._shapes}
         self._written = 0
         self.n_windows = 0
@@ -124,7 +124,7 @@ class WindowWriter:
             self._pending[name] = [values[count:]]
         self._written += count
 
-    def __exit__(self, *exc_info) -> bool:
+    def __exit__(self, *exc_info) -> bool | None:
         if exc_info[0] is None:
             self._flush(whole_chunks_only=False)
         self._file.attrs["n_windows"] = self.n_windows
@@ -239,4 +239,4 @@ def write_validation_scores(path: str | Path, rows: np.ndarray, folds: np.ndarra
 def read_validation_scores(path: str | Path) -> pd.DataFrame:
     """The table :func:`write_validation_scores` writes, scores as float32."""
     table = pd.read_csv(path)
-    return table.astype({name: np.float32 for name in table.columns[2:]})
+    return table.astype(dict.fromkeys(table.columns[2:], np.float32))

@@ -699,6 +699,6 @@ def test_pickle_disguised_as_a_model_is_not_unpickled(tmp_path):
     marker = tmp_path / "code-ran"
     path = tmp_path / "model.keras"
     path.write_bytes(pickle.dumps(_Payload(marker)))
-    with pytest.raises(Exception):
+    with pytest.raises(ModelError, match="not a model saved by the train stage"):
         load_model(path)
     assert not marker.exists()

@@ -8,6 +8,7 @@ from typing import get_args
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from rainforest.config import EmbeddingSettings, FeatureSettings, Settings, load_settings, settings_from_dict
 from rainforest.embedding import EMBEDDING_MODELS, NO_MODEL
@@ -48,7 +49,7 @@ def test_settings_from_dict_matches_file(base):
 
 def test_settings_are_frozen(base):
     settings = settings_from_dict(base)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.features.n_mels = 10
 
 

@@ -83,7 +83,7 @@ def test_the_head_is_chosen_by_cross_validation(head_project):
 
 
 def test_evaluate_and_detect_work_with_the_head(head_project):
-    project, log = head_project
+    project, _ = head_project
     validation = json.loads((project / "metrics/validation.json").read_text())
     assert 0 <= validation["lwlrap"] <= 1 and validation["windows"] > 0
     detector = json.loads((project / "models/detector.json").read_text())

@@ -4,6 +4,7 @@
 CRER); the other recordings are unlabelled soundscapes used as negatives.
 """
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -90,7 +91,7 @@ def test_one_window_per_event(real_dataset):
 
 
 def test_labels_follow_the_label_track(real_dataset):
-    root, events, _ = real_dataset
+    root, _, _ = real_dataset
     with h5py.File(root / "windows.h5") as file:
         ids = file["recording_ids"].asstr()[()]
         targets, masks = file["targets"][()], file["masks"][()]
@@ -124,7 +125,7 @@ def write_segments(samples, rate, events, start, stop, folder, prefix, pieces):
     """Cut ``samples[start:stop]`` seconds into ``pieces`` recordings; return their events."""
     rows = []
     edges = np.linspace(start, stop, pieces + 1)
-    for i, (begin, end) in enumerate(zip(edges[:-1], edges[1:])):
+    for i, (begin, end) in enumerate(itertools.pairwise(edges)):
         recording = f"{prefix}{i}"
         sf.write(folder / f"{recording}.wav", samples[int(begin * rate) : int(end * rate)], rate)
         inside = events[(events["t_min"] >= begin) & (events["t_max"] <= end)]

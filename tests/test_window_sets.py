@@ -143,10 +143,9 @@ def test_append_refuses_extra_waveforms(tmp_path):
 def test_failed_write_leaves_no_file(tmp_path):
     path = tmp_path / "windows.h5"
     writer = WindowWriter(path, N_MELS, N_FRAMES, N_SPECIES, N_SAMPLES, _attrs())
-    with pytest.raises(RuntimeError, match="stage killed"):
-        with writer:
-            writer.append(**_batch(10, 1))
-            raise RuntimeError("stage killed")
+    with pytest.raises(RuntimeError, match="stage killed"), writer:
+        writer.append(**_batch(10, 1))
+        raise RuntimeError("stage killed")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -155,10 +154,9 @@ def test_failed_write_keeps_previous_set(tmp_path):
     _write_set(path, [_batch(6, 1)])
     before = path.read_bytes()
     writer = WindowWriter(path, N_MELS, N_FRAMES, N_SPECIES, N_SAMPLES, _attrs())
-    with pytest.raises(RuntimeError):
-        with writer:
-            writer.append(**_batch(10, 2))
-            raise RuntimeError("stage killed")
+    with pytest.raises(RuntimeError), writer:
+        writer.append(**_batch(10, 2))
+        raise RuntimeError("stage killed")
     assert path.read_bytes() == before
     assert read_window_attrs(path)["n_windows"] == 6
     assert _no_temporaries(tmp_path)

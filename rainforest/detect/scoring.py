@@ -218,6 +218,7 @@ def _mean_of_heads(heads: list[keras.Model], bounds: np.ndarray, pooled: tf.Tens
     for head, first, last in zip(heads, bounds[:-1], bounds[1:]):
         scores = head(tf.concat([maxima[:, first:last], means[:, first:last]], axis=1), training=False)
         total = scores if total is None else total + scores
+    assert total is not None, "no heads"
     return total / len(heads)
 
 

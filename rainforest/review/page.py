@@ -21,6 +21,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import librosa
 import numpy as np
@@ -49,8 +50,8 @@ EXCERPTS_DIR = "excerpts"
 #: Excerpt files: the card's number, four digits, then .png or .wav.
 _EXCERPT_NAME = re.compile(r"^\d{4}\.(png|wav)$")
 
-_WINDOW_STYLE = {"color": "#7CFC00", "linewidth": 1.2, "linestyle": "--"}
-_BAND_STYLE = {"edgecolor": "#00E5FF", "linewidth": 1.6, "fill": False}
+_WINDOW_STYLE: dict[str, Any] = {"color": "#7CFC00", "linewidth": 1.2, "linestyle": "--"}
+_BAND_STYLE: dict[str, Any] = {"edgecolor": "#00E5FF", "linewidth": 1.6, "fill": False}
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,7 @@ class _ShuffledRounds:
     def _refill(self) -> None:
         self._queue.extend(self._values[i] for i in self._rng.permutation(len(self._values)))
 
-    def take(self, exclude: set[int] = frozenset()) -> int:
+    def take(self, exclude: set[int] | frozenset[int] = frozenset()) -> int:
         if set(self._values) <= set(exclude):
             raise ValueError("every value is excluded")
         while True:
