@@ -37,7 +37,7 @@ def measure(command: list[str], cwd: Path, env: dict[str, str] | None = None) ->
         except psutil.Error:
             pass  # a process ended between listing and reading it
         time.sleep(POLL_SECONDS)
-    output = process.stdout.read()
+    output = process.communicate()[0]
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{output}")
     return time.perf_counter() - started, peak, output

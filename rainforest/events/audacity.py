@@ -44,7 +44,8 @@ def read(
     path = Path(path)
     # No header: the first line is a label, read as data by padding a header of three columns.
     table, _ = read_text_table(path, delimiter="\t", pad_short_rows=True, header=["start", "end", "label"])
-    records, lines = [], []
+    records: list[dict[str, str | None]] = []
+    lines: list[int] = []
     for line, fields in zip(table.index, table.itertuples(index=False)):
         start, end, label = fields
         if start == "\\":

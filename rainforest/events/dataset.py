@@ -71,6 +71,7 @@ def _read_beside_recordings(
     train_dir: Path, species: SpeciesNames, annotations: str, species_column: str
 ) -> list[tuple[pd.DataFrame, int]]:
     form = FORMATS[annotations]
+    assert form.recording_of is not None  # a format of files beside the recordings (DATASET_FORMATS)
     recordings = index_recordings(train_dir)
     files = sorted(path for path in train_dir.glob("*.txt") if path.is_file() and not path.name.startswith("."))
     if not files:

@@ -96,10 +96,9 @@ def read_text_table(
     ('2', 1)
     """
     path = Path(path)
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file, delimiter=delimiter, quoting=quoting)
+            reader = csv.reader(file, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
             rows, lines, line = [], [], 1
             for row in reader:
                 fields = [field.strip() for field in row]

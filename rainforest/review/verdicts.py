@@ -15,6 +15,7 @@ recordings), so every round of review is reproducible.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import shutil
@@ -39,7 +40,6 @@ from rainforest.events import (
 from rainforest.atomic_writes import atomic_path, write_text
 from rainforest.events import competition, raven
 from rainforest.events import verdicts as verdict_files
-from rainforest.events.verdicts import VERDICTS
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,9 @@ def _training_ids(
         dataset_dir / "test").is_dir() else set()
     in_train = {path.resolve(): recording_id for recording_id, path in train.items()}
     in_reviews = {_digest(path): recording_id for recording_id, path in reviewed.items()}
-    ids, copied, chosen = [], [], {}
+    ids: list[str] = []
+    copied: list[str] = []
+    chosen: dict[Path, str] = {}
     for row in verdicts.itertuples():
         source = Path(row.file).resolve()
         if source in chosen:
@@ -152,9 +154,11 @@ def _training_ids(
             )
         else:
             content = _digest(source)
-            recording_id = in_reviews.get(content)
-            if recording_id is None:
-                recording_id = row.recording
+            known = in_reviews.get(content)
+            if known is not None:
+                recording_id = known
+            else:
+                recording_id = str(row.recording)
                 if recording_id in train or recording_id in reviewed or recording_id in chosen.values():
                     recording_id = f"{row.recording}-{content[:8]}"
                 target = recordings_dir / f"{recording_id}{source.suffix.lower()}"
@@ -207,15 +211,15 @@ def import_verdicts(paths: Sequence[str | Path], *, data: DataSettings) -> Impor
             rows["recording"], rows["file"] = _raven_recording(path)
         read.append(rows)
     verdicts = pd.concat(read, ignore_index=True)
-    counts = verdicts["verdict"].value_counts()
-    summary = dict(
-        labels_path=reviews_dir / REVIEWED_LABELS,
-        **{name: int(counts.get(name, 0)) for name in VERDICTS}, blank=int(counts.get("", 0)),
+    counts = {name: int(count) for name, count in verdicts["verdict"].value_counts().items()}
+    summary = ImportSummary(
+        reviews_dir / REVIEWED_LABELS, yes=counts.get("yes", 0), no=counts.get("no", 0),
+        unsure=counts.get("unsure", 0), blank=counts.get("", 0),
     )
     verdicts = verdicts[verdicts["verdict"].isin(["yes", "no"])].reset_index(drop=True)
     existing = read_reviewed_events(reviews_dir, names)[_LABEL_COLUMNS]
     if verdicts.empty:
-        return ImportSummary(**summary)
+        return summary
     copies = reviews_dir / REVIEWED_RECORDINGS
     reviewed = index_recording_tree(copies) if copies.is_dir() else {}
     ids, copied = _training_ids(verdicts, dataset_dir, reviewed, copies)
@@ -229,7 +233,7 @@ def import_verdicts(paths: Sequence[str | Path], *, data: DataSettings) -> Impor
         merged[column] = merged[column].where(merged["_merge"] != "left_only", merged[f"{column}_old"])
     labels = merged[_LABEL_COLUMNS].sort_values(_KEY, kind="stable")
     write_text(reviews_dir / REVIEWED_LABELS, competition.write(labels, with_present=True))
-    return ImportSummary(
-        **summary, added=int((merged["_merge"] == "right_only").sum()), replaced=int((before & ~same).sum()),
+    return dataclasses.replace(
+        summary, added=int((merged["_merge"] == "right_only").sum()), replaced=int((before & ~same).sum()),
         unchanged=int(same.sum()), recordings_added=copied,
     )
