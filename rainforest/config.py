@@ -8,6 +8,7 @@ allowed, before anything is read or written.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -108,6 +109,21 @@ class FeatureSettings(_Section):
         if fmin is not None and fmin >= fmax:
             raise ValueError(f"fmin ({fmin}) must be below fmax ({fmax})")
         return fmax
+
+
+@dataclass(frozen=True)
+class SpectrogramSettings:
+    """What a log-mel spectrogram and its windows are made with, travelling
+    together: the rate recordings are read at (``audio.sample_rate``) and the
+    ``features`` section. A window set and a model card hold them too."""
+
+    sample_rate: int
+    features: FeatureSettings
+
+    @property
+    def window_frames(self) -> int:
+        """Number of spectrogram frames in one window (at least one)."""
+        return max(1, round(self.features.window_seconds * self.sample_rate / self.features.hop_length))
 
 
 def _or_auto(accepts: Callable[[object], bool], expected: str) -> Callable[[object], object]:
@@ -286,12 +302,27 @@ class EvaluateSettings(_Section):
     worst_examples: Annotated[Integer, Field(ge=1, le=48)]
 
 
+@dataclass(frozen=True)
+class ScoringSettings:
+    """How windows are slid over a recording and scored: a window starts every
+    ``hop_seconds``, and ``batch_size`` windows are scored at a time (``submit``'s
+    settings, or ``rainforest-detect``'s options)."""
+
+    hop_seconds: float
+    batch_size: int
+
+
 class SubmitSettings(_Section):
     workers: Annotated[Integer, Field(ge=1, le=64)]
     hop_seconds: PositiveFloat
     batch_size: PositiveInt
     aggregation: Literal["max", "mean_top_k"]
     top_k: PositiveInt
+
+    @property
+    def scoring(self) -> ScoringSettings:
+        """The settings of :func:`rainforest.detect.scoring.score_windows`."""
+        return ScoringSettings(hop_seconds=self.hop_seconds, batch_size=self.batch_size)
 
 
 class Settings(_Section):

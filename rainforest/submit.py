@@ -49,8 +49,7 @@ def score_recordings(
     """
     recordings, _ = audio_files(folder, recording_ids, listed_in="sample_submission.csv")
     scored = score_windows(
-        make_scorer(model, card), recordings, hop_seconds=settings.hop_seconds, batch_size=settings.batch_size,
-        workers=settings.workers, progress="submit",
+        make_scorer(model, card), recordings, scoring=settings.scoring, workers=settings.workers, progress="submit",
     )
     return np.stack([aggregate_windows(item.scores, settings.aggregation, settings.top_k) for item in scored])
 

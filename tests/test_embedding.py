@@ -19,7 +19,7 @@ from rainforest.embedding import (
     fit_windows,
     load_embedding_model,
 )
-from rainforest.config import FeatureSettings, ModelSettings
+from rainforest.config import FeatureSettings, ModelSettings, ScoringSettings
 from rainforest.errors import ConfigError, ModelError
 from rainforest.detect.scoring import EmbeddingScorer, make_scorer
 from rainforest.card import EmbeddingCard, ModelCard
@@ -199,13 +199,13 @@ def test_embedding_scorer_scores_each_window_as_the_head_scores_its_embedding(em
     scorer = make_scorer(head, card)
     assert isinstance(scorer, EmbeddingScorer)
     recording = np.concatenate([windows[0], windows[2], windows[4][:1000]])  # two windows and a bit
-    starts, scores = scorer.window_scores(recording, hop_seconds=3.0, batch_size=1)
+    starts, scores = scorer.window_scores(recording, scoring=ScoringSettings(hop_seconds=3.0, batch_size=1))
     # Every 3 s, and the last window aligned to the end so its tail is scored too.
     np.testing.assert_allclose(starts, [0.0, 3.0, 1000 / 48_000 + 3.0])
     expected = head(embedder.embed(np.stack([recording[round(s * 48_000) :][: INFO.window_samples] for s in starts])))
     np.testing.assert_allclose(scores, np.asarray(expected), atol=1e-6)
     # The embeddings do not depend on the batch; the head's matrix products do, in the last bits.
-    np.testing.assert_allclose(scorer.window_scores(recording, hop_seconds=3.0, batch_size=8)[1], scores, atol=1e-6)
+    np.testing.assert_allclose(scorer.window_scores(recording, scoring=ScoringSettings(hop_seconds=3.0, batch_size=8))[1], scores, atol=1e-6)
 
 
 def test_a_head_refuses_another_embedding_model_file(embedder):

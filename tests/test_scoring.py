@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 import rainforest.detect.scoring as inference
 import rainforest.spectrogram as spectrogram
 from rainforest.config import FeatureSettings, ModelSettings
-from rainforest.config import SubmitSettings
+from rainforest.config import ScoringSettings, SubmitSettings
 from rainforest.detect.scoring import RecordingScorer, make_scorer, score_windows, stream_windows
 from rainforest.spectrogram import (
     cut_windows,
@@ -64,7 +64,7 @@ def test_one_window_recording_scores_as_the_model_does():
     model = _model()
     waveform = _waveform(1.0)
     scorer = RecordingScorer(model, FEATURES_16_MELS, RATE)
-    starts, scores = scorer.window_scores(waveform, hop_seconds=0.5, batch_size=8)
+    starts, scores = scorer.window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))
     spectrogram = _spectrogram(waveform)
     assert spectrogram.shape[1] == N_FRAMES
     np.testing.assert_array_equal(starts, [0.0])
@@ -80,20 +80,20 @@ def test_an_ensemble_scores_as_the_mean_of_its_members():
     scorer = RecordingScorer(combined, FEATURES_16_MELS, RATE)
     assert scorer.fully_convolutional
     waveform = _waveform(5.0)
-    _, scores = scorer.window_scores(waveform, hop_seconds=0.5, batch_size=8)
-    each = [RecordingScorer(m, FEATURES_16_MELS, RATE).window_scores(waveform, hop_seconds=0.5, batch_size=8)[1] for m in members]
+    _, scores = scorer.window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))
+    each = [RecordingScorer(m, FEATURES_16_MELS, RATE).window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))[1] for m in members]
     np.testing.assert_allclose(scores, (each[0] + each[1]) / 2, atol=1e-6)
     assert not np.allclose(each[0], each[1])
     # One window long: the ensemble model's own output.
     one = _waveform(1.0)
     np.testing.assert_allclose(
-        scorer.window_scores(one, hop_seconds=0.5, batch_size=8)[1], combined(_spectrogram(one)[None]).numpy(), atol=1e-5
+        scorer.window_scores(one, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))[1], combined(_spectrogram(one)[None]).numpy(), atol=1e-5
     )
 
 
 def test_window_starts_step_by_the_hop_and_cover_the_recording():
     scorer = RecordingScorer(_model(), FEATURES_16_MELS, RATE)
-    starts, scores = scorer.window_scores(_waveform(10.0), hop_seconds=0.5, batch_size=4)
+    starts, scores = scorer.window_scores(_waveform(10.0), scoring=ScoringSettings(hop_seconds=0.5, batch_size=4))
     assert scores.shape == (len(starts), 3) and np.all((scores >= 0) & (scores <= 1))
     step = np.diff(starts)
     stride_seconds = scorer.stride * FEATURES_16_MELS.hop_length / RATE
@@ -109,7 +109,7 @@ def test_pooled_scores_follow_the_per_window_scores():
     model = _model()
     scorer = RecordingScorer(model, FEATURES_16_MELS, RATE)
     waveform = np.concatenate([_waveform(3.0, 1), 3 * _waveform(3.0, 2), _waveform(3.0, 3)])
-    starts, pooled = scorer.window_scores(waveform, hop_seconds=0.5, batch_size=8)
+    starts, pooled = scorer.window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))
     spectrogram = _spectrogram(waveform)
     frames = np.minimum(np.round(starts * RATE / FEATURES_16_MELS.hop_length).astype(int), spectrogram.shape[1] - N_FRAMES)
     direct = model(cut_windows(spectrogram, frames, N_FRAMES)).numpy()
@@ -120,22 +120,22 @@ def test_pooled_scores_follow_the_per_window_scores():
 def test_long_recordings_are_scored_in_chunks(monkeypatch):
     model = _model()
     waveform = _waveform(12.0)
-    whole = RecordingScorer(model, FEATURES_16_MELS, RATE).window_scores(waveform, hop_seconds=1.0, batch_size=8)
+    whole = RecordingScorer(model, FEATURES_16_MELS, RATE).window_scores(waveform, scoring=ScoringSettings(hop_seconds=1.0, batch_size=8))
     monkeypatch.setattr(inference, "CHUNK_FRAMES", 128)
-    chunked = RecordingScorer(model, FEATURES_16_MELS, RATE).window_scores(waveform, hop_seconds=1.0, batch_size=8)
+    chunked = RecordingScorer(model, FEATURES_16_MELS, RATE).window_scores(waveform, scoring=ScoringSettings(hop_seconds=1.0, batch_size=8))
     np.testing.assert_array_equal(whole[0], chunked[0])
     assert np.abs(whole[1] - chunked[1]).mean() < 0.05
 
 
 def test_short_recording_gets_one_window():
-    starts, scores = RecordingScorer(_model(), FEATURES_16_MELS, RATE).window_scores(_waveform(0.3), hop_seconds=0.5, batch_size=8)
+    starts, scores = RecordingScorer(_model(), FEATURES_16_MELS, RATE).window_scores(_waveform(0.3), scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))
     assert starts.tolist() == [0.0] and scores.shape == (1, 3)
 
 
 def test_baseline_scores_each_window_cut_from_the_spectrogram():
     model = _model("baseline", filters=(4,))
     waveform = _waveform(4.0)
-    starts, scores = RecordingScorer(model, FEATURES_16_MELS, RATE).window_scores(waveform, hop_seconds=0.5, batch_size=3)
+    starts, scores = RecordingScorer(model, FEATURES_16_MELS, RATE).window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.5, batch_size=3))
     spectrogram = log_mel_spectrogram(waveform, RATE, FEATURES_16_MELS)
     frames = np.round(starts * RATE / FEATURES_16_MELS.hop_length).astype(int)
     np.testing.assert_allclose(scores, model(cut_windows(spectrogram, frames, N_FRAMES)).numpy(), atol=1e-5)
@@ -171,7 +171,7 @@ def test_streamed_scores_are_the_whole_files_scores(tmp_path, monkeypatch, read_
     scorer.block_samples = read_samples
     waveform = _waveform(41.3)
     sf.write(tmp_path / "long.wav", waveform, RATE, subtype="FLOAT")
-    [item] = score_windows(scorer, {"long": tmp_path / "long.wav"}, hop_seconds=0.5, batch_size=7)
+    [item] = score_windows(scorer, {"long": tmp_path / "long.wav"}, scoring=ScoringSettings(hop_seconds=0.5, batch_size=7))
     # A scorer of its own: TensorFlow compiles a function afresh for a new
     # batch shape, and after that once for all shapes, which can change the
     # last bit; the same calls in the same order compile the same way.
@@ -186,7 +186,7 @@ def test_streamed_baseline_scores_are_the_whole_files_scores():
     scorer = RecordingScorer(model, FEATURES_16_MELS, RATE)
     scorer.block_samples = 3001
     waveform = _waveform(6.0)
-    starts, scores = scorer.window_scores(waveform, hop_seconds=0.25, batch_size=5)
+    starts, scores = scorer.window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.25, batch_size=5))
     frames = np.round(starts * RATE / FEATURES_16_MELS.hop_length).astype(int)
     windows = cut_windows(_spectrogram(waveform), frames, N_FRAMES)
     expected = np.concatenate([model(windows[i : i + 5], training=False).numpy() for i in range(0, len(windows), 5)])
@@ -210,8 +210,8 @@ def test_unreadable_recordings_stop_or_are_skipped(tmp_path):
     recordings = {"bad": tmp_path / "bad.wav", "good": tmp_path / "good.wav"}
     scorer = RecordingScorer(_model(), FEATURES_16_MELS, RATE)
     with pytest.raises(AudioError, match="bad.wav: cannot decode audio"):
-        list(score_windows(scorer, recordings, hop_seconds=0.5, batch_size=8))
-    bad, good = score_windows(scorer, recordings, hop_seconds=0.5, batch_size=8, skip_unreadable=True, workers=2)
+        list(score_windows(scorer, recordings, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8)))
+    bad, good = score_windows(scorer, recordings, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8), skip_unreadable=True, workers=2)
     assert "cannot decode audio" in bad.skipped and bad.scores is None
     assert good.skipped is None and good.scores.shape[1] == 3
 
@@ -223,7 +223,7 @@ def test_scores_come_in_order_whatever_the_threads(tmp_path):
         sf.write(paths[-1], _waveform(1.0 + 0.25 * i, seed=i), RATE)
     scorer = RecordingScorer(_model(), FEATURES_16_MELS, RATE)
     recordings = {path.stem: path for path in paths}
-    one, three = (list(score_windows(scorer, recordings, hop_seconds=0.5, batch_size=8, workers=w)) for w in (1, 3))
+    one, three = (list(score_windows(scorer, recordings, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8), workers=w)) for w in (1, 3))
     assert [item.seconds for item in one] == [1.0 + 0.25 * i for i in range(7)]
     assert [item.recording_id for item in three] == list(recordings)
     assert all(np.array_equal(a.scores, b.scores) for a, b in zip(one, three))

@@ -92,7 +92,7 @@ def run_key(job: DetectionJob) -> str:
     for path in (job.model, job.detector):
         digest.update(Path(path).read_bytes())
     digest.update(np.asarray(job.thresholds, dtype=np.float64).tobytes())
-    digest.update(f"{job.hop_seconds!r} {job.batch_size!r}".encode())
+    digest.update(f"{job.scoring.hop_seconds!r} {job.scoring.batch_size!r}".encode())
     return digest.hexdigest()
 
 
@@ -208,7 +208,7 @@ def detect_recordings(
 
     Each recording is decoded, mixed to mono and resampled to the model's
     rate, whatever its format, rate and length, and scored by windows every
-    ``job.hop_seconds``, in blocks, so a day-long recording takes no more
+    ``job.scoring.hop_seconds``, in blocks, so a day-long recording takes no more
     memory than a minute-long one (see
     :func:`rainforest.detect.scoring.score_windows`). As each recording is
     done, by this process or a worker (:func:`rainforest.detect.engine.detection_results`),

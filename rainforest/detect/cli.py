@@ -153,6 +153,7 @@ def detect(argv: Sequence[str] | None = None) -> int:
     # Imported here, not above: pandas and the decoders take a second to load, --help should not wait.
     # TensorFlow loads only where recordings are scored (rainforest.detect.engine).
     from rainforest.detect.archive import detect_recordings, find_recordings
+    from rainforest.config import ScoringSettings
     from rainforest.detect.engine import DetectionJob
     from rainforest.detect.thresholds import load_detector
     from rainforest.card import load_card
@@ -179,8 +180,8 @@ def detect(argv: Sequence[str] | None = None) -> int:
                     PROG, ", ".join(detector.undetected), detector.target_precision,
                 )
         job = DetectionJob(
-            args.model.resolve(), detector_path.resolve(), tuple(map(float, thresholds)), hop_seconds,
-            args.batch_size, args.skip_unreadable,
+            args.model.resolve(), detector_path.resolve(), tuple(map(float, thresholds)),
+            ScoringSettings(hop_seconds=hop_seconds, batch_size=args.batch_size), args.skip_unreadable,
         )
         # --workers asks for local processes, whatever the environment names.
         scheduler = args.scheduler or (None if args.workers else os.environ.get("DASK_SCHEDULER_ADDRESS") or None)

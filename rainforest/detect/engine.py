@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from rainforest.card import load_card
+from rainforest.config import ScoringSettings
 from rainforest.detect.detections import RecordingDetections, recording_detections
 from rainforest.detect.thresholds import load_detector
 from rainforest.kernels import unpinned_libraries
@@ -50,7 +51,7 @@ class DetectionJob:
         The trained model and its detector file (per-species thresholds and bands).
     thresholds
         Per-species scores at or above which a window is a detection, in model order.
-    hop_seconds, batch_size
+    scoring
         Seconds between window starts, and windows scored at a time.
     skip_unreadable
         Whether a recording that cannot be decoded is reported instead of stopping the run.
@@ -59,8 +60,7 @@ class DetectionJob:
     model: Path
     detector: Path
     thresholds: tuple[float, ...]
-    hop_seconds: float
-    batch_size: int
+    scoring: ScoringSettings
     skip_unreadable: bool = False
 
 
@@ -120,8 +120,7 @@ def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> Record
     _share_the_worker_cores()
     scorer, card, detector = _loaded(job.model, job.detector)
     item = score_recording(
-        scorer, recording_id, path, hop_seconds=job.hop_seconds, batch_size=job.batch_size,
-        skip_unreadable=job.skip_unreadable,
+        scorer, recording_id, path, scoring=job.scoring, skip_unreadable=job.skip_unreadable
     )
     return recording_detections(item, card, detector, np.asarray(job.thresholds))
 
@@ -132,8 +131,8 @@ def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[Reco
 
     scorer, card, detector = _loaded(job.model, job.detector)
     scored = score_windows(
-        scorer, recordings, hop_seconds=job.hop_seconds, batch_size=job.batch_size,
-        skip_unreadable=job.skip_unreadable, progress="detect", workers=available_cores(),
+        scorer, recordings, scoring=job.scoring, skip_unreadable=job.skip_unreadable, progress="detect",
+        workers=available_cores(),
     )
     for item in scored:
         yield recording_detections(item, card, detector, np.asarray(job.thresholds))

@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from rainforest.audio import Recording
-from rainforest.config import FeatureSettings
+from rainforest.config import ScoringSettings, SpectrogramSettings
 from rainforest.embedding import EmbeddingModel, fit_windows, load_embedding_model
 from rainforest.errors import AudioError, ModelError
 from rainforest.spectrogram import (
@@ -167,14 +167,15 @@ class RecordingScorer:
         return spectrogram_blocks(_padded(samples, n_samples, length), self.sample_rate, self.features, CHUNK_FRAMES)
 
     def scores(
-        self, blocks: Iterable[np.ndarray], n_samples: int, *, hop_seconds: float, batch_size: int
+        self, blocks: Iterable[np.ndarray], n_samples: int, *, scoring: ScoringSettings
     ) -> tuple[np.ndarray, np.ndarray]:
         """Scores of every window slid over one recording, from its :meth:`input_blocks`.
 
-        Windows start every ``hop_seconds`` (rounded to whole frames, or for a
+        Windows start every ``scoring.hop_seconds`` (rounded to whole frames, or for a
         fully convolutional model to whole feature-map frames, a multiple of
         its stride) and the last one is aligned to the recording's end. A
-        recording shorter than a window is zero-padded.
+        recording shorter than a window is zero-padded. ``scoring.batch_size``
+        windows are scored at a time.
 
         Returns
         -------
@@ -186,7 +187,7 @@ class RecordingScorer:
         """
         length = max(n_samples, window_span_samples(self.n_frames, self.features))
         n_frames = 1 + (length - self.features.n_fft) // self.features.hop_length
-        hop_frames = max(1, round(hop_seconds * self.sample_rate / self.features.hop_length))
+        hop_frames = max(1, round(scoring.hop_seconds * self.sample_rate / self.features.hop_length))
         if self.fully_convolutional:
             # The feature map, averaged over frequency: (map frames, channels)
             # per chunk. Whole chunks are multiples of the stride, so they tile it.
@@ -197,7 +198,7 @@ class RecordingScorer:
             scores = [
                 # What TimeFrequencyPooling does to a window of (channels, width): max and mean over time.
                 self._head(np.concatenate([windows.max(axis=2), windows.mean(axis=2)], axis=1)).numpy()
-                for windows in stream_windows(chunks, starts, self.window_width, batch_size)
+                for windows in stream_windows(chunks, starts, self.window_width, scoring.batch_size)
             ]
             starts = starts * self.stride
         else:
@@ -205,13 +206,13 @@ class RecordingScorer:
             frames = (block.T for block in blocks)  # (frames, n_mels): windows come out (n, n_mels, frames)
             scores = [
                 self.model(windows, training=False).numpy()
-                for windows in stream_windows(frames, starts, self.n_frames, batch_size)
+                for windows in stream_windows(frames, starts, self.n_frames, scoring.batch_size)
             ]
         return frame_times(starts, self.sample_rate, self.features), np.concatenate(scores)
 
-    def window_scores(self, waveform: np.ndarray, *, hop_seconds: float, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    def window_scores(self, waveform: np.ndarray, *, scoring: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`scores` of a recording in memory."""
-        return _in_memory_scores(self, waveform, hop_seconds=hop_seconds, batch_size=batch_size)
+        return _in_memory_scores(self, waveform, scoring=scoring)
 
 
 def _mean_of_heads(heads: list[keras.Model], bounds: np.ndarray, pooled: tf.Tensor) -> tf.Tensor:
@@ -257,29 +258,29 @@ class EmbeddingScorer:
         return _padded(samples, n_samples, max(n_samples, self.window_samples))
 
     def scores(
-        self, blocks: Iterable[np.ndarray], n_samples: int, *, hop_seconds: float, batch_size: int
+        self, blocks: Iterable[np.ndarray], n_samples: int, *, scoring: ScoringSettings
     ) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`RecordingScorer.scores`; the hop is rounded to whole samples."""
         length = max(n_samples, self.window_samples)
-        starts = sliding_window_starts(length, self.window_samples, round(hop_seconds * self.sample_rate))
+        starts = sliding_window_starts(length, self.window_samples, round(scoring.hop_seconds * self.sample_rate))
         scores = [
             self._head(self.embedder.embed(fit_windows(windows, self.sample_rate, self.embedder.info))).numpy()
-            for windows in stream_windows(blocks, starts, self.window_samples, batch_size)
+            for windows in stream_windows(blocks, starts, self.window_samples, scoring.batch_size)
         ]
         return starts / self.sample_rate, np.concatenate(scores)
 
-    def window_scores(self, waveform: np.ndarray, *, hop_seconds: float, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    def window_scores(self, waveform: np.ndarray, *, scoring: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`scores` of a recording in memory."""
-        return _in_memory_scores(self, waveform, hop_seconds=hop_seconds, batch_size=batch_size)
+        return _in_memory_scores(self, waveform, scoring=scoring)
 
 
 Scorer = RecordingScorer | EmbeddingScorer
 
 
-def _in_memory_scores(scorer: Scorer, waveform: np.ndarray, *, hop_seconds: float, batch_size: int):
+def _in_memory_scores(scorer: Scorer, waveform: np.ndarray, *, scoring: ScoringSettings):
     pieces = (waveform[first : first + scorer.block_samples] for first in range(0, len(waveform), scorer.block_samples))
     blocks = scorer.input_blocks(pieces, len(waveform))
-    return scorer.scores(blocks, len(waveform), hop_seconds=hop_seconds, batch_size=batch_size)
+    return scorer.scores(blocks, len(waveform), scoring=scoring)
 
 
 def make_scorer(model: keras.Model, card: ModelCard) -> Scorer:
@@ -358,8 +359,7 @@ def score_recording(
     recording_id: str,
     path: Path,
     *,
-    hop_seconds: float,
-    batch_size: int,
+    scoring: ScoringSettings,
     skip_unreadable: bool = False,
     stream: Iterator | None = None,
 ) -> WindowScores:
@@ -377,7 +377,7 @@ def score_recording(
     stream = iter(_blocks_of(scorer, path)()) if stream is None else stream
     try:
         n_samples = next(stream)
-        starts, scores = scorer.scores(stream, n_samples, hop_seconds=hop_seconds, batch_size=batch_size)
+        starts, scores = scorer.scores(stream, n_samples, scoring=scoring)
     except AudioError as error:
         if not skip_unreadable:
             raise
@@ -390,8 +390,7 @@ def score_windows(
     scorer: Scorer,
     recordings: dict[str, Path],
     *,
-    hop_seconds: float,
-    batch_size: int,
+    scoring: ScoringSettings,
     workers: int = 1,
     skip_unreadable: bool = False,
     progress: str = "score",
@@ -409,7 +408,7 @@ def score_windows(
     ----------
     recordings
         Recording id -> audio file.
-    hop_seconds, batch_size
+    scoring
         Seconds between window starts, and windows scored at a time (see
         :meth:`RecordingScorer.scores`).
     skip_unreadable
@@ -430,8 +429,7 @@ def score_windows(
             zip(recordings.items(), streams), total=len(recordings), desc=progress, unit="rec", disable=None
         ):
             item = score_recording(
-                scorer, recording_id, path, hop_seconds=hop_seconds, batch_size=batch_size,
-                skip_unreadable=skip_unreadable, stream=stream,
+                scorer, recording_id, path, scoring=scoring, skip_unreadable=skip_unreadable, stream=stream,
             )
             audio_seconds += item.seconds
             yield item
