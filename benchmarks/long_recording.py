@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         for hours in args.hours:
             path = workdir / f"long_{hours:g}h.wav"
             print(f"writing {path} ...", file=sys.stderr, flush=True)
-            seconds = write_long_recording(path, hours, source, card.sample_rate)
+            seconds = write_long_recording(path, hours, source, card.spectrogram_settings.sample_rate)
             print(f"rainforest-detect {path} ...", file=sys.stderr, flush=True)
             wall, peak, _ = measure([detect, str(path), "--model", str(args.model), "--output", str(workdir / "out")], ROOT)
             rows.append(f"| {seconds / 3600:g} | {wall:.0f} | {seconds / wall:.0f} | {peak / 2**20:.0f} |")

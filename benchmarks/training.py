@@ -96,12 +96,16 @@ def training_throughput(
         out = Path(output_dir or scratch)
         out.mkdir(parents=True, exist_ok=True)
         wall, cpu = time.perf_counter(), time.process_time()
-        training.train_model(
-            model=settings.model, settings=settings.train, windows_path=WINDOWS, split_path=SPLIT,
-            augmented_path=AUGMENTED, window_embeddings_path=WINDOW_EMBEDDINGS,
-            augmented_embeddings_path=AUGMENTED_EMBEDDINGS, model_path=out / "model.keras",
-            validation_scores_path=out / "validation_scores.csv", live_dir=out / "train",
-        )
+        files = {
+            "windows": WINDOWS, "split": SPLIT, "augmented": AUGMENTED, "window_embeddings": WINDOW_EMBEDDINGS,
+            "augmented_embeddings": AUGMENTED_EMBEDDINGS, "model": out / "model.keras",
+            "validation_scores": out / "validation_scores.csv", "live_dir": out / "train",
+        }
+        if hasattr(training, "TrainingFiles"):
+            training.train_model(model=settings.model, settings=settings.train, files=training.TrainingFiles(**files))
+        else:  # a checkout from before TrainingFiles takes the paths one by one
+            paths = {name if name == "live_dir" else f"{name}_path": path for name, path in files.items()}
+            training.train_model(model=settings.model, settings=settings.train, **paths)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         epochs_run = json.loads((out / "train" / "metrics.json").read_text())["step"] + 1
         windows = _training_windows(settings)
@@ -147,7 +151,7 @@ def _training_windows(settings) -> int:
     from rainforest.training import load_training_data, select_training_windows
 
     # The first fold's model: the holdout's only one.
-    train, _ = load_training_data(WINDOWS, read_split(SPLIT), 0, AUGMENTED, settings.train.use_augmented)
+    train, _ = load_training_data(WINDOWS, read_split(SPLIT), 0, AUGMENTED, use_augmented=settings.train.use_augmented)
     return len(select_training_windows(train, settings.train)["targets"])
 
 
@@ -197,13 +201,15 @@ def epoch_profile(
 
     settings = _settings(params_path, dict(overrides or {}))
     ts = settings.train
-    train, validation = training.load_training_data(WINDOWS, read_split(SPLIT), 0, AUGMENTED, ts.use_augmented)
+    train, validation = training.load_training_data(
+        WINDOWS, read_split(SPLIT), 0, AUGMENTED, use_augmented=ts.use_augmented
+    )
     inputs = getattr(training, "in_memory", lambda rows: rows)(train["inputs"])
     n_species = train["targets"].shape[1]
     labels = training._labels(train, ts, n_species)
     training.make_deterministic(ts.seed)
     mean, variance = training.input_statistics(inputs)
-    model = build_model(settings.model, tuple(inputs.shape[1:]), n_species, mean, variance)
+    model = build_model(settings.model, tuple(inputs.shape[1:]), n_species, mean=mean, variance=variance)
     model.compile(optimizer=training._optimizer(ts, 1000), loss=WeightedBinaryCrossentropy())
     n = len(labels)
 

@@ -26,14 +26,13 @@ from tqdm import tqdm
 
 from rainforest.annotations import read_annotation_events, read_species_labels
 from rainforest.audio import Recording, audio_files, index_recording_tree, index_recordings
-from rainforest.config import DataSettings, EtlSettings, FeatureSettings
+from rainforest.config import DataSettings, EtlSettings, SpectrogramSettings
 from rainforest.errors import AudioError, LabelError
 from rainforest.spectrogram import (
     event_window_start,
     frame_times,
     log_mel_spectrogram,
     recording_frames,
-    window_frames,
     window_span_samples,
 )
 from rainforest.labels import (
@@ -51,34 +50,22 @@ from rainforest.storage import WindowWriter, write_json, write_text
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class WindowGeometry:
-    """Sizes shared by every window of a run."""
-
-    sample_rate: int
-    features: FeatureSettings
-
-    @property
-    def n_frames(self) -> int:
-        return window_frames(self.features, self.sample_rate)
-
-    @property
-    def n_samples(self) -> int:
-        return window_span_samples(self.n_frames, self.features)
-
-
 def background_window_starts(
-    events: pd.DataFrame, n_recording_frames: int, count: int, geometry: WindowGeometry, rng: np.random.Generator
+    events: pd.DataFrame,
+    n_recording_frames: int,
+    count: int,
+    spectrogram_settings: SpectrogramSettings,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """First frames of up to ``count`` windows that overlap no event of the recording.
 
     Most of a test recording is background; these windows show the model
     what no call looks like. Fewer are returned where events leave no room.
     """
-    rate, features = geometry.sample_rate, geometry.features
-    candidates = np.arange(max(0, n_recording_frames - geometry.n_frames) + 1)
-    start_times = frame_times(candidates, rate, features)
-    end_times = start_times + geometry.n_samples / rate
+    n_frames, rate = spectrogram_settings.window_frames, spectrogram_settings.sample_rate
+    candidates = np.arange(max(0, n_recording_frames - n_frames) + 1)
+    start_times = frame_times(candidates, spectrogram_settings)
+    end_times = start_times + window_span_samples(n_frames, spectrogram_settings.features) / rate
     free = np.ones(len(candidates), dtype=bool)
     for t_min, t_max in zip(events["t_min"], events["t_max"]):
         free &= (end_times <= t_min) | (start_times >= t_max)
@@ -89,7 +76,8 @@ def background_window_starts(
 def event_windows(
     recording: Recording,
     events: pd.DataFrame,
-    geometry: WindowGeometry,
+    spectrogram_settings: SpectrogramSettings,
+    *,
     n_species: int,
     n_background: int = 0,
     rng: np.random.Generator | None = None,
@@ -105,9 +93,11 @@ def event_windows(
     Parameters
     ----------
     recording
-        The open recording, at ``geometry.sample_rate``.
+        The open recording, at ``spectrogram_settings.sample_rate``.
     events
         The recording's events (``species_id``, ``t_min``, ``t_max``, ``present``).
+    n_species
+        Species in the dataset: the width of the labels.
     n_background
         Windows to add that overlap no event (see
         :func:`background_window_starts`), drawn with ``rng``. Their labels are
@@ -123,31 +113,34 @@ def event_windows(
         Arrays with one row per window, events first, named as the fields of
         a window set (without ``recording_ids``).
     """
-    features, rate = geometry.features, geometry.sample_rate
+    features, rate = spectrogram_settings.features, spectrogram_settings.sample_rate
+    n_samples = window_span_samples(spectrogram_settings.window_frames, features)
     # A recording shorter than a window is zero-padded to one window.
-    n_recording_frames = recording_frames(max(recording.n_samples, geometry.n_samples), features)
+    n_recording_frames = recording_frames(max(recording.n_samples, n_samples), features)
     # A song longer than a window gives several different views of itself;
     # linspace keeps t_min and t_max exact, so one window per event is unchanged.
     counts = np.broadcast_to(np.asarray(windows_per_event, dtype=np.int64), (len(events),))
     spans = [np.linspace(t_min, t_max, n + 1) for t_min, t_max, n in zip(events["t_min"], events["t_max"], counts)]
     event_starts = [
-        event_window_start(edges[k], edges[k + 1], n_recording_frames, geometry.n_frames, rate, features)
+        event_window_start(
+            edges[k], edges[k + 1], n_recording_frames=n_recording_frames, spectrogram_settings=spectrogram_settings
+        )
         for edges in spans
         for k in range(len(edges) - 1)
     ]
     background = (
-        background_window_starts(events, n_recording_frames, n_background, geometry, rng)
+        background_window_starts(events, n_recording_frames, n_background, spectrogram_settings, rng)
         if n_background
         else np.zeros(0, dtype=np.int64)
     )
     starts = np.concatenate([np.array(event_starts, dtype=np.int64), background])
-    start_times = frame_times(starts, rate, features)
-    end_times = start_times + geometry.n_samples / rate
+    start_times = frame_times(starts, spectrogram_settings)
+    end_times = start_times + n_samples / rate
     labels = [window_labels(events, start, end, n_species) for start, end in zip(start_times, end_times)]
     species, present = events["species_id"].to_numpy(np.int16), events["present"].to_numpy(np.uint8)
-    waveforms = np.stack([recording.read(int(start) * features.hop_length, geometry.n_samples) for start in starts])
+    waveforms = np.stack([recording.read(int(start) * features.hop_length, n_samples) for start in starts])
     return {
-        "spectrograms": log_mel_spectrogram(waveforms, rate, features),
+        "spectrograms": log_mel_spectrogram(waveforms, spectrogram_settings),
         "waveforms": waveforms,
         "targets": np.stack([target for target, _ in labels]),
         "masks": np.stack([mask for _, mask in labels]),
@@ -199,7 +192,7 @@ class RecordingJob:
     recording_id: str
     path: Path
     events: pd.DataFrame
-    geometry: WindowGeometry
+    spectrogram_settings: SpectrogramSettings
     n_species: int
     skip_unreadable: bool
     n_background: int = 0
@@ -221,12 +214,15 @@ def _recording_job(job: RecordingJob) -> RecordingResult:
     # Runs in a worker: a skipped recording comes back as a result, in its
     # place in recording order, so the output does not depend on the workers.
     try:
-        with Recording(job.path, job.geometry.sample_rate) as recording:
-            events, clamped = fit_events_to_recording(job.events, recording.n_samples / job.geometry.sample_rate)
+        with Recording(job.path, job.spectrogram_settings.sample_rate) as recording:
+            events, clamped = fit_events_to_recording(
+                job.events, recording.n_samples / job.spectrogram_settings.sample_rate
+            )
             # Seeded by the recording's id: the same windows whatever the worker or order.
             rng = np.random.default_rng(zlib.crc32(job.recording_id.encode()))
             windows = event_windows(
-                recording, events, job.geometry, job.n_species, job.n_background, rng, job.windows_per_event
+                recording, events, job.spectrogram_settings, n_species=job.n_species, n_background=job.n_background,
+                rng=rng, windows_per_event=job.windows_per_event,
             )
     except AudioError as error:
         if job.skip_unreadable:
@@ -268,26 +264,32 @@ class EtlReport:
 
 
 def build_window_set(
-    dataset_dir: str | Path,
+    data: DataSettings,
     out_path: str | Path,
     *,
-    sample_rate: int,
-    features: FeatureSettings,
+    spectrogram_settings: SpectrogramSettings,
     settings: EtlSettings,
     events_path: str | Path | None = None,
-    annotations: str = "competition",
-    species_column: str = "Species",
-    reviews_dir: str | Path | None = None,
 ) -> EtlReport:
     """Write the window set of every labelled event in a dataset.
 
     Parameters
     ----------
-    dataset_dir
-        A folder in the competition's layout.
+    data
+        The dataset (``dataset_dir``, a folder in the competition's layout),
+        where its events come from (``annotations``): ``"competition"``
+        (``train_tp.csv`` and ``train_fp.csv``), ``"raven"`` or
+        ``"audacity"`` (a file beside each recording,
+        :func:`rainforest.annotations.read_annotation_events`, whose Raven
+        tables name the species in ``species_column``), and ``reviews_dir``,
+        a folder of reviewed labels (:func:`rainforest.labels.read_reviewed_events`)
+        whose events are added to the dataset's: their recordings are in the
+        dataset's ``train/`` or in ``reviews_dir/recordings``. A
+        ``species.csv`` in the dataset gives the species' names, stored in
+        the window set as ``species_labels``.
     out_path
         The HDF5 file to write (atomically).
-    sample_rate, features
+    spectrogram_settings
         The rate recordings are read at, and the spectrograms' settings.
     settings
         ``workers`` (processes decoding recordings in parallel);
@@ -299,17 +301,6 @@ def build_window_set(
     events_path
         If given, a CSV that gets the labelled events as validated (column
         ``present``: from train_tp.csv), written after the window set.
-    annotations, species_column
-        Where the events come from: ``"competition"`` (``train_tp.csv`` and
-        ``train_fp.csv``), ``"raven"`` or ``"audacity"`` (a file beside each
-        recording, :func:`rainforest.annotations.read_annotation_events`,
-        whose Raven tables name the species in ``species_column``). A
-        ``species.csv`` in the dataset gives the species' names, stored in
-        the window set as ``species_labels``.
-    reviews_dir
-        A folder of reviewed labels (:func:`rainforest.labels.read_reviewed_events`)
-        whose events are added to the dataset's: their recordings are in the
-        dataset's ``train/`` or in ``reviews_dir/recordings``.
 
     Returns
     -------
@@ -327,7 +318,9 @@ def build_window_set(
         If (with ``"stop"``) a recording has no audio file or cannot be
         decoded, or every recording was skipped.
     """
-    dataset_dir = Path(dataset_dir)
+    dataset_dir, annotations, species_column, reviews_dir = (
+        Path(data.dataset_dir), data.annotations, data.species_column, data.reviews_dir
+    )
     species, _ = read_species(dataset_dir / "sample_submission.csv")
     labels = read_species_labels(dataset_dir, species)
     if annotations == "competition":
@@ -346,7 +339,8 @@ def build_window_set(
     if not events["present"].any():
         raise LabelError(f"{source}: holds no events; etl needs at least one labelled call")
     report = EtlReport(
-        events_dropped_as_duplicates=duplicates, events_above_nyquist=_count_band_above_nyquist(events, sample_rate),
+        events_dropped_as_duplicates=duplicates,
+        events_above_nyquist=_count_band_above_nyquist(events, spectrogram_settings.sample_rate),
         events_reviewed=len(reviewed),
     )
     audio, missing = audio_files(
@@ -354,14 +348,14 @@ def build_window_set(
         on_missing=settings.on_unreadable, hint=" (or set etl.on_unreadable: skip in params.yaml to leave them out)",
     )
     skipped = {recording_id: f"no audio file in {train_dir}" for recording_id in missing}
-    geometry = WindowGeometry(sample_rate, features)
+    features, n_frames = spectrogram_settings.features, spectrogram_settings.window_frames
     calls = events[events["present"]]["species_id"].value_counts()
     per_call = windows_per_call({i: int(calls.get(i, 0)) for i in range(len(species))}, settings.windows_per_event)
     report.windows_per_call = {species[i]: n for i, n in per_call.items()}
     _log_windows_per_call(settings.windows_per_event, per_call, calls, species)
     jobs = [
         RecordingJob(
-            recording_id, audio[recording_id], group.reset_index(drop=True), geometry, len(species),
+            recording_id, audio[recording_id], group.reset_index(drop=True), spectrogram_settings, len(species),
             skip_unreadable=settings.on_unreadable == "skip", n_background=settings.background_windows,
             windows_per_event=tuple(per_call[i] for i in group["species_id"]),
         )
@@ -378,7 +372,7 @@ def build_window_set(
         settings.workers,
     )
     attrs = {
-        "sample_rate": sample_rate,
+        "sample_rate": spectrogram_settings.sample_rate,
         "window_seconds": features.window_seconds,
         "n_fft": features.n_fft,
         "hop_length": features.hop_length,
@@ -390,7 +384,7 @@ def build_window_set(
     if labels is not None:  # only then, so a dataset without names gives the same bytes as before
         attrs["species_labels"] = labels
     writer = WindowWriter(
-        out_path, features.n_mels, geometry.n_frames, len(species), geometry.n_samples, attrs
+        out_path, features.n_mels, n_frames, len(species), window_span_samples(n_frames, features), attrs
     )
     background_windows = 0
     with writer, ordered_map(settings.workers) as map_in_order:
@@ -489,8 +483,7 @@ def _log_report(report: EtlReport) -> None:
 def write_window_set(
     *,
     data: DataSettings,
-    sample_rate: int,
-    features: FeatureSettings,
+    spectrogram_settings: SpectrogramSettings,
     settings: EtlSettings,
     windows_path: str | Path,
     metrics_path: str | Path,
@@ -507,9 +500,7 @@ def write_window_set(
     its annotations' format and the reviewed labels read besides them.
     """
     report = build_window_set(
-        data.dataset_dir, windows_path, sample_rate=sample_rate, features=features, settings=settings,
-        events_path=events_path, annotations=data.annotations, species_column=data.species_column,
-        reviews_dir=data.reviews_dir,
+        data, windows_path, spectrogram_settings=spectrogram_settings, settings=settings, events_path=events_path
     )
     write_json(report_path, report.to_dict())
     write_json(metrics_path, report.headline())

@@ -89,7 +89,8 @@ def evaluate_model(
     events = pd.read_csv(events_path, dtype={"recording_id": str})
 
     target_precision = settings.target_precision
-    bands = frequency_bands(events, len(species), (card.features.fmin, card.features.fmax))
+    features = card.spectrogram_settings.features
+    bands = frequency_bands(events, len(species), (features.fmin, features.fmax))
     detector = build_detector(species, select_thresholds(truth, scores, target_precision), bands, target_precision)
     save_detector(detector_path, detector)
     pooled = detection_summary(truth, scores, detector)
@@ -126,8 +127,8 @@ def evaluate_model(
          "Worst false negatives: validation windows whose present species scores lowest"),
     ]:
         figure = window_examples(
-            validation, scores, picks, events=events, species=names, sample_rate=card.sample_rate,
-            features=card.features, title=title,
+            validation, scores, picks, events=events, species=names,
+            spectrogram_settings=card.spectrogram_settings, title=title,
         )
         save_png(figure, plots_dir / f"{name}.png")
     return summary

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from rainforest.config import FeatureSettings
+from rainforest.config import SpectrogramSettings
 from rainforest.detect.thresholds import Detector, precision_recall_by_threshold
 from rainforest.storage import atomic_path
 
@@ -114,7 +114,7 @@ def precision_recall_curves(
 
 
 def spectrogram_extent(
-    start: float, n_frames: int, sample_rate: int, features: FeatureSettings
+    start: float, n_frames: int, spectrogram_settings: SpectrogramSettings
 ) -> tuple[float, float, float, float]:
     """Where a window's spectrogram lies on a time (s) by mel axis.
 
@@ -125,6 +125,7 @@ def spectrogram_extent(
         of a window starting at ``start``, and mels, such that each frame and
         each mel bin is centred on the time and frequency it measures.
     """
+    features, sample_rate = spectrogram_settings.features, spectrogram_settings.sample_rate
     # Frame i covers samples [i * hop, i * hop + n_fft) of the window: centred at i * hop + n_fft / 2.
     step = features.hop_length / sample_rate
     first = start + (features.n_fft / 2) / sample_rate
@@ -148,12 +149,12 @@ def _draw_window(
     events: pd.DataFrame,
     species: list[str],
     highlight: int,
-    sample_rate: int,
-    features: FeatureSettings,
+    spectrogram_settings: SpectrogramSettings,
 ) -> None:
     """A window's log-mel spectrogram on a time (s) by mel axis, with the
     labelled event boxes that fall in it; ``highlight``'s boxes drawn thicker."""
-    left, right, bottom, top = spectrogram_extent(start, spectrogram.shape[1], sample_rate, features)
+    features = spectrogram_settings.features
+    left, right, bottom, top = spectrogram_extent(start, spectrogram.shape[1], spectrogram_settings)
     loudest = float(spectrogram.max())
     axes.imshow(
         spectrogram, origin="lower", aspect="auto", extent=(left, right, bottom, top), cmap="magma",
@@ -188,8 +189,7 @@ def window_examples(
     *,
     events: pd.DataFrame,
     species: list[str],
-    sample_rate: int,
-    features: FeatureSettings,
+    spectrogram_settings: SpectrogramSettings,
     title: str,
 ) -> Figure:
     """A grid of validation windows, each with its labelled event boxes.
@@ -219,7 +219,7 @@ def window_examples(
         recording_id, start = windows["recording_ids"][row], float(windows["start_times"][row])
         _draw_window(
             axes, windows["spectrograms"][row], start, by_recording.get(recording_id, no_events), species, column,
-            sample_rate, features,
+            spectrogram_settings,
         )
         if windows["targets"][row, column]:
             label = "labelled present"

@@ -156,6 +156,7 @@ def build_model(
     settings: ModelSettings,
     input_shape: tuple[int, ...],
     n_species: int,
+    *,
     mean: np.ndarray,
     variance: np.ndarray,
     activation: str = "sigmoid",

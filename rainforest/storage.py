@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from rainforest.config import FeatureSettings
+from rainforest.config import FeatureSettings, SpectrogramSettings
 
 #: The window set's fields: name -> (dtype, one row's shape in named
 #: dimensions, meaning). In the order :class:`WindowWriter` creates them,
@@ -217,12 +217,12 @@ def read_window_attrs(path: str | Path) -> dict:
         return dict(file.attrs)
 
 
-def read_feature_settings(path: str | Path) -> tuple[int, FeatureSettings]:
+def read_spectrogram_settings(path: str | Path) -> SpectrogramSettings:
     """The sample rate and feature settings a window set was made with."""
     attrs = read_window_attrs(path)
     # HDF5 gives NumPy scalars; the settings take Python numbers only.
     features = FeatureSettings(**{name: attrs[name].item() for name in FeatureSettings.model_fields})
-    return int(attrs["sample_rate"]), features
+    return SpectrogramSettings(int(attrs["sample_rate"]), features)
 
 
 def read_windows(path: str | Path, fields: tuple[str, ...], rows: np.ndarray | None = None) -> dict[str, np.ndarray]:

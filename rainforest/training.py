@@ -31,7 +31,7 @@ from rainforest.split import fold_rows, read_split, validation_folds
 from rainforest.storage import (
     LABEL_FIELDS,
     WindowRows,
-    read_feature_settings,
+    read_spectrogram_settings,
     read_window_attrs,
     read_windows,
     write_validation_scores,
@@ -257,6 +257,7 @@ def load_training_data(
     split: pd.DataFrame,
     fold: int | None,
     augmented_path: str | Path,
+    *,
     use_augmented: bool,
     embeddings: tuple[str | Path, str | Path] | None = None,
 ) -> tuple[dict, dict]:
@@ -291,7 +292,6 @@ def load_training_data(
 def model_card(windows_path: str | Path, embeddings_path: str | Path | None = None) -> ModelCard:
     """The card of a model trained on this window set (and on these embeddings
     of it, for an ``embedding_head``): what inference must reproduce."""
-    sample_rate, features = read_feature_settings(windows_path)
     window_attrs = read_window_attrs(windows_path)
     species = [str(name) for name in window_attrs["species"]]
     labels = [str(name) for name in window_attrs["species_labels"]] if "species_labels" in window_attrs else None
@@ -299,7 +299,7 @@ def model_card(windows_path: str | Path, embeddings_path: str | Path | None = No
     if embeddings_path is not None:
         attrs = read_window_attrs(embeddings_path)
         embedding = EmbeddingCard(str(attrs["model"]), str(attrs["sha256"]), str(attrs["licence"]))
-    return ModelCard(sample_rate, features, species, embedding, labels)
+    return ModelCard(read_spectrogram_settings(windows_path), species, embedding, labels)
 
 
 class EpochCurves(keras.callbacks.Callback):
@@ -415,7 +415,8 @@ def train_classifier(
     mean, variance = input_statistics(train["inputs"])
     softmax = settings.loss == "softmax_crossentropy"
     model = build_model(
-        model_settings, tuple(input_shape), n_species, mean, variance, activation="softmax" if softmax else "sigmoid"
+        model_settings, tuple(input_shape), n_species, mean=mean, variance=variance,
+        activation="softmax" if softmax else "sigmoid",
     )
     steps = settings.epochs * int(np.ceil(n_windows / settings.batch_size))
     model.compile(
@@ -501,6 +502,7 @@ def fit_folds(
     load_fold: Callable[[int], tuple[dict, dict]],
     folds: list[int],
     live: Live,
+    *,
     curves: str = "",
 ) -> FoldModels:
     """Fit one classifier per fold (:func:`train_classifier`) on
@@ -549,19 +551,24 @@ def refit(
     return classifier
 
 
-def train_model(
-    *,
-    model: ModelSettings,
-    settings: TrainSettings,
-    windows_path: str | Path,
-    split_path: str | Path,
-    augmented_path: str | Path,
-    window_embeddings_path: str | Path,
-    augmented_embeddings_path: str | Path,
-    model_path: str | Path,
-    validation_scores_path: str | Path,
-    live_dir: str | Path,
-) -> keras.Model:
+@dataclass(frozen=True)
+class TrainingFiles:
+    """The files of one training run, in the train stage's order: what it
+    reads (the window set, its split, the augmented copies, and the embed
+    stage's embeddings of both, row for row) and what it writes (the model,
+    the validation scores, and dvclive's folder of curves)."""
+
+    windows: str | Path
+    split: str | Path
+    augmented: str | Path
+    window_embeddings: str | Path
+    augmented_embeddings: str | Path
+    model: str | Path
+    validation_scores: str | Path
+    live_dir: str | Path
+
+
+def train_model(*, model: ModelSettings, settings: TrainSettings, files: TrainingFiles) -> keras.Model:
     """The train stage: fit one classifier per fold of the split on the
     windows of the other folds and their augmented copies (:func:`fit_folds`),
     and save the model with its card: with ``final_model: ensemble`` the one
@@ -575,19 +582,21 @@ def train_model(
     files); its card names the embedding model and the SHA-256 of its file,
     so inference computes the same features. With several
     :func:`candidate_heads`, each is fitted on every fold and the one with
-    the higher out-of-fold LWLRAP is kept. ``validation_scores_path`` gets
+    the higher out-of-fold LWLRAP is kept. ``files.validation_scores`` gets
     every validated window's score by the model that did not train on it
     (:func:`write_validation_scores`): evaluate's metrics and thresholds.
     """
     on_embeddings = model.architecture == "embedding_head"
-    embeddings = (window_embeddings_path, augmented_embeddings_path) if on_embeddings else None
-    split = read_split(split_path)
+    embeddings = (files.window_embeddings, files.augmented_embeddings) if on_embeddings else None
+    split = read_split(files.split)
 
     def load_fold(fold: int) -> tuple[dict, dict]:
-        return load_training_data(windows_path, split, fold, augmented_path, settings.use_augmented, embeddings)
+        return load_training_data(
+            files.windows, split, fold, files.augmented, use_augmented=settings.use_augmented, embeddings=embeddings
+        )
 
     heads = candidate_heads(model)
-    live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=False)
+    live = Live(str(files.live_dir), save_dvc_exp=False, dvcyaml=False)
     fitted = {
         head: fit_folds(
             model.model_copy(update={"head": head}), settings, load_fold, validation_folds(split), live,
@@ -614,7 +623,7 @@ def train_model(
     else:
         classifier = ensemble(best.members)
     live.end()
-    card = model_card(windows_path, window_embeddings_path if on_embeddings else None)
-    save_model(classifier, model_path, card)
-    write_validation_scores(validation_scores_path, best.rows, best.folds, best.scores, card.species)
+    card = model_card(files.windows, files.window_embeddings if on_embeddings else None)
+    save_model(classifier, files.model, card)
+    write_validation_scores(files.validation_scores, best.rows, best.folds, best.scores, card.species)
     return classifier

@@ -18,7 +18,7 @@ from rainforest.labels import EVENT_COLUMNS
 from rainforest.card import ModelCard
 from rainforest.storage import read_window_attrs, read_windows
 from rainforest.training import model_card
-from tests.support.settings import FEATURES, RATE
+from tests.support.settings import RATE, SPECTROGRAM_SETTINGS, data_settings
 
 SPECIES = ["s0", "s1", "s2"]
 NAMES = ["Black Phoebe", "California Towhee", "Dark-eyed Junco"]
@@ -273,8 +273,8 @@ def test_audacity_bad_lines(tmp_path, lines, expected, line):
 def _etl(dataset: Path, out: Path, annotations: str, events_path: Path | None = None):
     settings = EtlSettings(workers=1, on_unreadable="stop", background_windows=0, windows_per_event=1)
     return build_window_set(
-        dataset, out, sample_rate=RATE, features=FEATURES, settings=settings, events_path=events_path,
-        annotations=annotations,
+        data_settings(dataset, annotations=annotations), out, spectrogram_settings=SPECTROGRAM_SETTINGS,
+        settings=settings, events_path=events_path,
     )
 
 
@@ -319,13 +319,13 @@ def test_the_etl_stage_follows_data_annotations(tmp_path):
     )
     settings = EtlSettings(workers=1, on_unreadable="stop", background_windows=0, windows_per_event=2)
     report = write_window_set(
-        data=data, sample_rate=RATE, features=FEATURES, settings=settings, windows_path=tmp_path / "w.h5",
+        data=data, spectrogram_settings=SPECTROGRAM_SETTINGS, settings=settings, windows_path=tmp_path / "w.h5",
         metrics_path=tmp_path / "etl.json", report_path=tmp_path / "report.json",
     )
     assert report.recordings_read == 2 and report.windows_written == 3 * 2
     with pytest.raises(LabelError, match="missing column"):
         write_window_set(
-            data=data.model_copy(update={"species_column": "Common Name"}), sample_rate=RATE, features=FEATURES,
+            data=data.model_copy(update={"species_column": "Common Name"}), spectrogram_settings=SPECTROGRAM_SETTINGS,
             settings=settings, windows_path=tmp_path / "x.h5", metrics_path=tmp_path / "x.json",
             report_path=tmp_path / "x_report.json",
         )

@@ -307,7 +307,10 @@ def test_window_detections_orders_by_start_then_model_species_order():
     scores[0, [10, 2]] = 0.9
     scores[2, 11] = 0.5  # exactly at the threshold: detected
     scores[1, 3] = 0.49
-    table = window_detections("r", np.array([0.0, 1.0, 2.0]), scores, 2.0, 3.5, detector, detector.thresholds)
+    table = window_detections(
+        "r", np.array([0.0, 1.0, 2.0]), scores, window_seconds=2.0, duration=3.5, detector=detector,
+        thresholds=detector.thresholds,
+    )
     assert list(table["species"]) == ["s2", "s10", "s11"]
     assert list(table["start"]) == [0.0, 0.0, 2.0] and list(table["end"]) == [2.0, 2.0, 3.5]
     assert list(table["low_freq"]) == [200.0, 1000.0, 1100.0]

@@ -19,7 +19,7 @@ from rainforest.embedding import (
     fit_windows,
     load_embedding_model,
 )
-from rainforest.config import FeatureSettings, ModelSettings, ScoringSettings
+from rainforest.config import FeatureSettings, ModelSettings, ScoringSettings, SpectrogramSettings
 from rainforest.errors import ConfigError, ModelError
 from rainforest.detect.scoring import EmbeddingScorer, make_scorer
 from rainforest.card import EmbeddingCard, ModelCard
@@ -187,9 +187,9 @@ def test_without_the_extra_selecting_birdnet_says_what_to_install(monkeypatch):
 def _head_and_card(sha256: str = INFO.sha256):
     settings = ModelSettings(architecture="embedding_head", frequency_channel=False, filters=[4], dense_units=8,
                              dropout=0.0)
-    head = build_model(settings, (INFO.dimension,), 3, np.zeros(INFO.dimension), np.ones(INFO.dimension))
+    head = build_model(settings, (INFO.dimension,), 3, mean=np.zeros(INFO.dimension), variance=np.ones(INFO.dimension))
     features = FeatureSettings(n_fft=2048, hop_length=1024, n_mels=64, fmin=50.0, fmax=15000.0, window_seconds=3.0)
-    card = ModelCard(48_000, features, ["a", "b", "c"], EmbeddingCard("birdnet-v2.4", sha256, INFO.licence))
+    card = ModelCard(SpectrogramSettings(48_000, features), ["a", "b", "c"], EmbeddingCard("birdnet-v2.4", sha256, INFO.licence))
     return head, card
 
 

@@ -35,11 +35,11 @@ import rainforest.spectrogram as spectrogram
 import numpy as np
 from numpy._core._multiarray_umath import __cpu_features__
 from threadpoolctl import threadpool_info
-from rainforest.config import FeatureSettings
+from rainforest.config import FeatureSettings, SpectrogramSettings
 from rainforest.kernels import training_threads
 noise = np.random.default_rng(0).standard_normal(48000 * 10).astype(np.float32)
 features = FeatureSettings(n_fft=2048, hop_length=1024, n_mels=64, fmin=50.0, fmax=15000.0, window_seconds=2.0)
-mel = spectrogram.log_mel_spectrogram(noise, 48000, features)
+mel = spectrogram.log_mel_spectrogram(noise, SpectrogramSettings(48000, features))
 numpys = [blas["architecture"] for blas in threadpool_info() if "numpy" in blas["filepath"]]
 print(hashlib.sha256(mel.tobytes()).hexdigest(), *numpys, __cpu_features__["X86_V4"], training_threads())
 """

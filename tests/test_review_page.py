@@ -34,7 +34,7 @@ from rainforest.spectrogram import log_mel_spectrogram
 from tests.support.detector import BANDS, SCRIPT, SPECIES
 from tests.support.detector import restored_logging
 from tests.support.review import LABELS, RECORDINGS, detections_folder
-from tests.support.settings import FEATURES, RATE
+from tests.support.settings import FEATURES, RATE, SPECTROGRAM_SETTINGS
 
 #: The installed console script, beside rainforest-detect.
 REVIEW_SCRIPT = SCRIPT.with_name("rainforest-review")
@@ -204,9 +204,9 @@ def test_excerpt_span_stays_inside_the_recording():
 def test_excerpt_figure_marks_the_window_and_the_band_in_seconds_and_hertz():
     span = excerpt_span(2.0, 3.0, context_seconds=1.0, duration=10.0, sample_rate=RATE)
     waveform = np.random.default_rng(0).normal(0, 0.1, span.n_samples).astype(np.float32)
-    spectrogram = log_mel_spectrogram(waveform, RATE, FEATURES)
+    spectrogram = log_mel_spectrogram(waveform, SPECTROGRAM_SETTINGS)
     figure = excerpt_figure(
-        spectrogram, span, window=(2.0, 3.0), band=(500.0, 2000.0), sample_rate=RATE, features=FEATURES, title="t"
+        spectrogram, span, window=(2.0, 3.0), band=(500.0, 2000.0), spectrogram_settings=SPECTROGRAM_SETTINGS, title="t"
     )
     axes = figure.axes[0]
     assert sorted(line.get_xdata()[0] for line in axes.get_lines()) == [2.0, 3.0]
@@ -217,7 +217,7 @@ def test_excerpt_figure_marks_the_window_and_the_band_in_seconds_and_hertz():
     assert "(s)" in axes.get_xlabel() and "(Hz)" in axes.get_ylabel()
     assert "1000" in [tick.get_text() for tick in axes.get_yticklabels()]
     # The view is the whole excerpt, 1 s to 4 s, to within a frame.
-    assert axes.get_xlim() == spectrogram_extent(1.0, spectrogram.shape[1], RATE, FEATURES)[:2]
+    assert axes.get_xlim() == spectrogram_extent(1.0, spectrogram.shape[1], SPECTROGRAM_SETTINGS)[:2]
     assert axes.get_xlim() == pytest.approx((1.0, 4.0), abs=FEATURES.n_fft / RATE)
 
 
@@ -228,7 +228,7 @@ def test_label_is_empty_and_the_id_names_the_species_without_names():
     detector = Detector(0.9, [SpeciesDetector(name, 0.5, "target_precision", 1.0, 1.0, *band)
                               for name, band in zip(SPECIES, BANDS)])
     rows = review_rows(
-        detections, {"a": Path("/field/a.wav")}, card=ModelCard(RATE, FEATURES, SPECIES), detector=detector, top=1,
+        detections, {"a": Path("/field/a.wav")}, card=ModelCard(SPECTROGRAM_SETTINGS, SPECIES), detector=detector, top=1,
         near=1, source=Path("detections.csv"),
     )
     assert list(rows["label"]) == ["", ""] and list(rows["reason"]) == ["top", "near"]

@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 
 import rainforest.detect.scoring as inference
 import rainforest.spectrogram as spectrogram
-from rainforest.config import FeatureSettings, ModelSettings
+from rainforest.config import FeatureSettings, ModelSettings, SpectrogramSettings
 from rainforest.config import ScoringSettings, SubmitSettings
 from rainforest.detect.scoring import RecordingScorer, make_scorer, score_windows, stream_windows
 from rainforest.spectrogram import (
@@ -18,7 +18,6 @@ from rainforest.spectrogram import (
     log_mel_spectrogram,
     pad_to_length,
     sliding_window_starts,
-    window_frames,
     window_span_samples,
 )
 from rainforest.submit import score_recordings
@@ -30,7 +29,8 @@ from tests.support.settings import RATE
 N_MELS = 16
 #: One-second windows of 16 mel bands up to 8 kHz.
 FEATURES_16_MELS = FeatureSettings(n_fft=512, hop_length=256, n_mels=N_MELS, fmin=50.0, fmax=8000.0, window_seconds=1.0)
-N_FRAMES = window_frames(FEATURES_16_MELS, RATE)  # 62
+SETTINGS_16_MELS = SpectrogramSettings(RATE, FEATURES_16_MELS)
+N_FRAMES = SETTINGS_16_MELS.window_frames  # 62
 
 
 def _model(architecture: str = "cnn", filters=(4, 8, 8)) -> keras.Model:
@@ -38,7 +38,7 @@ def _model(architecture: str = "cnn", filters=(4, 8, 8)) -> keras.Model:
     settings = ModelSettings(
         architecture=architecture, frequency_channel=True, filters=list(filters), dense_units=8, dropout=0.0
     )
-    return build_model(settings, (N_MELS, N_FRAMES), 3, np.full(N_MELS, -40.0), np.full(N_MELS, 100.0))
+    return build_model(settings, (N_MELS, N_FRAMES), 3, mean=np.full(N_MELS, -40.0), variance=np.full(N_MELS, 100.0))
 
 
 def _waveform(seconds: float, seed: int = 0) -> np.ndarray:
@@ -47,12 +47,12 @@ def _waveform(seconds: float, seed: int = 0) -> np.ndarray:
 
 def _spectrogram(waveform: np.ndarray) -> np.ndarray:
     # The whole recording's spectrogram, padded to one window, as a scorer sees it.
-    return log_mel_spectrogram(pad_to_length(waveform, window_span_samples(N_FRAMES, FEATURES_16_MELS)), RATE, FEATURES_16_MELS)
+    return log_mel_spectrogram(pad_to_length(waveform, window_span_samples(N_FRAMES, FEATURES_16_MELS)), SETTINGS_16_MELS)
 
 
 @pytest.mark.parametrize(("architecture", "stride"), [("cnn", 8), ("resnet", 16), ("baseline", None)])
 def test_cnn_and_resnet_score_whole_recordings_in_one_pass(architecture, stride):
-    scorer = RecordingScorer(_model(architecture), FEATURES_16_MELS, RATE)
+    scorer = RecordingScorer(_model(architecture), SETTINGS_16_MELS)
     assert scorer.fully_convolutional == (stride is not None)
     if stride:
         assert scorer.stride == stride
@@ -63,7 +63,7 @@ def test_one_window_recording_scores_as_the_model_does():
     # recording is the pass over the window: the same numbers.
     model = _model()
     waveform = _waveform(1.0)
-    scorer = RecordingScorer(model, FEATURES_16_MELS, RATE)
+    scorer = RecordingScorer(model, SETTINGS_16_MELS)
     starts, scores = scorer.window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))
     spectrogram = _spectrogram(waveform)
     assert spectrogram.shape[1] == N_FRAMES
@@ -77,11 +77,11 @@ def test_an_ensemble_scores_as_the_mean_of_its_members():
     members[1].set_weights([w * 0.9 for w in members[0].get_weights()])
     combined = ensemble(members)
     assert [m.name for m in ensemble_members(combined)] == ["fold_0", "fold_1"]
-    scorer = RecordingScorer(combined, FEATURES_16_MELS, RATE)
+    scorer = RecordingScorer(combined, SETTINGS_16_MELS)
     assert scorer.fully_convolutional
     waveform = _waveform(5.0)
     _, scores = scorer.window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))
-    each = [RecordingScorer(m, FEATURES_16_MELS, RATE).window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))[1] for m in members]
+    each = [RecordingScorer(m, SETTINGS_16_MELS).window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))[1] for m in members]
     np.testing.assert_allclose(scores, (each[0] + each[1]) / 2, atol=1e-6)
     assert not np.allclose(each[0], each[1])
     # One window long: the ensemble model's own output.
@@ -92,7 +92,7 @@ def test_an_ensemble_scores_as_the_mean_of_its_members():
 
 
 def test_window_starts_step_by_the_hop_and_cover_the_recording():
-    scorer = RecordingScorer(_model(), FEATURES_16_MELS, RATE)
+    scorer = RecordingScorer(_model(), SETTINGS_16_MELS)
     starts, scores = scorer.window_scores(_waveform(10.0), scoring=ScoringSettings(hop_seconds=0.5, batch_size=4))
     assert scores.shape == (len(starts), 3) and np.all((scores >= 0) & (scores <= 1))
     step = np.diff(starts)
@@ -107,7 +107,7 @@ def test_pooled_scores_follow_the_per_window_scores():
     # Away from the one-window case, the windows' convolutions also see their
     # neighbours' audio, so the numbers differ a little, not the ranking.
     model = _model()
-    scorer = RecordingScorer(model, FEATURES_16_MELS, RATE)
+    scorer = RecordingScorer(model, SETTINGS_16_MELS)
     waveform = np.concatenate([_waveform(3.0, 1), 3 * _waveform(3.0, 2), _waveform(3.0, 3)])
     starts, pooled = scorer.window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))
     spectrogram = _spectrogram(waveform)
@@ -120,23 +120,23 @@ def test_pooled_scores_follow_the_per_window_scores():
 def test_long_recordings_are_scored_in_chunks(monkeypatch):
     model = _model()
     waveform = _waveform(12.0)
-    whole = RecordingScorer(model, FEATURES_16_MELS, RATE).window_scores(waveform, scoring=ScoringSettings(hop_seconds=1.0, batch_size=8))
+    whole = RecordingScorer(model, SETTINGS_16_MELS).window_scores(waveform, scoring=ScoringSettings(hop_seconds=1.0, batch_size=8))
     monkeypatch.setattr(inference, "CHUNK_FRAMES", 128)
-    chunked = RecordingScorer(model, FEATURES_16_MELS, RATE).window_scores(waveform, scoring=ScoringSettings(hop_seconds=1.0, batch_size=8))
+    chunked = RecordingScorer(model, SETTINGS_16_MELS).window_scores(waveform, scoring=ScoringSettings(hop_seconds=1.0, batch_size=8))
     np.testing.assert_array_equal(whole[0], chunked[0])
     assert np.abs(whole[1] - chunked[1]).mean() < 0.05
 
 
 def test_short_recording_gets_one_window():
-    starts, scores = RecordingScorer(_model(), FEATURES_16_MELS, RATE).window_scores(_waveform(0.3), scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))
+    starts, scores = RecordingScorer(_model(), SETTINGS_16_MELS).window_scores(_waveform(0.3), scoring=ScoringSettings(hop_seconds=0.5, batch_size=8))
     assert starts.tolist() == [0.0] and scores.shape == (1, 3)
 
 
 def test_baseline_scores_each_window_cut_from_the_spectrogram():
     model = _model("baseline", filters=(4,))
     waveform = _waveform(4.0)
-    starts, scores = RecordingScorer(model, FEATURES_16_MELS, RATE).window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.5, batch_size=3))
-    spectrogram = log_mel_spectrogram(waveform, RATE, FEATURES_16_MELS)
+    starts, scores = RecordingScorer(model, SETTINGS_16_MELS).window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.5, batch_size=3))
+    spectrogram = log_mel_spectrogram(waveform, SETTINGS_16_MELS)
     frames = np.round(starts * RATE / FEATURES_16_MELS.hop_length).astype(int)
     np.testing.assert_allclose(scores, model(cut_windows(spectrogram, frames, N_FRAMES)).numpy(), atol=1e-5)
 
@@ -167,7 +167,7 @@ def test_streamed_scores_are_the_whole_files_scores(tmp_path, monkeypatch, read_
     # spectrogram's own block size, as CHUNK_FRAMES is by default.)
     monkeypatch.setattr(inference, "CHUNK_FRAMES", 128)
     monkeypatch.setattr(spectrogram, "FRAME_BLOCK", 128)
-    scorer = RecordingScorer(_model(), FEATURES_16_MELS, RATE)
+    scorer = RecordingScorer(_model(), SETTINGS_16_MELS)
     scorer.block_samples = read_samples
     waveform = _waveform(41.3)
     sf.write(tmp_path / "long.wav", waveform, RATE, subtype="FLOAT")
@@ -175,7 +175,7 @@ def test_streamed_scores_are_the_whole_files_scores(tmp_path, monkeypatch, read_
     # A scorer of its own: TensorFlow compiles a function afresh for a new
     # batch shape, and after that once for all shapes, which can change the
     # last bit; the same calls in the same order compile the same way.
-    starts, scores = _whole_file_scores(RecordingScorer(scorer.model, FEATURES_16_MELS, RATE), waveform, 0.5, 7)
+    starts, scores = _whole_file_scores(RecordingScorer(scorer.model, SETTINGS_16_MELS), waveform, 0.5, 7)
     np.testing.assert_array_equal(item.starts, starts)
     np.testing.assert_array_equal(item.scores, scores)
     assert item.seconds == pytest.approx(41.3) and item.skipped is None
@@ -183,7 +183,7 @@ def test_streamed_scores_are_the_whole_files_scores(tmp_path, monkeypatch, read_
 
 def test_streamed_baseline_scores_are_the_whole_files_scores():
     model = _model("baseline", filters=(4,))
-    scorer = RecordingScorer(model, FEATURES_16_MELS, RATE)
+    scorer = RecordingScorer(model, SETTINGS_16_MELS)
     scorer.block_samples = 3001
     waveform = _waveform(6.0)
     starts, scores = scorer.window_scores(waveform, scoring=ScoringSettings(hop_seconds=0.25, batch_size=5))
@@ -208,7 +208,7 @@ def test_unreadable_recordings_stop_or_are_skipped(tmp_path):
     sf.write(tmp_path / "good.wav", _waveform(2.0), RATE)
     (tmp_path / "bad.wav").write_bytes(b"RIFF garbage")
     recordings = {"bad": tmp_path / "bad.wav", "good": tmp_path / "good.wav"}
-    scorer = RecordingScorer(_model(), FEATURES_16_MELS, RATE)
+    scorer = RecordingScorer(_model(), SETTINGS_16_MELS)
     with pytest.raises(AudioError, match="bad.wav: cannot decode audio"):
         list(score_windows(scorer, recordings, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8)))
     bad, good = score_windows(scorer, recordings, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8), skip_unreadable=True, workers=2)
@@ -221,7 +221,7 @@ def test_scores_come_in_order_whatever_the_threads(tmp_path):
     for i in range(7):
         paths.append(tmp_path / f"r{i}.wav")
         sf.write(paths[-1], _waveform(1.0 + 0.25 * i, seed=i), RATE)
-    scorer = RecordingScorer(_model(), FEATURES_16_MELS, RATE)
+    scorer = RecordingScorer(_model(), SETTINGS_16_MELS)
     recordings = {path.stem: path for path in paths}
     one, three = (list(score_windows(scorer, recordings, scoring=ScoringSettings(hop_seconds=0.5, batch_size=8), workers=w)) for w in (1, 3))
     assert [item.seconds for item in one] == [1.0 + 0.25 * i for i in range(7)]
@@ -230,7 +230,7 @@ def test_scores_come_in_order_whatever_the_threads(tmp_path):
     assert len(one[0].starts) < len(one[-1].starts)
 
     ids = [p.stem for p in paths]
-    card = ModelCard(RATE, FEATURES_16_MELS, ["a", "b", "c"])
+    card = ModelCard(SETTINGS_16_MELS, ["a", "b", "c"])
     settings = {w: SubmitSettings(workers=w, hop_seconds=0.5, batch_size=8, aggregation="max", top_k=1) for w in (1, 2)}
     scores = [score_recordings(_model(), card, tmp_path, ids, settings[w]) for w in (1, 2)]
     np.testing.assert_array_equal(scores[0], scores[1])

@@ -16,7 +16,7 @@ from rainforest.etl import build_window_set
 from rainforest.labels import REVIEWED_COLUMNS, read_reviewed_events
 from rainforest.review.verdicts import VERDICT_COLUMNS, import_verdicts
 from rainforest.storage import read_windows
-from tests.support.settings import EVENTS_HEADER, FEATURES, RATE
+from tests.support.settings import EVENTS_HEADER, RATE, SPECTROGRAM_SETTINGS
 
 ETL = EtlSettings(workers=1, on_unreadable="stop", background_windows=0, windows_per_event=1)
 
@@ -162,14 +162,13 @@ def test_a_verdicts_file_without_its_columns(project, tmp_path):
 def test_etl_reads_the_reviewed_labels_and_their_copied_recordings(project, tmp_path):
     data, pool = project
     train = Path(data.dataset_dir) / "train"
-    without = build_window_set(data.dataset_dir, tmp_path / "before.h5", sample_rate=RATE, features=FEATURES,
-                               settings=ETL, reviews_dir=data.reviews_dir)
+    without = build_window_set(data, tmp_path / "before.h5", spectrogram_settings=SPECTROGRAM_SETTINGS, settings=ETL)
     assert (without.recordings_read, without.windows_written, without.events_reviewed) == (2, 2, 0)
     rows = [verdict("rec_c", train / "rec_c.wav", 1.0, "s2", "yes"),
             verdict("SD01/0500", pool / "SD01" / "0500.wav", 2.0, "s0", "no")]
     import_verdicts([write_verdicts(tmp_path / "verdicts.csv", rows)], data=data)
-    report = build_window_set(data.dataset_dir, tmp_path / "after.h5", sample_rate=RATE, features=FEATURES,
-                              settings=ETL, reviews_dir=data.reviews_dir, events_path=tmp_path / "events.csv")
+    report = build_window_set(data, tmp_path / "after.h5", spectrogram_settings=SPECTROGRAM_SETTINGS, settings=ETL,
+                              events_path=tmp_path / "events.csv")
     assert (report.recordings_read, report.windows_written, report.events_reviewed) == (4, 4, 2)
     windows = read_windows(tmp_path / "after.h5", ("recording_ids", "event_species", "event_present"))
     assert [r.decode() if isinstance(r, bytes) else r for r in windows["recording_ids"]] == [
@@ -181,11 +180,10 @@ def test_etl_reads_the_reviewed_labels_and_their_copied_recordings(project, tmp_
 
 def test_without_reviewed_labels_etl_writes_the_same_bytes(project, tmp_path):
     data, _ = project
-    build_window_set(data.dataset_dir, tmp_path / "none.h5", sample_rate=RATE, features=FEATURES, settings=ETL)
+    build_window_set(data, tmp_path / "none.h5", spectrogram_settings=SPECTROGRAM_SETTINGS, settings=ETL)
     Path(data.reviews_dir).mkdir()
     (Path(data.reviews_dir) / "labels.csv").write_text(",".join(REVIEWED_COLUMNS) + "\n")
-    build_window_set(data.dataset_dir, tmp_path / "empty.h5", sample_rate=RATE, features=FEATURES, settings=ETL,
-                     reviews_dir=data.reviews_dir)
+    build_window_set(data, tmp_path / "empty.h5", spectrogram_settings=SPECTROGRAM_SETTINGS, settings=ETL)
     assert (tmp_path / "none.h5").read_bytes() == (tmp_path / "empty.h5").read_bytes()
 
 
@@ -207,5 +205,4 @@ def test_a_copied_recording_under_a_train_id_is_refused(project, tmp_path):
     _noise(reviews / "recordings" / "rec_a.wav", 20)
     (reviews / "labels.csv").write_text(",".join(REVIEWED_COLUMNS) + "\nrec_a,2,1,1.0,500,2.0,3000,1\n")
     with pytest.raises(AudioError, match="recording 'rec_a' is also in the dataset's train/"):
-        build_window_set(data.dataset_dir, tmp_path / "w.h5", sample_rate=RATE, features=FEATURES, settings=ETL,
-                         reviews_dir=reviews)
+        build_window_set(data, tmp_path / "w.h5", spectrogram_settings=SPECTROGRAM_SETTINGS, settings=ETL)

@@ -164,11 +164,12 @@ def detect(argv: Sequence[str] | None = None) -> int:
         card = load_card(args.model)
         detector_path = args.detector or args.model.with_name("detector.json")
         detector = load_detector(detector_path, card.species)
-        hop_seconds = args.hop_seconds or (card.features.window_seconds if card.embedding else 1.0)
-        if hop_seconds > card.features.window_seconds:
+        window_seconds = card.spectrogram_settings.features.window_seconds
+        hop_seconds = args.hop_seconds or (window_seconds if card.embedding else 1.0)
+        if hop_seconds > window_seconds:
             raise ConfigError(
                 f"--hop-seconds ({hop_seconds}) must not exceed the model's window "
-                f"({card.features.window_seconds} s): windows would skip audio"
+                f"({window_seconds} s): windows would skip audio"
             )
         if args.all or args.min_score is not None:
             thresholds = np.full(len(card.species), 0.0 if args.all else args.min_score)

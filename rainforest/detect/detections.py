@@ -37,6 +37,7 @@ def window_detections(
     recording_id: str,
     starts: np.ndarray,
     scores: np.ndarray,
+    *,
     window_seconds: float,
     duration: float,
     detector: Detector,
@@ -111,7 +112,8 @@ def recording_detections(
     if item.skipped:
         return RecordingDetections(item.recording_id, item.path, 0.0, skipped=item.skipped)
     table = window_detections(
-        item.recording_id, item.starts, item.scores, card.features.window_seconds, item.seconds, detector, thresholds
+        item.recording_id, item.starts, item.scores, window_seconds=card.spectrogram_settings.features.window_seconds,
+        duration=item.seconds, detector=detector, thresholds=thresholds,
     )
     if card.labels is not None:
         table["label"] = table["species"].map(dict(zip(card.species, card.labels)))

@@ -41,7 +41,6 @@ from rainforest.spectrogram import (
     frame_times,
     spectrogram_blocks,
     sliding_window_starts,
-    window_frames,
     window_span_samples,
 )
 from rainforest.card import ModelCard
@@ -126,17 +125,16 @@ class RecordingScorer:
     ----------
     model
         A classifier from :func:`rainforest.model.build_model`.
-    features
-        The spectrogram settings it was trained with.
-    sample_rate
-        The rate recordings are read at.
+    spectrogram_settings
+        The rate recordings are read at and the spectrogram settings, as it was trained.
     """
 
-    def __init__(self, model: keras.Model, features: FeatureSettings, sample_rate: int):
-        self.model, self.features, self.sample_rate = model, features, sample_rate
-        self.n_frames = window_frames(features, sample_rate)
+    def __init__(self, model: keras.Model, spectrogram_settings: SpectrogramSettings):
+        self.model, self.spectrogram_settings = model, spectrogram_settings
+        self.features, self.sample_rate = spectrogram_settings.features, spectrogram_settings.sample_rate
+        self.n_frames = spectrogram_settings.window_frames
         #: Samples decoded at a time: one chunk of frames.
-        self.block_samples = CHUNK_FRAMES * features.hop_length
+        self.block_samples = CHUNK_FRAMES * self.features.hop_length
         # An ensemble's members (rainforest.model.ensemble) run side by side:
         # their feature maps stacked on the channel axis, each head on its own channels.
         members = ensemble_members(model)
@@ -164,7 +162,7 @@ class RecordingScorer:
         in pieces, in blocks of :data:`CHUNK_FRAMES` frames; a recording
         shorter than a window is zero-padded to one."""
         length = max(n_samples, window_span_samples(self.n_frames, self.features))
-        return spectrogram_blocks(_padded(samples, n_samples, length), self.sample_rate, self.features, CHUNK_FRAMES)
+        return spectrogram_blocks(_padded(samples, n_samples, length), self.spectrogram_settings, CHUNK_FRAMES)
 
     def scores(
         self, blocks: Iterable[np.ndarray], n_samples: int, *, scoring: ScoringSettings
@@ -208,7 +206,7 @@ class RecordingScorer:
                 self.model(windows, training=False).numpy()
                 for windows in stream_windows(frames, starts, self.n_frames, scoring.batch_size)
             ]
-        return frame_times(starts, self.sample_rate, self.features), np.concatenate(scores)
+        return frame_times(starts, self.spectrogram_settings), np.concatenate(scores)
 
     def window_scores(self, waveform: np.ndarray, *, scoring: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`scores` of a recording in memory."""
@@ -249,8 +247,8 @@ class EmbeddingScorer:
     block_samples = EMBEDDING_BLOCK_SAMPLES
 
     def __init__(self, model: keras.Model, card: ModelCard, embedder: EmbeddingModel):
-        self.model, self.embedder, self.sample_rate = model, embedder, card.sample_rate
-        self.window_samples = round(card.features.window_seconds * card.sample_rate)
+        self.model, self.embedder, self.sample_rate = model, embedder, card.spectrogram_settings.sample_rate
+        self.window_samples = round(card.spectrogram_settings.features.window_seconds * self.sample_rate)
         self._head = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def input_blocks(self, samples: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndarray]:
@@ -294,7 +292,7 @@ def make_scorer(model: keras.Model, card: ModelCard) -> Scorer:
         the head was trained on.
     """
     if card.embedding is None:
-        return RecordingScorer(model, card.features, card.sample_rate)
+        return RecordingScorer(model, card.spectrogram_settings)
     embedder = load_embedding_model(card.embedding.model, threads=os.cpu_count() or 1)
     if embedder.info.sha256 != card.embedding.sha256:
         raise ModelError(

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from rainforest.audio import Recording
-from rainforest.config import FeatureSettings
+from rainforest.config import SpectrogramSettings
 from rainforest.detect.archive import recording_files
 from rainforest.detect.detections import DETECTION_COLUMNS
 from rainforest.detect.thresholds import Detector, load_detector
@@ -110,8 +110,7 @@ def excerpt_figure(
     *,
     window: tuple[float, float],
     band: tuple[float, float],
-    sample_rate: int,
-    features: FeatureSettings,
+    spectrogram_settings: SpectrogramSettings,
     title: str,
 ) -> Figure:
     """An excerpt's log-mel spectrogram, time in s by frequency in Hz (mel-spaced),
@@ -129,7 +128,8 @@ def excerpt_figure(
     """
     figure = Figure(figsize=(6.4, 2.8), layout="constrained")
     axes = figure.add_subplot()
-    left, right, bottom, top = spectrogram_extent(excerpt.start, spectrogram.shape[1], sample_rate, features)
+    features = spectrogram_settings.features
+    left, right, bottom, top = spectrogram_extent(excerpt.start, spectrogram.shape[1], spectrogram_settings)
     loudest = float(spectrogram.max())
     axes.imshow(
         spectrogram, origin="lower", aspect="auto", extent=(left, right, bottom, top), cmap="magma",
@@ -372,24 +372,25 @@ def _write_excerpts(rows: pd.DataFrame, folder: Path, *, card: ModelCard, contex
     folder.mkdir(parents=True, exist_ok=True)
     written = set()
     for file, group in rows.groupby("file", sort=True):
-        with Recording(file, card.sample_rate) as recording:
-            duration = recording.n_samples / card.sample_rate
+        sample_rate = card.spectrogram_settings.sample_rate
+        with Recording(file, sample_rate) as recording:
+            duration = recording.n_samples / sample_rate
             for number, row in zip(group.index + 1, group.itertuples()):
                 excerpt = excerpt_span(
                     row.start, row.end, context_seconds=context_seconds, duration=duration,
-                    sample_rate=card.sample_rate,
+                    sample_rate=sample_rate,
                 )
                 waveform = recording.read(excerpt.first_sample, excerpt.n_samples)
                 name = _species_name(row.label, row.species)
                 figure = excerpt_figure(
-                    log_mel_spectrogram(waveform, card.sample_rate, card.features), excerpt,
-                    window=(row.start, row.end), band=(row.low_freq, row.high_freq), sample_rate=card.sample_rate,
-                    features=card.features,
+                    log_mel_spectrogram(waveform, card.spectrogram_settings), excerpt,
+                    window=(row.start, row.end), band=(row.low_freq, row.high_freq),
+                    spectrogram_settings=card.spectrogram_settings,
                     title=f"{name} {row.score:.3f}: {row.recording} {row.start:.2f}-{row.end:.2f} s",
                 )
                 save_png(figure, folder / f"{number:04d}.png")
                 with atomic_path(folder / f"{number:04d}.wav") as temporary:
-                    sf.write(temporary, np.clip(waveform, -1.0, 1.0), card.sample_rate, format="WAV", subtype="PCM_16")
+                    sf.write(temporary, np.clip(waveform, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
                 written |= {f"{number:04d}.png", f"{number:04d}.wav"}
     return written
 
