@@ -211,8 +211,9 @@ def main(argv: list[str] | None = None) -> None:
             largest = workdir / f"train-{max(args.sizes)}"
             sources = sorted((largest / "data/demo/test").glob("*.flac"))
             archive = archive_figures(
-                largest / "models/model.keras", sources, args.archive_recordings, args.archive_workers,
-                workdir / "archive", birdnet_recordings=min(40, len(sources)) if args.birdnet_processes else 0,
+                largest / "models/model.keras", sources, n_recordings=args.archive_recordings,
+                workers=args.archive_workers, workdir=workdir / "archive",
+                birdnet_recordings=min(40, len(sources)) if args.birdnet_processes else 0,
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

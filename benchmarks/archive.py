@@ -72,7 +72,7 @@ def _tree_rss(process: psutil.Process) -> int:
         return 0
 
 
-def run_detect(archive: Path, out: Path, model: Path, workers: int, n_recordings: int,
+def run_detect(archive: Path, out: Path, model: Path, *, workers: int, n_recordings: int,
                kill_at: int | None = None) -> dict:
     """Run ``rainforest-detect`` (killed with SIGKILL once ``kill_at`` files are done); its figures."""
     command = [DETECT, str(archive), "--model", str(model), "-o", str(out), "--workers", str(workers)]
@@ -110,7 +110,7 @@ def _outputs(out: Path) -> dict[str, bytes]:
             if p.is_file() and ".journal" not in p.parts}
 
 
-def archive_figures(model: Path, sources: list[Path], n_recordings: int, workers: list[int], workdir: Path,
+def archive_figures(model: Path, sources: list[Path], *, n_recordings: int, workers: list[int], workdir: Path,
                     birdnet_recordings: int = 0) -> list[tuple[str, str]]:
     """Every figure of the archive benchmark, as (name, formatted value) rows."""
     archive = workdir / "archive"
@@ -119,7 +119,7 @@ def archive_figures(model: Path, sources: list[Path], n_recordings: int, workers
     rates = {}
     for n in workers:
         print(f"rainforest-detect --workers {n} over {n_recordings} recordings ...", file=sys.stderr, flush=True)
-        figures = run_detect(archive, workdir / f"out-{n}", model, n, n_recordings)
+        figures = run_detect(archive, workdir / f"out-{n}", model, workers=n, n_recordings=n_recordings)
         rates[n] = audio_seconds / figures["wall s"]
         drift = figures["last 10 % MiB"] / figures["first 10 % MiB"] - 1
         rows += [
@@ -132,8 +132,10 @@ def archive_figures(model: Path, sources: list[Path], n_recordings: int, workers
     n = workers[-1]
     print(f"rainforest-detect --workers {n}, killed half-way, then run again ...", file=sys.stderr, flush=True)
     resumed = workdir / "resumed"
-    killed = run_detect(archive, resumed, model, n, n_recordings, kill_at=n_recordings // 2)["killed at"]
-    again = run_detect(archive, resumed, model, n, n_recordings)
+    killed = run_detect(
+        archive, resumed, model, workers=n, n_recordings=n_recordings, kill_at=n_recordings // 2
+    )["killed at"]
+    again = run_detect(archive, resumed, model, workers=n, n_recordings=n_recordings)
     redone = _finished(resumed) - n_recordings  # one journal line per file scored: any more were redone
     same = _outputs(resumed) == _outputs(workdir / f"out-{n}")
     rows += [
@@ -191,7 +193,10 @@ def main(argv: list[str] | None = None) -> None:
                 samples, rate = sf.read(source, dtype="int16")
                 sources[i] = workdir / "wav" / f"{source.stem}.wav"
                 sf.write(sources[i], samples, rate, subtype="PCM_16")
-        rows = archive_figures(args.model, sources, args.recordings, args.workers, workdir, args.birdnet_recordings)
+        rows = archive_figures(
+            args.model, sources, n_recordings=args.recordings, workers=args.workers, workdir=workdir,
+            birdnet_recordings=args.birdnet_recordings,
+        )
     print(archive_table(rows))
 
 

@@ -136,7 +136,7 @@ def simulated_verdicts(
     return chosen.assign(file=[str(files[r]) for r in chosen["recording"]], verdict=answers)
 
 
-def review_round(project: Path, pool: list[str], strategy: str, budget: int, round_number: int,
+def review_round(project: Path, pool: list[str], strategy: str, *, budget: int, round_number: int,
                  calls: pd.DataFrame) -> pd.DataFrame:
     """One round in ``project``: detect in the pool, choose, answer, import, ``dvc repro``; returns the verdicts."""
     dataset = project / LOOP_DATASET
@@ -210,7 +210,9 @@ def main(argv: list[str] | None = None) -> None:
             project = copy_project(base, workdir / strategy)
             verdicts = []
             for round_number in range(1, args.rounds + 1):
-                verdicts.append(review_round(project, pool, strategy, args.budget, round_number, calls))
+                verdicts.append(review_round(
+                    project, pool, strategy, budget=args.budget, round_number=round_number, calls=calls
+                ))
                 given = pd.concat(verdicts)
                 figures = test_figures(project)
                 rows.append((strategy, round_number, len(given), f"{(given['verdict'] == 'yes').mean():.0%}", figures))

@@ -3,6 +3,10 @@
 Every stage calls :func:`load_settings` before doing any work, so a wrong value
 stops the pipeline with a message naming the key, what is wrong and what is
 allowed, before anything is read or written.
+
+Settings that travel together through the library travel as one object, built
+from validated sections: :class:`SpectrogramSettings` (``audio.sample_rate`` and
+``features``) and :class:`ScoringSettings` (a hop and a batch size).
 """
 
 from __future__ import annotations

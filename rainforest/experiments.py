@@ -197,7 +197,7 @@ def bare_birdnet_speed(dataset_dir: Path) -> float:
     return len(windows) * info.window_seconds / (time.perf_counter() - started)
 
 
-def run_configuration(name: str, dataset: str, dataset_dir: str, committed: dict, root: Path, seed: int) -> dict:
+def run_configuration(name: str, dataset: str, dataset_dir: str, committed: dict, root: Path, *, seed: int) -> dict:
     """Run one configuration on one dataset with one training seed as a DVC experiment and collect its figures."""
     experiment = f"{dataset}-{name}-s{seed}"
     command = ["dvc", "exp", "run", "--name", experiment, "--force", "--downstream", "etl"]
@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     seeds = seeds or [committed_seed]
     rows = []
     for dataset, name, seed in plan(names, datasets, _lookup(committed, "data.dataset_dir"), seeds, committed_seed):
-        rows.append(run_configuration(name, dataset, datasets[dataset], committed, root, seed))
+        rows.append(run_configuration(name, dataset, datasets[dataset], committed, root, seed=seed))
         if name == "embedding" and seed == seeds[0]:  # the bare model's speed does not depend on the seed
             bare = bare_birdnet_speed(root / datasets[dataset])
             rows.append({"dataset": dataset, "name": "bare BirdNET v2.4", "speeds": {3.0: bare}})

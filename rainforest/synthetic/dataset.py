@@ -168,7 +168,7 @@ def render_recording(
         start = _place(variant.duration, group, recording_seconds, rng)
         if start is None:
             continue
-        call = synthesize_call(variant.shape, variant.duration, variant.f_low, variant.f_high, sr, rng)
+        call = synthesize_call(variant.shape, variant.duration, variant.f_low, variant.f_high, sample_rate=sr, rng=rng)
         first = min(int(round(start * sr)), n_samples - call.size)
         span = slice(first, first + call.size)
         snr_db = float(rng.uniform(*settings.snr_db))
