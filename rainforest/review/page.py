@@ -370,9 +370,8 @@ def write_review_page(
 def _write_excerpts(rows: pd.DataFrame, folder: Path, *, card: ModelCard, context_seconds: float) -> set[str]:
     # Each card's spectrogram and audio; returns the file names written.
     folder.mkdir(parents=True, exist_ok=True)
-    written = set()
+    written, sample_rate = set(), card.spectrogram_settings.sample_rate
     for file, group in rows.groupby("file", sort=True):
-        sample_rate = card.spectrogram_settings.sample_rate
         with Recording(file, sample_rate) as recording:
             duration = recording.n_samples / sample_rate
             for number, row in zip(group.index + 1, group.itertuples()):
