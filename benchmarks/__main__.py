@@ -35,18 +35,28 @@ from benchmarks.pipeline import benchmark_size, marginal_table, table
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[30, 120], help="train recordings per size (default: 30 120)")
     parser.add_argument(
-        "--test-fraction", type=float, default=1.0,
+        "--sizes", type=int, nargs="+", default=[30, 120], help="train recordings per size (default: 30 120)"
+    )
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=1.0,
         help="test recordings per train recording (default: 1, so that loading and tracing the model weigh in submit as little as at full scale)",
     )
     parser.add_argument("--epochs", type=int, default=3, help="training epochs (default: 3; early stopping off)")
-    parser.add_argument("--birdnet-processes", type=int, default=2, help="BirdNET processes; 0 skips BirdNET (default: 2)")
     parser.add_argument(
-        "--archive-recordings", type=int, default=1000,
+        "--birdnet-processes", type=int, default=2, help="BirdNET processes; 0 skips BirdNET (default: 2)"
+    )
+    parser.add_argument(
+        "--archive-recordings",
+        type=int,
+        default=1000,
         help="files of the archive run on the largest size's model and test recordings (default: 1000; 0 skips it)",
     )
-    parser.add_argument("--archive-workers", type=int, nargs="+", default=[1, 2], help="--workers of the archive runs (default: 1 2)")
+    parser.add_argument(
+        "--archive-workers", type=int, nargs="+", default=[1, 2], help="--workers of the archive runs (default: 1 2)"
+    )
     parser.add_argument("--workdir", type=Path, help="where the projects go (default: a temporary folder, removed)")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args(argv)
@@ -61,8 +71,12 @@ def main(argv: list[str] | None = None) -> None:
             largest = workdir / f"train-{max(args.sizes)}"
             sources = sorted((largest / "data/demo/test").glob("*.flac"))
             archive = archive_figures(
-                largest / "models/model.keras", sources, args.archive_recordings, args.archive_workers,
-                workdir / "archive", birdnet_recordings=min(40, len(sources)) if args.birdnet_processes else 0,
+                largest / "models/model.keras",
+                sources,
+                n_recordings=args.archive_recordings,
+                workers=args.archive_workers,
+                workdir=workdir / "archive",
+                birdnet_recordings=min(40, len(sources)) if args.birdnet_processes else 0,
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -72,13 +72,15 @@ def _tree_rss(process: psutil.Process) -> int:
         return 0
 
 
-def run_detect(archive: Path, out: Path, model: Path, workers: int, n_recordings: int,
-               kill_at: int | None = None) -> dict:
+def run_detect(
+    archive: Path, out: Path, model: Path, *, workers: int, n_recordings: int, kill_at: int | None = None
+) -> dict:
     """Run ``rainforest-detect`` (killed with SIGKILL once ``kill_at`` files are done); its figures."""
     command = [DETECT, str(archive), "--model", str(model), "-o", str(out), "--workers", str(workers)]
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=project_env(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        command, env=project_env(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     parent, samples = psutil.Process(process.pid), []  # (files done, memory)
     while process.poll() is None:
         done = _finished(out)
@@ -106,12 +108,22 @@ def run_detect(archive: Path, out: Path, model: Path, workers: int, n_recordings
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
-            if p.is_file() and ".journal" not in p.parts}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in out.rglob("*")
+        if p.is_file() and ".journal" not in p.parts
+    }
 
 
-def archive_figures(model: Path, sources: list[Path], n_recordings: int, workers: list[int], workdir: Path,
-                    birdnet_recordings: int = 0) -> list[tuple[str, str]]:
+def archive_figures(
+    model: Path,
+    sources: list[Path],
+    *,
+    n_recordings: int,
+    workers: list[int],
+    workdir: Path,
+    birdnet_recordings: int = 0,
+) -> list[tuple[str, str]]:
     """Every figure of the archive benchmark, as (name, formatted value) rows."""
     archive = workdir / "archive"
     audio_seconds = lay_out_archive(archive, sources, n_recordings)
@@ -119,21 +131,25 @@ def archive_figures(model: Path, sources: list[Path], n_recordings: int, workers
     rates = {}
     for n in workers:
         print(f"rainforest-detect --workers {n} over {n_recordings} recordings ...", file=sys.stderr, flush=True)
-        figures = run_detect(archive, workdir / f"out-{n}", model, n, n_recordings)
+        figures = run_detect(archive, workdir / f"out-{n}", model, workers=n, n_recordings=n_recordings)
         rates[n] = audio_seconds / figures["wall s"]
         drift = figures["last 10 % MiB"] / figures["first 10 % MiB"] - 1
         rows += [
             (f"{n} worker(s): wall s", f"{figures['wall s']:.1f}"),
             (f"{n} worker(s): audio s / s", f"{rates[n]:,.0f}"),
             (f"{n} worker(s): peak MiB (all processes)", f"{figures['peak MiB']:,.0f}"),
-            (f"{n} worker(s): memory, last 10 % of files vs first 10 %",
-             f"{figures['first 10 % MiB']:,.0f} -> {figures['last 10 % MiB']:,.0f} MiB ({drift:+.1%})"),
+            (
+                f"{n} worker(s): memory, last 10 % of files vs first 10 %",
+                f"{figures['first 10 % MiB']:,.0f} -> {figures['last 10 % MiB']:,.0f} MiB ({drift:+.1%})",
+            ),
         ]
     n = workers[-1]
     print(f"rainforest-detect --workers {n}, killed half-way, then run again ...", file=sys.stderr, flush=True)
     resumed = workdir / "resumed"
-    killed = run_detect(archive, resumed, model, n, n_recordings, kill_at=n_recordings // 2)["killed at"]
-    again = run_detect(archive, resumed, model, n, n_recordings)
+    killed = run_detect(archive, resumed, model, workers=n, n_recordings=n_recordings, kill_at=n_recordings // 2)[
+        "killed at"
+    ]
+    again = run_detect(archive, resumed, model, workers=n, n_recordings=n_recordings)
     redone = _finished(resumed) - n_recordings  # one journal line per file scored: any more were redone
     same = _outputs(resumed) == _outputs(workdir / f"out-{n}")
     rows += [
@@ -148,12 +164,19 @@ def archive_figures(model: Path, sources: list[Path], n_recordings: int, workers
         for source in sources[:birdnet_recordings]:
             (subset / source.name).symlink_to(source.resolve())
         print(f"BirdNET-Analyzer on {birdnet_recordings} recordings ...", file=sys.stderr, flush=True)
-        result = subprocess.run([sys.executable, str(REFERENCES), "birdnet", str(subset), str(n)], cwd=ROOT,
-                                env=project_env(ROOT), capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, str(REFERENCES), "birdnet", str(subset), str(n)],
+            cwd=ROOT,
+            env=project_env(ROOT),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         import soundfile as sf
 
         birdnet_rate = sum(sf.info(s).duration for s in sources[:birdnet_recordings]) / work_seconds(
-            "birdnet", result.stdout + result.stderr)
+            "birdnet", result.stdout + result.stderr
+        )
         rows += [
             (f"BirdNET-Analyzer, {n} processes: audio s / s", f"{birdnet_rate:,.0f}"),
             (f"{n} worker(s) / BirdNET-Analyzer", f"{rates[n] / birdnet_rate:.1f}x"),
@@ -169,15 +192,28 @@ def archive_table(rows: list[tuple[str, str]]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.archive", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "models/model.keras", help="trained model (default: %(default)s)")
-    parser.add_argument("--sources", type=Path, default=ROOT / "data/demo/test",
-                        help="folder of recordings the archive links to (default: %(default)s)")
+    parser.add_argument(
+        "--model", type=Path, default=ROOT / "models/model.keras", help="trained model (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--sources",
+        type=Path,
+        default=ROOT / "data/demo/test",
+        help="folder of recordings the archive links to (default: %(default)s)",
+    )
     parser.add_argument("--recordings", type=int, default=1000, help="files in the archive (default: 1000)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="--workers of each run (default: 1 2)")
-    parser.add_argument("--birdnet-recordings", type=int, default=0,
-                        help="also time BirdNET-Analyzer on this many of the recordings (default: 0, not run)")
-    parser.add_argument("--wav", action="store_true",
-                        help="link to 16-bit WAV copies of the sources (as most recorders write) instead of them")
+    parser.add_argument(
+        "--birdnet-recordings",
+        type=int,
+        default=0,
+        help="also time BirdNET-Analyzer on this many of the recordings (default: 0, not run)",
+    )
+    parser.add_argument(
+        "--wav",
+        action="store_true",
+        help="link to 16-bit WAV copies of the sources (as most recorders write) instead of them",
+    )
     parser.add_argument("--workdir", type=Path, help="where the archive goes (default: a temporary folder, removed)")
     args = parser.parse_args(argv)
     sources = sorted(p for p in args.sources.iterdir() if p.suffix.lower() in (".flac", ".wav"))
@@ -191,7 +227,14 @@ def main(argv: list[str] | None = None) -> None:
                 samples, rate = sf.read(source, dtype="int16")
                 sources[i] = workdir / "wav" / f"{source.stem}.wav"
                 sf.write(sources[i], samples, rate, subtype="PCM_16")
-        rows = archive_figures(args.model, sources, args.recordings, args.workers, workdir, args.birdnet_recordings)
+        rows = archive_figures(
+            args.model,
+            sources,
+            n_recordings=args.recordings,
+            workers=args.workers,
+            workdir=workdir,
+            birdnet_recordings=args.birdnet_recordings,
+        )
     print(archive_table(rows))
 
 

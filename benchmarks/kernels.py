@@ -44,7 +44,7 @@ def stage_times(workdir: Path, *, epochs: int | None, repeats: int) -> dict[str,
     times: dict[str, dict[str, list[float]]] = {stage: {mode: [] for mode in MODES} for stage in TIMED}
     for repeat in range(repeats):
         # Alternate which mode goes first, so a machine that slows down within the hour does not favour one.
-        for mode in (list(MODES) if repeat % 2 == 0 else list(reversed(MODES))):
+        for mode in list(MODES) if repeat % 2 == 0 else list(reversed(MODES)):
             for stage in TIMED:
                 print(f"[{repeat + 1}/{repeats}] {mode} {stage} ...", file=sys.stderr, flush=True)
                 _, _, output = measure(["bash", "-c", commands[stage]], project, MODES[mode])
@@ -62,7 +62,9 @@ def table(times: dict[str, dict[str, list[float]]]) -> str:
             totals[mode] += medians[mode]
         ratio = f"{medians['pinned'] / medians['lifted']:.2f}" if medians["lifted"] else "-"
         lines.append(f"| {stage} | {medians['pinned']:.1f} | {medians['lifted']:.1f} | {ratio} |")
-    lines.append(f"| all | {totals['pinned']:.1f} | {totals['lifted']:.1f} | {totals['pinned'] / totals['lifted']:.2f} |")
+    lines.append(
+        f"| all | {totals['pinned']:.1f} | {totals['lifted']:.1f} | {totals['pinned'] / totals['lifted']:.2f} |"
+    )
     return "\n".join(lines)
 
 
@@ -73,10 +75,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         times = stage_times(Path(folder), epochs=args.epochs, repeats=args.repeats)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"{cpu}, {os.cpu_count()} cores; training threads pinned: {TRAINING_THREADS}; "
-          f"median of {args.repeats} runs per mode")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(
+        f"{cpu}, {os.cpu_count()} cores; training threads pinned: {TRAINING_THREADS}; "
+        f"median of {args.repeats} runs per mode"
+    )
     print(table(times))
 
 

@@ -47,7 +47,9 @@ def write_long_recording(path: Path, hours: float, source: Path, sample_rate: in
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.long_recording", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "models/model.keras", help="trained model (default: %(default)s)")
+    parser.add_argument(
+        "--model", type=Path, default=ROOT / "models/model.keras", help="trained model (default: %(default)s)"
+    )
     parser.add_argument("--source", type=Path, help="recording to repeat (default: the first demo test recording)")
     parser.add_argument("--hours", type=float, nargs="+", default=[2.0, 24.0], help="lengths (default: 2 24)")
     parser.add_argument("--workdir", type=Path, help="where the recordings go (default: a temporary folder, removed)")
@@ -63,9 +65,11 @@ def main(argv: list[str] | None = None) -> None:
         for hours in args.hours:
             path = workdir / f"long_{hours:g}h.wav"
             print(f"writing {path} ...", file=sys.stderr, flush=True)
-            seconds = write_long_recording(path, hours, source, card.sample_rate)
+            seconds = write_long_recording(path, hours, source, card.spectrogram_settings.sample_rate)
             print(f"rainforest-detect {path} ...", file=sys.stderr, flush=True)
-            wall, peak, _ = measure([detect, str(path), "--model", str(args.model), "--output", str(workdir / "out")], ROOT)
+            wall, peak, _ = measure(
+                [detect, str(path), "--model", str(args.model), "--output", str(workdir / "out")], ROOT
+            )
             rows.append(f"| {seconds / 3600:g} | {wall:.0f} | {seconds / wall:.0f} | {peak / 2**20:.0f} |")
             path.unlink()
     print("| recording hours | rainforest-detect wall s | audio s / s | peak MiB |")

@@ -59,7 +59,10 @@ def benchmark_size(workdir: Path, n_train: int, n_test: int, epochs: int, birdne
 
     params = yaml.safe_load((project / "params.yaml").read_text())
     split = pd.read_csv(project / "data/split.csv", dtype={"recording_id": str})
-    with h5py.File(project / "data/features/windows.h5") as windows, h5py.File(project / "data/features/augmented.h5") as augmented:
+    with (
+        h5py.File(project / "data/features/windows.h5") as windows,
+        h5py.File(project / "data/features/augmented.h5") as augmented,
+    ):
         ids = windows["recording_ids"].asstr()[()]
         # The windows of the first fold's model (the demo's holdout: fold 0 validates).
         n_train_windows = int(pd.Series(ids).isin(split.loc[split["fold"] != 0, "recording_id"]).sum())
@@ -116,7 +119,10 @@ def marginal_table(small: dict, large: dict) -> str:
         if seconds in small and seconds in large:
             rates[rate] = (large[amount] - small[amount]) / (large[seconds] - small[seconds])
             lines.append(f"| {rate} | {rates[rate]:,.1f} |")
-    for ours, theirs in [("etl audio s / s", "original etl audio s / s"), ("submit audio s / s", "BirdNET audio s / s")]:
+    for ours, theirs in [
+        ("etl audio s / s", "original etl audio s / s"),
+        ("submit audio s / s", "BirdNET audio s / s"),
+    ]:
         if ours in rates and theirs in rates:
             lines.append(f"| {ours} / {theirs} | {rates[ours] / rates[theirs]:,.2f} |")
     return "\n".join(lines)

@@ -96,6 +96,7 @@ def stage_commands(project: Path) -> dict[str, str]:
 def copy_project(source: Path, target: Path) -> Path:
     """A copy of a repository: workspace, .git and the DVC cache with its run
     cache (not .dvc/tmp, which holds locks and state of running commands)."""
+
     def ignore(folder: str, names: list[str]) -> list[str]:
         return ["tmp"] if Path(folder) == source / ".dvc" else []
 

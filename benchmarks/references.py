@@ -45,8 +45,13 @@ def original_etl(dataset_dir: Path, out_path: Path, features: dict, sample_rate:
         half = int(features["window_seconds"] * rate / 2)
         excerpt = waveform[max(0, centre - half) : centre + half]
         mel = librosa.feature.melspectrogram(
-            y=excerpt, sr=rate, n_fft=features["n_fft"], hop_length=features["hop_length"],
-            n_mels=features["n_mels"], fmin=features["fmin"], fmax=features["fmax"],
+            y=excerpt,
+            sr=rate,
+            n_fft=features["n_fft"],
+            hop_length=features["hop_length"],
+            n_mels=features["n_mels"],
+            fmin=features["fmin"],
+            fmax=features["fmax"],
         )
         image = skimage.transform.resize(librosa.power_to_db(mel), ORIGINAL_IMAGE)
         images.append((image.astype(np.float32), row.species_id))

@@ -49,8 +49,8 @@ from rainforest.audio import index_recordings
 from rainforest.config import load_settings
 from rainforest.detect.thresholds import load_detector
 from rainforest.events import SpeciesNames, competition, presence_matrix, read_species, window_labels
-from rainforest.review.selection import select_for_review
 from rainforest.events.verdicts import VERDICT_COLUMNS
+from rainforest.review.selection import select_for_review
 from rainforest.review.verdicts import import_verdicts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,8 +111,11 @@ def test_figures(project: Path) -> dict[str, float]:
     dataset = project / LOOP_DATASET
     species, _ = read_species(dataset / "sample_submission.csv")
     submission = pd.read_csv(project / "data/submission.csv")
-    truth = presence_matrix(competition.read(dataset / "test_ground_truth.csv", SpeciesNames(tuple(species))),
-                            submission["recording_id"].astype(str).tolist(), len(species)).astype(bool)
+    truth = presence_matrix(
+        competition.read(dataset / "test_ground_truth.csv", SpeciesNames(tuple(species))),
+        submission["recording_id"].astype(str).tolist(),
+        len(species),
+    ).astype(bool)
     thresholds = load_detector(project / "models/detector.json", species).thresholds
     detected = submission[species].to_numpy() >= np.where(np.isnan(thresholds), np.inf, thresholds)
     hits = int((detected & truth).sum())
@@ -135,23 +138,29 @@ def simulated_verdicts(
     return chosen.assign(file=[str(files[r]) for r in chosen["recording"]], verdict=answers)
 
 
-def review_round(project: Path, pool: list[str], strategy: str, budget: int, round_number: int,
-                 calls: pd.DataFrame) -> pd.DataFrame:
+def review_round(
+    project: Path, pool: list[str], strategy: str, *, budget: int, round_number: int, calls: pd.DataFrame
+) -> pd.DataFrame:
     """One round in ``project``: detect in the pool, choose, answer, import, ``dvc repro``; returns the verdicts."""
     dataset = project / LOOP_DATASET
     species, _ = read_species(dataset / "sample_submission.csv")
-    files = {recording_id: path for recording_id, path in index_recordings(dataset / "train").items()
-             if recording_id in pool}
+    files = {
+        recording_id: path for recording_id, path in index_recordings(dataset / "train").items() if recording_id in pool
+    }
     out = project / f"review/round{round_number}"
-    run([str(BIN / "rainforest-detect"), *map(str, files.values()), "--all", "-o", str(out), "--workers", "1"],
-        project, timeout=3600)
+    run(
+        [str(BIN / "rainforest-detect"), *map(str, files.values()), "--all", "-o", str(out), "--workers", "1"],
+        project,
+        timeout=3600,
+    )
     detections = pd.read_csv(out / "detections.csv", dtype={"recording": str})
     reviewed = project / "review/verdicts"
     if reviewed.is_dir():  # windows reviewed in earlier rounds are not offered again
         before = pd.concat([pd.read_csv(path, dtype={"recording": str}) for path in sorted(reviewed.glob("*.csv"))])
         seen = set(zip(before["recording"], before["start"], before["species"]))
-        detections = detections[[key not in seen for key in zip(detections["recording"], detections["start"],
-                                                                 detections["species"])]]
+        detections = detections[
+            [key not in seen for key in zip(detections["recording"], detections["start"], detections["species"])]
+        ]
     detector = load_detector(project / "models/detector.json", species)
     thresholds = {entry.species: entry.threshold for entry in detector.species}
     counts = {"near": budget, "random": 0} if strategy == "near" else {"near": 0, "random": budget}
@@ -167,24 +176,35 @@ def review_round(project: Path, pool: list[str], strategy: str, budget: int, rou
     path = reviewed / f"round{round_number}.csv"
     verdicts.reindex(columns=VERDICT_COLUMNS).to_csv(path, index=False)
     data = load_settings(project / "params.yaml").data
-    import_verdicts([path], data=data.model_copy(update={"dataset_dir": project / data.dataset_dir,
-                                                          "reviews_dir": project / data.reviews_dir}))
+    import_verdicts(
+        [path],
+        data=data.model_copy(
+            update={"dataset_dir": project / data.dataset_dir, "reviews_dir": project / data.reviews_dir}
+        ),
+    )
     run(["dvc", "repro", *TARGETS], project, timeout=7200)
     return verdicts
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.review_loop", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", type=Path,
-                        help="a dataset in the competition's layout to run the loop on (default: the demo data)")
-    parser.add_argument("--labelled", type=int, default=60,
-                        help="training recordings that keep their labels (default: 60)")
+    parser.add_argument(
+        "--dataset", type=Path, help="a dataset in the competition's layout to run the loop on (default: the demo data)"
+    )
+    parser.add_argument(
+        "--labelled", type=int, default=60, help="training recordings that keep their labels (default: 60)"
+    )
     parser.add_argument("--budget", type=int, default=4, help="verdicts per species per round (default: 4)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of review after round 0 (default: 2)")
     parser.add_argument("--strategies", nargs="+", choices=["near", "random"], default=["near", "random"])
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="a params.yaml override for every run, as YAML (train.epochs=5), after the loop's own "
-                        f"({FEW_LABELS}); repeatable")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a params.yaml override for every run, as YAML (train.epochs=5), after the loop's own "
+        f"({FEW_LABELS}); repeatable",
+    )
     parser.add_argument("--workdir", type=Path, help="where the projects go (default: a temporary folder, removed)")
     args = parser.parse_args(argv)
     overrides: dict = {"data": {"dataset_dir": LOOP_DATASET}, **copy.deepcopy(FEW_LABELS)}
@@ -209,16 +229,22 @@ def main(argv: list[str] | None = None) -> None:
             project = copy_project(base, workdir / strategy)
             verdicts = []
             for round_number in range(1, args.rounds + 1):
-                verdicts.append(review_round(project, pool, strategy, args.budget, round_number, calls))
+                verdicts.append(
+                    review_round(project, pool, strategy, budget=args.budget, round_number=round_number, calls=calls)
+                )
                 given = pd.concat(verdicts)
                 figures = test_figures(project)
                 rows.append((strategy, round_number, len(given), f"{(given['verdict'] == 'yes').mean():.0%}", figures))
                 print(f"{strategy} round {round_number}: {len(given)} verdicts: {figures}", flush=True)
-    lines = ["| strategy | round | verdicts | yes | test LWLRAP | precision | recall |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| strategy | round | verdicts | yes | test LWLRAP | precision | recall |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for strategy, round_number, given, yes, figures in rows:
-        lines.append(f"| {strategy} | {round_number} | {given} | {yes} | {figures['lwlrap']:.3f} | "
-                     f"{figures['precision']:.3f} | {figures['recall']:.3f} |")
+        lines.append(
+            f"| {strategy} | {round_number} | {given} | {yes} | {figures['lwlrap']:.3f} | "
+            f"{figures['precision']:.3f} | {figures['recall']:.3f} |"
+        )
     print("\n".join(lines))
 
 

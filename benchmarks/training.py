@@ -96,12 +96,21 @@ def training_throughput(
         out = Path(output_dir or scratch)
         out.mkdir(parents=True, exist_ok=True)
         wall, cpu = time.perf_counter(), time.process_time()
-        training.train_model(
-            model=settings.model, settings=settings.train, windows_path=WINDOWS, split_path=SPLIT,
-            augmented_path=AUGMENTED, window_embeddings_path=WINDOW_EMBEDDINGS,
-            augmented_embeddings_path=AUGMENTED_EMBEDDINGS, model_path=out / "model.keras",
-            validation_scores_path=out / "validation_scores.csv", live_dir=out / "train",
-        )
+        files: dict[str, str | Path] = {
+            "windows": WINDOWS,
+            "split": SPLIT,
+            "augmented": AUGMENTED,
+            "window_embeddings": WINDOW_EMBEDDINGS,
+            "augmented_embeddings": AUGMENTED_EMBEDDINGS,
+            "model": out / "model.keras",
+            "validation_scores": out / "validation_scores.csv",
+            "live_dir": out / "train",
+        }
+        if hasattr(training, "TrainingFiles"):
+            training.train_model(model=settings.model, settings=settings.train, files=training.TrainingFiles(**files))
+        else:  # a checkout from before TrainingFiles takes the paths one by one
+            paths = {name if name == "live_dir" else f"{name}_path": path for name, path in files.items()}
+            training.train_model(model=settings.model, settings=settings.train, **paths)  # type: ignore[arg-type]  # that signature
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         epochs_run = json.loads((out / "train" / "metrics.json").read_text())["step"] + 1
         windows = _training_windows(settings)
@@ -147,7 +156,7 @@ def _training_windows(settings) -> int:
     from rainforest.training import load_training_data, select_training_windows
 
     # The first fold's model: the holdout's only one.
-    train, _ = load_training_data(WINDOWS, read_split(SPLIT), 0, AUGMENTED, settings.train.use_augmented)
+    train, _ = load_training_data(WINDOWS, read_split(SPLIT), 0, AUGMENTED, use_augmented=settings.train.use_augmented)
     return len(select_training_windows(train, settings.train)["targets"])
 
 
@@ -156,13 +165,21 @@ def _score(settings, out: Path) -> dict[str, float]:
     from rainforest.submit import write_submission
 
     evaluate_model(
-        settings=settings.evaluate, model_path=out / "model.keras", windows_path=WINDOWS,
-        validation_scores_path=out / "validation_scores.csv", events_path="data/features/events.csv",
-        metrics_path=out / "validation.json", plots_dir=out / "plots", detector_path=out / "detector.json",
+        settings=settings.evaluate,
+        model_path=out / "model.keras",
+        windows_path=WINDOWS,
+        validation_scores_path=out / "validation_scores.csv",
+        events_path="data/features/events.csv",
+        metrics_path=out / "validation.json",
+        plots_dir=out / "plots",
+        detector_path=out / "detector.json",
     )
     write_submission(
-        dataset_dir=settings.data.dataset_dir, settings=settings.submit, model_path=out / "model.keras",
-        submission_path=out / "submission.csv", metrics_path=out / "test.json",
+        dataset_dir=settings.data.dataset_dir,
+        settings=settings.submit,
+        model_path=out / "model.keras",
+        submission_path=out / "submission.csv",
+        metrics_path=out / "test.json",
         species_path=out / "test_species.csv",
     )
     return {
@@ -197,13 +214,15 @@ def epoch_profile(
 
     settings = _settings(params_path, dict(overrides or {}))
     ts = settings.train
-    train, validation = training.load_training_data(WINDOWS, read_split(SPLIT), 0, AUGMENTED, ts.use_augmented)
+    train, validation = training.load_training_data(
+        WINDOWS, read_split(SPLIT), 0, AUGMENTED, use_augmented=ts.use_augmented
+    )
     inputs = getattr(training, "in_memory", lambda rows: rows)(train["inputs"])
     n_species = train["targets"].shape[1]
     labels = training._labels(train, ts, n_species)
     training.make_deterministic(ts.seed)
     mean, variance = training.input_statistics(inputs)
-    model = build_model(settings.model, tuple(inputs.shape[1:]), n_species, mean, variance)
+    model = build_model(settings.model, tuple(inputs.shape[1:]), n_species, mean=mean, variance=variance)
     model.compile(optimizer=training._optimizer(ts, 1000), loss=WeightedBinaryCrossentropy())
     n = len(labels)
 
@@ -224,7 +243,10 @@ def epoch_profile(
     parts["model step"] = {key: value * n / (steps * ts.batch_size) for key, value in parts["model step"].items()}
     validation_labels = training._labels(validation, ts, n_species)
     selection = training.BestEpochSelection(
-        validation["inputs"], validation["targets"], 0, False,
+        validation["inputs"],
+        validation["targets"],
+        0,
+        False,
         **({"labels": validation_labels} if hasattr(training, "in_memory") else {}),
     )
     selection.set_model(model)
@@ -236,8 +258,10 @@ def epoch_profile(
             selection.on_epoch_end(0, {})
             model.evaluate(fit_options["validation_data"], verbose=0)
     else:
+
         def validate():
             selection.on_epoch_end(0, {})
+
     validate()
     parts["validation"] = timed(validate)
     model.fit(dataset, epochs=1, verbose=0, callbacks=[selection], **fit_options)
@@ -288,8 +312,10 @@ def _child(arguments: list[str]) -> None:
     # python -m benchmarks.training --child JSON: one run in this process, figures as JSON on the last line.
     request = json.loads(arguments[0])
     if request.get("profile"):
-        result = {"profile": epoch_profile(request["overrides"], repeats=request["repeats"]),
-                  "matmul_gflops": matmul_gflops()}
+        result = {
+            "profile": epoch_profile(request["overrides"], repeats=request["repeats"]),
+            "matmul_gflops": matmul_gflops(),
+        }
     else:
         result = training_throughput(request["overrides"], full=request["full"], epochs=request["epochs"])
     import rainforest
@@ -315,12 +341,13 @@ def _run(code: str | None, request: dict) -> dict:
     code_dir = str(Path(code).resolve()) if code is not None else ""
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, code_dir, str(Path(__file__).resolve()), json.dumps(request)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
         sys.exit(f"benchmarks.training: a run failed:\n{done.stderr[-4000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def _parse_override(text: str) -> tuple[str, object]:
@@ -333,10 +360,21 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["--child"]:
         return _child(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks.training", description=__doc__.split("\n")[0])
-    parser.add_argument("--code", action="append", default=[], metavar="NAME=DIR",
-                        help="a configuration running the rainforest package of checkout DIR (repeatable)")
-    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a params override for every configuration, e.g. train.batch_size=64")
+    parser.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="a configuration running the rainforest package of checkout DIR (repeatable)",
+    )
+    parser.add_argument(
+        "-S",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a params override for every configuration, e.g. train.batch_size=64",
+    )
     parser.add_argument("--full", action="store_true", help="train all epochs and score test LWLRAP")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per throughput run (default 3)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per configuration; medians shown (default 2)")
@@ -354,24 +392,31 @@ def main(argv: list[str] | None = None) -> None:
                 if part != "model":
                     print(f"| {name} | {part} | {figures['wall_s']:.2f} | {figures['cpu_s']:.2f} |")
             model = result["profile"]["model"]
-            print(f"| {name} | model: {model['macs'] / 1e6:.1f} M multiply-adds per window forward, "
-                  f"{model['gflop_per_window']:.3f} GFLOP per window trained; model step "
-                  f"{model['step_gflop_per_s']:.1f} GFLOP/s, float32 matmul {result['matmul_gflops']:.1f} GFLOP/s | | |")
+            print(
+                f"| {name} | model: {model['macs'] / 1e6:.1f} M multiply-adds per window forward, "
+                f"{model['gflop_per_window']:.3f} GFLOP per window trained; model step "
+                f"{model['step_gflop_per_s']:.1f} GFLOP/s, float32 matmul {result['matmul_gflops']:.1f} GFLOP/s | | |"
+            )
         return
-    print("| code | settings | epochs run | windows/s | windows/s per epoch after the first | train wall s "
-          "| train CPU s | validation LWLRAP | test LWLRAP |")
+    print(
+        "| code | settings | epochs run | windows/s | windows/s per epoch after the first | train wall s "
+        "| train CPU s | validation LWLRAP | test LWLRAP |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, code in configurations:
-        runs = [_run(code, {"overrides": overrides, "full": args.full, "epochs": args.epochs})
-                for _ in range(args.repeats)]
+        runs = [
+            _run(code, {"overrides": overrides, "full": args.full, "epochs": args.epochs}) for _ in range(args.repeats)
+        ]
 
         def median(key):
             return statistics.median(run[key] for run in runs)  # noqa: B023 (called in this iteration only)
 
-        scores = (f"{median('validation_lwlrap'):.5f} | {median('test_lwlrap'):.5f}" if args.full else "| ")
-        print(f"| {name} | {label} | {median('epochs'):g} | {median('windows_per_s'):.1f} | "
-              f"{median('epoch_windows_per_s'):.1f} | {median('train_wall_s'):.1f} | {median('train_cpu_s'):.1f} | "
-              f"{scores} |")
+        scores = f"{median('validation_lwlrap'):.5f} | {median('test_lwlrap'):.5f}" if args.full else "| "
+        print(
+            f"| {name} | {label} | {median('epochs'):g} | {median('windows_per_s'):.1f} | "
+            f"{median('epoch_windows_per_s'):.1f} | {median('train_wall_s'):.1f} | {median('train_cpu_s'):.1f} | "
+            f"{scores} |"
+        )
         if len({run["model_md5"] for run in runs}) > 1:
             print(f"| {name}: the {len(runs)} runs wrote different model files | | | | | | | | |")
 

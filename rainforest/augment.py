@@ -19,10 +19,16 @@ import pandas as pd
 from tqdm import tqdm
 
 from rainforest.config import AugmentSettings
-from rainforest.spectrogram import log_mel_spectrogram, window_frames, window_span_samples
 from rainforest.parallel import ordered_map
+from rainforest.spectrogram import log_mel_spectrogram, window_span_samples
 from rainforest.split import read_split, trained_rows
-from rainforest.window_sets import WINDOW_FIELDS, WindowWriter, read_feature_settings, read_window_attrs, read_windows
+from rainforest.window_sets import (
+    WINDOW_FIELDS,
+    WindowWriter,
+    read_spectrogram_settings,
+    read_window_attrs,
+    read_windows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +105,17 @@ def augment_waveform(
 
 def _augment_chunk(job: tuple) -> list[dict[str, np.ndarray]]:
     # Runs in a worker: every copy of one chunk of training windows.
-    windows_path, rows, settings, sample_rate, features, n_frames = job
+    windows_path, rows, settings, spectrogram_settings = job
+    n_frames = spectrogram_settings.window_frames
     source = read_windows(windows_path, ("waveforms", *_KEPT_FIELDS), rows)
     copies = []
     for copy in range(settings.copies):
         waveforms, spectrograms = [], []
         for row, waveform in zip(rows, source["waveforms"]):
             rng = np.random.default_rng([settings.seed, int(row), copy])
-            augmented, _ = augment_waveform(waveform, sample_rate, settings, rng)
+            augmented, _ = augment_waveform(waveform, spectrogram_settings.sample_rate, settings, rng)
             waveforms.append(augmented)
-            spectrograms.append(log_mel_spectrogram(augmented, sample_rate, features)[:, :n_frames])
+            spectrograms.append(log_mel_spectrogram(augmented, spectrogram_settings)[:, :n_frames])
         copies.append(
             {
                 "spectrograms": np.stack(spectrograms),
@@ -140,8 +147,8 @@ def build_augmented_set(
     int
         The number of augmented windows written.
     """
-    sample_rate, features = read_feature_settings(windows_path)
-    n_frames = window_frames(features, sample_rate)
+    spectrogram_settings = read_spectrogram_settings(windows_path)
+    features, n_frames = spectrogram_settings.features, spectrogram_settings.window_frames
     attrs = read_window_attrs(windows_path) | {
         # Not the worker count: it does not change the output.
         "augment": json.dumps(settings.model_dump(exclude={"workers"}), sort_keys=True)
@@ -150,7 +157,7 @@ def build_augmented_set(
     rows = trained_rows(read_windows(windows_path, ("recording_ids",))["recording_ids"], split)
     log.info("augmenting %d training windows x %d copies on %d workers", len(rows), settings.copies, settings.workers)
     chunks = np.array_split(rows, max(1, len(rows) // WINDOWS_PER_JOB)) if settings.copies and len(rows) else []
-    jobs = [(windows_path, chunk, settings, sample_rate, features, n_frames) for chunk in chunks]
+    jobs = [(windows_path, chunk, settings, spectrogram_settings) for chunk in chunks]
     n_samples = window_span_samples(n_frames, features)
     writer = WindowWriter(out_path, features.n_mels, n_frames, len(attrs["species"]), n_samples, attrs)
     with writer, ordered_map(settings.workers) as map_in_order:

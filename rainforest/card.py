@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rainforest.config import FeatureSettings
+from rainforest.config import FeatureSettings, SpectrogramSettings
 from rainforest.errors import ModelError
 
 #: Archive member holding the model's card.
@@ -43,14 +43,17 @@ class ModelCard:
     species' names, in the order of ``species``, where the dataset had a
     ``species.csv`` (else None, and the card is written without them)."""
 
-    sample_rate: int
-    features: FeatureSettings
+    spectrogram_settings: SpectrogramSettings
     species: list[str]
     embedding: EmbeddingCard | None = None
     labels: list[str] | None = None
 
     def to_json(self) -> str:
-        values = {"sample_rate": self.sample_rate, "features": self.features.model_dump(), "species": self.species}
+        values = {
+            "sample_rate": self.spectrogram_settings.sample_rate,
+            "features": self.spectrogram_settings.features.model_dump(),
+            "species": self.species,
+        }
         if self.embedding is not None:
             values["embedding"] = asdict(self.embedding)
         if self.labels is not None:
@@ -68,10 +71,8 @@ class ModelCard:
         values = json.loads(text)
         embedding = EmbeddingCard(**values["embedding"]) if "embedding" in values else None
         labels = [str(label) for label in values["labels"]] if "labels" in values else None
-        return cls(
-            int(values["sample_rate"]), FeatureSettings(**values["features"]), list(values["species"]), embedding,
-            labels,
-        )
+        spectrogram_settings = SpectrogramSettings(int(values["sample_rate"]), FeatureSettings(**values["features"]))
+        return cls(spectrogram_settings, list(values["species"]), embedding, labels)
 
 
 def reading_model(path: Path) -> contextlib.AbstractContextManager:

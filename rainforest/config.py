@@ -3,11 +3,16 @@
 Every stage calls :func:`load_settings` before doing any work, so a wrong value
 stops the pipeline with a message naming the key, what is wrong and what is
 allowed, before anything is read or written.
+
+Settings that travel together through the library travel as one object, built
+from validated sections: :class:`SpectrogramSettings` (``audio.sample_rate`` and
+``features``) and :class:`ScoringSettings` (a hop and a batch size).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -97,9 +102,7 @@ class FeatureSettings(_Section):
     def _check_hop_length(cls, hop_length: int, info: ValidationInfo) -> int:
         n_fft = info.data.get("n_fft")
         if n_fft is not None and hop_length > n_fft:
-            raise ValueError(
-                f"hop_length ({hop_length}) must not exceed n_fft ({n_fft}): frames would skip audio"
-            )
+            raise ValueError(f"hop_length ({hop_length}) must not exceed n_fft ({n_fft}): frames would skip audio")
         return hop_length
 
     @field_validator("fmax")
@@ -109,6 +112,21 @@ class FeatureSettings(_Section):
         if fmin is not None and fmin >= fmax:
             raise ValueError(f"fmin ({fmin}) must be below fmax ({fmax})")
         return fmax
+
+
+@dataclass(frozen=True)
+class SpectrogramSettings:
+    """What a log-mel spectrogram and its windows are made with, travelling
+    together: the rate recordings are read at (``audio.sample_rate``) and the
+    ``features`` section. A window set and a model card hold them too."""
+
+    sample_rate: int
+    features: FeatureSettings
+
+    @property
+    def window_frames(self) -> int:
+        """Number of spectrogram frames in one window (at least one)."""
+        return max(1, round(self.features.window_seconds * self.sample_rate / self.features.hop_length))
 
 
 def _or_auto(accepts: Callable[[object], bool], expected: str) -> Callable[[object], object]:
@@ -287,12 +305,27 @@ class EvaluateSettings(_Section):
     worst_examples: Annotated[Integer, Field(ge=1, le=48)]
 
 
+@dataclass(frozen=True)
+class ScoringSettings:
+    """How windows are slid over a recording and scored: a window starts every
+    ``hop_seconds``, and ``batch_size`` windows are scored at a time (``submit``'s
+    settings, or ``rainforest-detect``'s options)."""
+
+    hop_seconds: float
+    batch_size: int
+
+
 class SubmitSettings(_Section):
     workers: Annotated[Integer, Field(ge=1, le=64)]
     hop_seconds: PositiveFloat
     batch_size: PositiveInt
     aggregation: Literal["max", "mean_top_k"]
     top_k: PositiveInt
+
+    @property
+    def scoring(self) -> ScoringSettings:
+        """The settings of :func:`rainforest.detect.scoring.score_windows`."""
+        return ScoringSettings(hop_seconds=self.hop_seconds, batch_size=self.batch_size)
 
 
 class Settings(_Section):
@@ -314,8 +347,7 @@ class Settings(_Section):
         nyquist = self.audio.sample_rate / 2
         if self.features.fmax > nyquist:
             raise ValueError(
-                f"features.fmax ({self.features.fmax}) must be at most half of "
-                f"audio.sample_rate ({nyquist})"
+                f"features.fmax ({self.features.fmax}) must be at most half of audio.sample_rate ({nyquist})"
             )
         window_samples = self.features.window_seconds * self.audio.sample_rate
         if window_samples < self.features.n_fft:

@@ -39,8 +39,8 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from rainforest.errors import ConfigError, ModelError
 from rainforest.atomic_writes import atomic_path
+from rainforest.errors import ConfigError, ModelError
 from rainforest.window_sets import read_window_attrs
 
 
@@ -330,8 +330,11 @@ def embed_window_sets(sources: dict[str | Path, str | Path], *, model: str, thre
             with h5py.File(windows_path, "r") as source:
                 waveforms = source["waveforms"]
                 embeddings = out.create_dataset(
-                    "embeddings", (len(waveforms), info.dimension), np.float32,
-                    maxshape=(None, info.dimension), chunks=(EMBEDDING_CHUNK, info.dimension),
+                    "embeddings",
+                    (len(waveforms), info.dimension),
+                    np.float32,
+                    maxshape=(None, info.dimension),
+                    chunks=(EMBEDDING_CHUNK, info.dimension),
                 )
                 firsts = range(0, len(waveforms), EMBEDDING_CHUNK)
                 for first in tqdm(firsts, desc="embed", unit="chunk", disable=None):

@@ -24,17 +24,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from rainforest.atomic_writes import write_json, write_text
 from rainforest.audio import Recording, Skipped, audio_files, index_recording_tree, index_recordings
-from rainforest.config import DataSettings, EtlSettings, FeatureSettings
+from rainforest.config import DataSettings, EtlSettings, SpectrogramSettings
 from rainforest.errors import AudioError, LabelError
-from rainforest.spectrogram import (
-    event_window_start,
-    frame_times,
-    log_mel_spectrogram,
-    recording_frames,
-    window_frames,
-    window_span_samples,
-)
 from rainforest.events import (
     EVENT_COLUMNS,
     REVIEWED_LABELS,
@@ -47,40 +40,34 @@ from rainforest.events import (
     window_labels,
 )
 from rainforest.parallel import ordered_map
-from rainforest.atomic_writes import write_json, write_text
+from rainforest.spectrogram import (
+    event_window_start,
+    frame_times,
+    log_mel_spectrogram,
+    recording_frames,
+    window_span_samples,
+)
 from rainforest.window_sets import WindowWriter
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class WindowGeometry:
-    """Sizes shared by every window of a run."""
-
-    sample_rate: int
-    features: FeatureSettings
-
-    @property
-    def n_frames(self) -> int:
-        return window_frames(self.features, self.sample_rate)
-
-    @property
-    def n_samples(self) -> int:
-        return window_span_samples(self.n_frames, self.features)
-
-
 def background_window_starts(
-    events: pd.DataFrame, n_recording_frames: int, count: int, geometry: WindowGeometry, rng: np.random.Generator
+    events: pd.DataFrame,
+    n_recording_frames: int,
+    count: int,
+    spectrogram_settings: SpectrogramSettings,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """First frames of up to ``count`` windows that overlap no event of the recording.
 
     Most of a test recording is background; these windows show the model
     what no call looks like. Fewer are returned where events leave no room.
     """
-    rate, features = geometry.sample_rate, geometry.features
-    candidates = np.arange(max(0, n_recording_frames - geometry.n_frames) + 1)
-    start_times = frame_times(candidates, rate, features)
-    end_times = start_times + geometry.n_samples / rate
+    n_frames, rate = spectrogram_settings.window_frames, spectrogram_settings.sample_rate
+    candidates = np.arange(max(0, n_recording_frames - n_frames) + 1)
+    start_times = frame_times(candidates, spectrogram_settings)
+    end_times = start_times + window_span_samples(n_frames, spectrogram_settings.features) / rate
     free = np.ones(len(candidates), dtype=bool)
     for t_min, t_max in zip(events["t_min"], events["t_max"]):
         free &= (end_times <= t_min) | (start_times >= t_max)
@@ -91,7 +78,8 @@ def background_window_starts(
 def event_windows(
     recording: Recording,
     events: pd.DataFrame,
-    geometry: WindowGeometry,
+    spectrogram_settings: SpectrogramSettings,
+    *,
     n_species: int,
     n_background: int = 0,
     rng: np.random.Generator | None = None,
@@ -107,9 +95,11 @@ def event_windows(
     Parameters
     ----------
     recording
-        The open recording, at ``geometry.sample_rate``.
+        The open recording, at ``spectrogram_settings.sample_rate``.
     events
         The recording's events (``species_id``, ``t_min``, ``t_max``, ``present``).
+    n_species
+        Species in the dataset: the width of the labels.
     n_background
         Windows to add that overlap no event (see
         :func:`background_window_starts`), drawn with ``rng``. Their labels are
@@ -125,31 +115,34 @@ def event_windows(
         Arrays with one row per window, events first, named as the fields of
         a window set (without ``recording_ids``).
     """
-    features, rate = geometry.features, geometry.sample_rate
+    features, rate = spectrogram_settings.features, spectrogram_settings.sample_rate
+    n_samples = window_span_samples(spectrogram_settings.window_frames, features)
     # A recording shorter than a window is zero-padded to one window.
-    n_recording_frames = recording_frames(max(recording.n_samples, geometry.n_samples), features)
+    n_recording_frames = recording_frames(max(recording.n_samples, n_samples), features)
     # A song longer than a window gives several different views of itself;
     # linspace keeps t_min and t_max exact, so one window per event is unchanged.
     counts = np.broadcast_to(np.asarray(windows_per_event, dtype=np.int64), (len(events),))
     spans = [np.linspace(t_min, t_max, n + 1) for t_min, t_max, n in zip(events["t_min"], events["t_max"], counts)]
     event_starts = [
-        event_window_start(edges[k], edges[k + 1], n_recording_frames, geometry.n_frames, rate, features)
+        event_window_start(
+            edges[k], edges[k + 1], n_recording_frames=n_recording_frames, spectrogram_settings=spectrogram_settings
+        )
         for edges in spans
         for k in range(len(edges) - 1)
     ]
     background = (
-        background_window_starts(events, n_recording_frames, n_background, geometry, rng)  # type: ignore[arg-type]  # callers with n_background give rng
+        background_window_starts(events, n_recording_frames, n_background, spectrogram_settings, rng)  # type: ignore[arg-type]  # callers with n_background give rng
         if n_background
         else np.zeros(0, dtype=np.int64)
     )
     starts = np.concatenate([np.array(event_starts, dtype=np.int64), background])
-    start_times = frame_times(starts, rate, features)
-    end_times = start_times + geometry.n_samples / rate
+    start_times = frame_times(starts, spectrogram_settings)
+    end_times = start_times + n_samples / rate
     labels = [window_labels(events, start, end, n_species) for start, end in zip(start_times, end_times)]
     species, present = events["species_id"].to_numpy(np.int16), events["present"].to_numpy(np.uint8)
-    waveforms = np.stack([recording.read(int(start) * features.hop_length, geometry.n_samples) for start in starts])
+    waveforms = np.stack([recording.read(int(start) * features.hop_length, n_samples) for start in starts])
     return {
-        "spectrograms": log_mel_spectrogram(waveforms, rate, features),
+        "spectrograms": log_mel_spectrogram(waveforms, spectrogram_settings),
         "waveforms": waveforms,
         "targets": np.stack([target for target, _ in labels]),
         "masks": np.stack([mask for _, mask in labels]),
@@ -201,7 +194,7 @@ class RecordingJob:
     recording_id: str
     path: Path
     events: pd.DataFrame
-    geometry: WindowGeometry
+    spectrogram_settings: SpectrogramSettings
     n_species: int
     skip_unreadable: bool
     n_background: int = 0
@@ -221,12 +214,20 @@ def _recording_job(job: RecordingJob) -> RecordingResult | Skipped:
     # Runs in a worker: a skipped recording comes back as a result, in its
     # place in recording order, so the output does not depend on the workers.
     try:
-        with Recording(job.path, job.geometry.sample_rate) as recording:
-            events, clamped = fit_events_to_recording(job.events, recording.n_samples / job.geometry.sample_rate)
+        with Recording(job.path, job.spectrogram_settings.sample_rate) as recording:
+            events, clamped = fit_events_to_recording(
+                job.events, recording.n_samples / job.spectrogram_settings.sample_rate
+            )
             # Seeded by the recording's id: the same windows whatever the worker or order.
             rng = np.random.default_rng(zlib.crc32(job.recording_id.encode()))
             windows = event_windows(
-                recording, events, job.geometry, job.n_species, job.n_background, rng, job.windows_per_event
+                recording,
+                events,
+                job.spectrogram_settings,
+                n_species=job.n_species,
+                n_background=job.n_background,
+                rng=rng,
+                windows_per_event=job.windows_per_event,
             )
     except AudioError as error:
         if job.skip_unreadable:
@@ -268,26 +269,32 @@ class EtlReport:
 
 
 def build_window_set(
-    dataset_dir: str | Path,
+    data: DataSettings,
     out_path: str | Path,
     *,
-    sample_rate: int,
-    features: FeatureSettings,
+    spectrogram_settings: SpectrogramSettings,
     settings: EtlSettings,
     events_path: str | Path | None = None,
-    annotations: str = "competition",
-    species_column: str = "Species",
-    reviews_dir: str | Path | None = None,
 ) -> EtlReport:
     """Write the window set of every labelled event in a dataset.
 
     Parameters
     ----------
-    dataset_dir
-        A folder in the competition's layout.
+    data
+        The dataset (``dataset_dir``, a folder in the competition's layout),
+        where its events come from (``annotations``): ``"competition"``
+        (``train_tp.csv`` and ``train_fp.csv``), ``"raven"`` or
+        ``"audacity"`` (a file beside each recording,
+        :func:`rainforest.events.read_dataset_events`, whose Raven
+        tables name the species in ``species_column``), and ``reviews_dir``,
+        a folder of reviewed labels (:func:`rainforest.events.read_reviewed_events`)
+        whose events are added to the dataset's: their recordings are in the
+        dataset's ``train/`` or in ``reviews_dir/recordings``. A
+        ``species.csv`` in the dataset gives the species' names, stored in
+        the window set as ``species_labels``.
     out_path
         The HDF5 file to write (atomically).
-    sample_rate, features
+    spectrogram_settings
         The rate recordings are read at, and the spectrograms' settings.
     settings
         ``workers`` (processes decoding recordings in parallel);
@@ -299,17 +306,6 @@ def build_window_set(
     events_path
         If given, a CSV that gets the labelled events as validated (column
         ``present``: from train_tp.csv), written after the window set.
-    annotations, species_column
-        Where the events come from: ``"competition"`` (``train_tp.csv`` and
-        ``train_fp.csv``), ``"raven"`` or ``"audacity"`` (a file beside each
-        recording, :func:`rainforest.events.read_dataset_events`,
-        whose Raven tables name the species in ``species_column``). A
-        ``species.csv`` in the dataset gives the species' names, stored in
-        the window set as ``species_labels``.
-    reviews_dir
-        A folder of reviewed labels (:func:`rainforest.events.read_reviewed_events`)
-        whose events are added to the dataset's: their recordings are in the
-        dataset's ``train/`` or in ``reviews_dir/recordings``.
 
     Returns
     -------
@@ -327,44 +323,53 @@ def build_window_set(
         If (with ``"stop"``) a recording has no audio file or cannot be
         decoded, or every recording was skipped.
     """
-    dataset_dir = Path(dataset_dir)
+    dataset_dir, reviews_dir = Path(data.dataset_dir), Path(data.reviews_dir)
     species, _ = read_species(dataset_dir / "sample_submission.csv")
     names = read_species_names(dataset_dir, species)
     events, duplicates = read_dataset_events(
-        dataset_dir, names, annotations=annotations, species_column=species_column
+        dataset_dir, names, annotations=data.annotations, species_column=data.species_column
     )
-    if annotations == "competition":
+    if data.annotations == "competition":
         listed_in, source = "train_tp.csv and train_fp.csv", dataset_dir / "train_tp.csv"
     else:
-        listed_in, source = f"the {annotations} annotations", dataset_dir / "train"
+        listed_in, source = f"the {data.annotations} annotations", dataset_dir / "train"
     train_dir = dataset_dir / "train"
     recordings = index_recordings(train_dir)
-    reviewed = read_reviewed_events(reviews_dir, names) if reviews_dir is not None else events.iloc[:0]
+    reviewed = read_reviewed_events(reviews_dir, names)
     if len(reviewed):
-        assert reviews_dir is not None  # where the reviewed events came from
-        recordings = _with_reviewed_recordings(recordings, Path(reviews_dir) / REVIEWED_RECORDINGS)
+        recordings = _with_reviewed_recordings(recordings, reviews_dir / REVIEWED_RECORDINGS)
         events = pd.concat([events, reviewed], ignore_index=True)
-        listed_in += f" and {Path(reviews_dir) / REVIEWED_LABELS}"
+        listed_in += f" and {reviews_dir / REVIEWED_LABELS}"
     if not events["present"].any():
         raise LabelError(f"{source}: holds no events; etl needs at least one labelled call")
     report = EtlReport(
-        events_dropped_as_duplicates=duplicates, events_above_nyquist=_count_band_above_nyquist(events, sample_rate),
+        events_dropped_as_duplicates=duplicates,
+        events_above_nyquist=_count_band_above_nyquist(events, spectrogram_settings.sample_rate),
         events_reviewed=len(reviewed),
     )
     audio, missing = audio_files(
-        train_dir, list(events["recording_id"].unique()), listed_in=listed_in, index=recordings,
-        on_missing=settings.on_unreadable, hint=" (or set etl.on_unreadable: skip in params.yaml to leave them out)",
+        train_dir,
+        list(events["recording_id"].unique()),
+        listed_in=listed_in,
+        index=recordings,
+        on_missing=settings.on_unreadable,
+        hint=" (or set etl.on_unreadable: skip in params.yaml to leave them out)",
     )
     skipped = dict.fromkeys(missing, f"no audio file in {train_dir}")
-    geometry = WindowGeometry(sample_rate, features)
+    features, n_frames = spectrogram_settings.features, spectrogram_settings.window_frames
     calls = events[events["present"]]["species_id"].value_counts()
     per_call = windows_per_call({i: int(calls.get(i, 0)) for i in range(len(species))}, settings.windows_per_event)
     report.windows_per_call = {species[i]: n for i, n in per_call.items()}
     _log_windows_per_call(settings.windows_per_event, per_call, calls, species)
     jobs = [
         RecordingJob(
-            recording_id, audio[recording_id], group.reset_index(drop=True), geometry, len(species),
-            skip_unreadable=settings.on_unreadable == "skip", n_background=settings.background_windows,
+            recording_id,
+            audio[recording_id],
+            group.reset_index(drop=True),
+            spectrogram_settings,
+            len(species),
+            skip_unreadable=settings.on_unreadable == "skip",
+            n_background=settings.background_windows,
             windows_per_event=tuple(per_call[i] for i in group["species_id"]),
         )
         for recording_id, group in events.groupby("recording_id", sort=True)
@@ -380,7 +385,7 @@ def build_window_set(
         settings.workers,
     )
     attrs = {
-        "sample_rate": sample_rate,
+        "sample_rate": spectrogram_settings.sample_rate,
         "window_seconds": features.window_seconds,
         "n_fft": features.n_fft,
         "hop_length": features.hop_length,
@@ -392,7 +397,7 @@ def build_window_set(
     if names.labels is not None:  # only then, so a dataset without names gives the same bytes as before
         attrs["species_labels"] = list(names.labels)
     writer = WindowWriter(
-        out_path, features.n_mels, geometry.n_frames, len(species), geometry.n_samples, attrs
+        out_path, features.n_mels, n_frames, len(species), window_span_samples(n_frames, features), attrs
     )
     background_windows = 0
     with writer, ordered_map(settings.workers) as map_in_order:
@@ -416,7 +421,8 @@ def build_window_set(
         log.warning(
             "no background window: in every recording the labelled events leave no %g s free of calls, so the "
             "model never sees what no call sounds like and may score background high; label recordings with "
-            "quiet stretches, or shorten features.window_seconds", features.window_seconds,
+            "quiet stretches, or shorten features.window_seconds",
+            features.window_seconds,
         )
     if events_path is not None:
         write_text(events_path, events[[*EVENT_COLUMNS, "present"]].to_csv(index=False))
@@ -466,9 +472,12 @@ def _log_windows_per_call(setting: int | str, per_call: dict[int, int], calls: p
         groups.setdefault(n, []).append(f"{species[i]} ({int(calls.get(i, 0))} calls)")
     log.info(
         "etl.windows_per_event: auto, at least %d windows of each species' calls (at most %d along one): %s",
-        AUTO_WINDOWS_PER_SPECIES, AUTO_MAX_WINDOWS_PER_CALL,
-        "; ".join(f"{n} per call for {', '.join(names[:6])}{' ...' if len(names) > 6 else ''}"
-                  for n, names in sorted(groups.items())),
+        AUTO_WINDOWS_PER_SPECIES,
+        AUTO_MAX_WINDOWS_PER_CALL,
+        "; ".join(
+            f"{n} per call for {', '.join(names[:6])}{' ...' if len(names) > 6 else ''}"
+            for n, names in sorted(groups.items())
+        ),
     )
 
 
@@ -491,8 +500,7 @@ def _log_report(report: EtlReport) -> None:
 def write_window_set(
     *,
     data: DataSettings,
-    sample_rate: int,
-    features: FeatureSettings,
+    spectrogram_settings: SpectrogramSettings,
     settings: EtlSettings,
     windows_path: str | Path,
     metrics_path: str | Path,
@@ -509,14 +517,16 @@ def write_window_set(
     its annotations' format and the reviewed labels read besides them.
     """
     report = build_window_set(
-        data.dataset_dir, windows_path, sample_rate=sample_rate, features=features, settings=settings,
-        events_path=events_path, annotations=data.annotations, species_column=data.species_column,
-        reviews_dir=data.reviews_dir,
+        data, windows_path, spectrogram_settings=spectrogram_settings, settings=settings, events_path=events_path
     )
     write_json(report_path, report.to_dict())
     write_json(metrics_path, report.headline())
     log.info(
         "etl: wrote %d windows from %d recordings to %s (%d skipped; report in %s)",
-        report.windows_written, report.recordings_read, windows_path, report.recordings_skipped, report_path,
+        report.windows_written,
+        report.recordings_read,
+        windows_path,
+        report.recordings_skipped,
+        report_path,
     )
     return report

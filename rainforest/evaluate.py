@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rainforest.atomic_writes import write_json, write_text
+from rainforest.card import load_card
 from rainforest.config import EvaluateSettings
 from rainforest.detect.thresholds import (
     build_detector,
@@ -26,9 +28,7 @@ from rainforest.metrics import (
     worst_false_negatives,
     worst_false_positives,
 )
-from rainforest.card import load_card
 from rainforest.model import WeightedBinaryCrossentropy, label_weights
-from rainforest.atomic_writes import write_json, write_text
 from rainforest.window_sets import LABEL_FIELDS, read_validation_scores, read_windows
 
 log = logging.getLogger(__name__)
@@ -90,15 +90,20 @@ def evaluate_model(
     events = pd.read_csv(events_path, dtype={"recording_id": str})
 
     target_precision = settings.target_precision
-    bands = frequency_bands(events, len(species), (card.features.fmin, card.features.fmax))
+    features = card.spectrogram_settings.features
+    bands = frequency_bands(events, len(species), (features.fmin, features.fmax))
     detector = build_detector(species, select_thresholds(truth, scores, target_precision), bands, target_precision)
     save_detector(detector_path, detector)
     pooled = detection_summary(truth, scores, detector)
     log.info(
         "evaluate: %d of %d species reach precision %g on validation (not, so not detected: %s); "
         "pooled over the validation windows: precision %s, recall %s",
-        len(species) - len(detector.undetected), len(species), target_precision,
-        ", ".join(detector.undetected) or "none", pooled["precision"], pooled["recall"],
+        len(species) - len(detector.undetected),
+        len(species),
+        target_precision,
+        ", ".join(detector.undetected) or "none",
+        pooled["precision"],
+        pooled["recall"],
     )
 
     # Loss over known labels only, whatever weight training gave unknown ones.
@@ -121,14 +126,25 @@ def evaluate_model(
     save_png(curves, plots_dir / "precision_recall_by_species.png")
     n = settings.worst_examples
     for name, picks, title in [
-        ("worst_false_positives", worst_false_positives(truth, scores, n),
-         "Worst false positives: validation windows whose absent species scores highest"),
-        ("worst_false_negatives", worst_false_negatives(truth, scores, n),
-         "Worst false negatives: validation windows whose present species scores lowest"),
+        (
+            "worst_false_positives",
+            worst_false_positives(truth, scores, n),
+            "Worst false positives: validation windows whose absent species scores highest",
+        ),
+        (
+            "worst_false_negatives",
+            worst_false_negatives(truth, scores, n),
+            "Worst false negatives: validation windows whose present species scores lowest",
+        ),
     ]:
         figure = window_examples(
-            validation, scores, picks, events=events, species=names, sample_rate=card.sample_rate,
-            features=card.features, title=title,
+            validation,
+            scores,
+            picks,
+            events=events,
+            species=names,
+            spectrogram_settings=card.spectrogram_settings,
+            title=title,
         )
         save_png(figure, plots_dir / f"{name}.png")
     return summary

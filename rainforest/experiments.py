@@ -199,7 +199,7 @@ def bare_birdnet_speed(dataset_dir: Path) -> float:
     return len(windows) * info.window_seconds / (time.perf_counter() - started)
 
 
-def run_configuration(name: str, dataset: str, dataset_dir: str, committed: dict, root: Path, seed: int) -> dict:
+def run_configuration(name: str, dataset: str, dataset_dir: str, committed: dict, root: Path, *, seed: int) -> dict:
     """Run one configuration on one dataset with one training seed as a DVC experiment and collect its figures."""
     experiment = f"{dataset}-{name}-s{seed}"
     command = ["dvc", "exp", "run", "--name", experiment, "--force", "--downstream", "etl"]
@@ -269,13 +269,20 @@ def mean_of_models(rows: list[dict], datasets: dict[str, str], root: Path) -> li
         summary = score_summary(truth, scores)
         # Each at the hop its submission was scored at, its configuration's own (the first measured).
         speed = 1 / sum(1 / next(iter(run["speeds"].values())) for run in (cnn, head))
-        means.append({
-            "dataset": dataset, "name": f"mean of {cnn['name']} and {head['name']}", "seed": seed, "folds": cnn["folds"],
-            "test_lwlrap": summary["lwlrap"], "test_macro_ap": summary["macro_ap"],
-            "train_seconds": cnn["train_seconds"] + head["train_seconds"],
-            "speeds": {"both": speed}, "hop_lwlrap": {"both": summary["lwlrap"]},
-            "parameters": cnn["parameters"] + head["parameters"],
-        })
+        means.append(
+            {
+                "dataset": dataset,
+                "name": f"mean of {cnn['name']} and {head['name']}",
+                "seed": seed,
+                "folds": cnn["folds"],
+                "test_lwlrap": summary["lwlrap"],
+                "test_macro_ap": summary["macro_ap"],
+                "train_seconds": cnn["train_seconds"] + head["train_seconds"],
+                "speeds": {"both": speed},
+                "hop_lwlrap": {"both": summary["lwlrap"]},
+                "parameters": cnn["parameters"] + head["parameters"],
+            }
+        )
     return means
 
 
@@ -347,11 +354,17 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[list[str], dict[str,
     # nargs="*" list against the choices and refuses it.
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"{', '.join(CONFIGURATIONS)} (default: all)")
     parser.add_argument(
-        "--datasets", nargs="+", type=_dataset, metavar="NAME=PATH",
+        "--datasets",
+        nargs="+",
+        type=_dataset,
+        metavar="NAME=PATH",
         help="datasets in the competition layout, by name (default: demo=data/demo)",
     )
     parser.add_argument(
-        "--seeds", nargs="+", type=int, metavar="SEED",
+        "--seeds",
+        nargs="+",
+        type=int,
+        metavar="SEED",
         help="train.seed values; each row gives the mean and spread over them (default: params.yaml's)",
     )
     arguments = parser.parse_args(argv)
@@ -362,7 +375,9 @@ def parse_arguments(argv: list[str] | None = None) -> tuple[list[str], dict[str,
     datasets = dict(arguments.datasets or [("demo", "data/demo")])
     for name, path in datasets.items():
         if not (Path(path) / "sample_submission.csv").is_file():
-            parser.error(f"dataset {name}: {path} is not a dataset in the competition layout (no sample_submission.csv)")
+            parser.error(
+                f"dataset {name}: {path} is not a dataset in the competition layout (no sample_submission.csv)"
+            )
     seeds = list(dict.fromkeys(arguments.seeds)) if arguments.seeds else None
     # The committed model runs last, so the workspace ends on the committed params.
     return sorted(dict.fromkeys(names), key=lambda name: name == COMMITTED), datasets, seeds
@@ -390,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
     seeds = seeds or [committed_seed]
     rows = []
     for dataset, name, seed in plan(names, datasets, _lookup(committed, "data.dataset_dir"), seeds, committed_seed):
-        rows.append(run_configuration(name, dataset, datasets[dataset], committed, root, seed))
+        rows.append(run_configuration(name, dataset, datasets[dataset], committed, root, seed=seed))
         if name == "embedding" and seed == seeds[0]:  # the bare model's speed does not depend on the seed
             bare = bare_birdnet_speed(root / datasets[dataset])
             rows.append({"dataset": dataset, "name": "bare BirdNET v2.4", "speeds": {3.0: bare}})

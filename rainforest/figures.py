@@ -18,9 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from rainforest.config import FeatureSettings
-from rainforest.detect.thresholds import Detector, precision_recall_by_threshold
 from rainforest.atomic_writes import atomic_path
+from rainforest.config import SpectrogramSettings
+from rainforest.detect.thresholds import Detector, precision_recall_by_threshold
 
 DPI = 100
 
@@ -115,7 +115,7 @@ def precision_recall_curves(
 
 
 def spectrogram_extent(
-    start: float, n_frames: int, sample_rate: int, features: FeatureSettings
+    start: float, n_frames: int, spectrogram_settings: SpectrogramSettings
 ) -> tuple[float, float, float, float]:
     """Where a window's spectrogram lies on a time (s) by mel axis.
 
@@ -126,6 +126,7 @@ def spectrogram_extent(
         of a window starting at ``start``, and mels, such that each frame and
         each mel bin is centred on the time and frequency it measures.
     """
+    features, sample_rate = spectrogram_settings.features, spectrogram_settings.sample_rate
     # Frame i covers samples [i * hop, i * hop + n_fft) of the window: centred at i * hop + n_fft / 2.
     step = features.hop_length / sample_rate
     first = start + (features.n_fft / 2) / sample_rate
@@ -143,7 +144,7 @@ def spectrogram_extent(
 
 
 def draw_spectrogram(
-    axes, spectrogram: np.ndarray, *, start: float, sample_rate: int, features: FeatureSettings
+    axes, spectrogram: np.ndarray, *, start: float, spectrogram_settings: SpectrogramSettings
 ) -> tuple[float, float, float, float]:
     """A log-mel spectrogram starting at ``start`` s in its recording, on a time
     (s) by frequency (Hz ticks, mel-spaced) axis, its top 80 dB shown.
@@ -151,11 +152,18 @@ def draw_spectrogram(
     The view stays on the spectrogram whatever is drawn over it afterwards.
     Returns its :func:`spectrogram_extent`.
     """
-    left, right, bottom, top = spectrogram_extent(start, spectrogram.shape[1], sample_rate, features)
+    features = spectrogram_settings.features
+    left, right, bottom, top = spectrogram_extent(start, spectrogram.shape[1], spectrogram_settings)
     loudest = float(spectrogram.max())
     axes.imshow(
-        spectrogram, origin="lower", aspect="auto", extent=(left, right, bottom, top), cmap="magma",
-        vmin=loudest - _DYNAMIC_RANGE_DB, vmax=loudest, interpolation="nearest",
+        spectrogram,
+        origin="lower",
+        aspect="auto",
+        extent=(left, right, bottom, top),
+        cmap="magma",
+        vmin=loudest - _DYNAMIC_RANGE_DB,
+        vmax=loudest,
+        interpolation="nearest",
     )
     ticks = [hz for hz in _FREQUENCY_TICKS_HZ if features.fmin <= hz <= features.fmax]
     axes.set_yticks(librosa.hz_to_mel(ticks), [f"{hz // 1000}k" if hz >= 1000 else str(hz) for hz in ticks])
@@ -173,12 +181,11 @@ def _draw_window(
     events: pd.DataFrame,
     species: list[str],
     highlight: int,
-    sample_rate: int,
-    features: FeatureSettings,
+    spectrogram_settings: SpectrogramSettings,
 ) -> None:
     """A window's spectrogram (:func:`draw_spectrogram`) with the labelled
     event boxes that fall in it; ``highlight``'s boxes drawn thicker."""
-    left, right, _, top = draw_spectrogram(axes, spectrogram, start=start, sample_rate=sample_rate, features=features)
+    left, right, _, top = draw_spectrogram(axes, spectrogram, start=start, spectrogram_settings=spectrogram_settings)
     inside = events[(events["t_max"] > left) & (events["t_min"] < right)]
     for event in inside.itertuples(index=False):
         low, high = librosa.hz_to_mel([event.f_min, event.f_max])
@@ -188,8 +195,14 @@ def _draw_window(
             Rectangle((event.t_min, low), event.t_max - event.t_min, high - low, fill=False, linewidth=width, **style)
         )
         axes.text(
-            max(event.t_min, left), min(high, top), species[event.species_id], color=style["edgecolor"],
-            fontsize=7, fontweight="bold", va="top", clip_on=True,
+            max(event.t_min, left),
+            min(high, top),
+            species[event.species_id],
+            color=style["edgecolor"],
+            fontsize=7,
+            fontweight="bold",
+            va="top",
+            clip_on=True,
             bbox={"facecolor": "black", "alpha": 0.6, "edgecolor": "none", "pad": 1.5},
         )
 
@@ -201,8 +214,7 @@ def window_examples(
     *,
     events: pd.DataFrame,
     species: list[str],
-    sample_rate: int,
-    features: FeatureSettings,
+    spectrogram_settings: SpectrogramSettings,
     title: str,
 ) -> Figure:
     """A grid of validation windows, each with its labelled event boxes.
@@ -231,8 +243,13 @@ def window_examples(
     for axes, (row, column) in zip(panels, picks):
         recording_id, start = windows["recording_ids"][row], float(windows["start_times"][row])
         _draw_window(
-            axes, windows["spectrograms"][row], start, by_recording.get(recording_id, no_events), species, column,
-            sample_rate, features,
+            axes,
+            windows["spectrograms"][row],
+            start,
+            by_recording.get(recording_id, no_events),
+            species,
+            column,
+            spectrogram_settings,
         )
         if windows["targets"][row, column]:
             label = "labelled present"
@@ -252,6 +269,8 @@ def window_examples(
             Line2D([], [], color=_PRESENT_STYLE["edgecolor"], linestyle="-", label="labelled call (train_tp.csv)"),
             Line2D([], [], color=_ABSENT_STYLE["edgecolor"], linestyle="--", label="labelled absent (train_fp.csv)"),
         ],
-        loc="outside lower center", ncols=2, fontsize=8,
+        loc="outside lower center",
+        ncols=2,
+        fontsize=8,
     )
     return figure

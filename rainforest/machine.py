@@ -86,8 +86,10 @@ class Machine:
     def here(cls) -> Machine:
         """This machine, as the environment left it (``RAINFOREST_FAST_KERNELS``)."""
         flags = cpu_flags()
-        return cls(machine_class(flags, machine=platform.machine(), system=platform.system(), fast=fast_kernels()),
-                   cache_sizes())
+        return cls(
+            machine_class(flags, machine=platform.machine(), system=platform.system(), fast=fast_kernels()),
+            cache_sizes(),
+        )
 
     @classmethod
     def parse(cls, text: str) -> Machine:
@@ -114,15 +116,21 @@ def lock_machine_line(recorded: Machine | None, here: Machine) -> str:
     machine class Linux-aarch64, but dvc.lock was written on x86-64-v3: outputs will differ in their last bits and stages will rerun (docs/reproducibility.md)
     """
     if recorded is None:
-        return (f"machine class {here.machine_class}, but {LOCK_MACHINE_FILE} does not say where dvc.lock was "
-                "written: outputs may differ in their last bits (docs/reproducibility.md)")
+        return (
+            f"machine class {here.machine_class}, but {LOCK_MACHINE_FILE} does not say where dvc.lock was "
+            "written: outputs may differ in their last bits (docs/reproducibility.md)"
+        )
     if recorded.machine_class != here.machine_class:
-        return (f"machine class {here.machine_class}, but dvc.lock was written on {recorded.machine_class}: "
-                "outputs will differ in their last bits and stages will rerun (docs/reproducibility.md)")
+        return (
+            f"machine class {here.machine_class}, but dvc.lock was written on {recorded.machine_class}: "
+            "outputs will differ in their last bits and stages will rerun (docs/reproducibility.md)"
+        )
     if recorded.caches != here.caches:
-        return (f"machine class {here.machine_class} as dvc.lock, but other caches ({here.caches} against "
-                f"{recorded.caches}): the data stages reproduce it; training blocks its sums by cache size, "
-                "so the model may differ in its last bits (docs/reproducibility.md)")
+        return (
+            f"machine class {here.machine_class} as dvc.lock, but other caches ({here.caches} against "
+            f"{recorded.caches}): the data stages reproduce it; training blocks its sums by cache size, "
+            "so the model may differ in its last bits (docs/reproducibility.md)"
+        )
     return f"machine class {here.machine_class} ({here.caches}), as dvc.lock: outputs reproduce it byte for byte"
 
 
@@ -136,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     lines, for a process that loads numpy before ``rainforest`` (a
     ``dask worker``: ``eval "$(python -m rainforest.machine environment)"``).
     """
-    parser = argparse.ArgumentParser(prog="python -m rainforest.machine", description=(main.__doc__ or "").split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m rainforest.machine", description=(main.__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("action", nargs="?", choices=["show", "check", "record", "environment"], default="show")
     parser.add_argument("--strict", action="store_true", help="check: exit 1 if dvc.lock came from another class")
     parser.add_argument("--file", type=Path, default=Path(LOCK_MACHINE_FILE), help="default: %(default)s")

@@ -82,9 +82,7 @@ def _validate(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nda
     if not np.isfinite(scores_arr).all():
         raise ValueError("scores must be finite: found NaN or infinity")
     if not truth_arr.any():
-        raise ValueError(
-            "truth has no positive labels: at least one sample must have a species present"
-        )
+        raise ValueError("truth has no positive labels: at least one sample must have a species present")
     return truth_arr, scores_arr
 
 

@@ -16,9 +16,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from rainforest.atomic_writes import atomic_path
 from rainforest.card import CARD_NAME, ModelCard, reading_model
 from rainforest.config import ModelSettings
-from rainforest.atomic_writes import atomic_path
 
 _PACKAGE = "rainforest"
 
@@ -156,6 +156,7 @@ def build_model(
     settings: ModelSettings,
     input_shape: tuple[int, ...],
     n_species: int,
+    *,
     mean: np.ndarray,
     variance: np.ndarray,
     activation: str = "sigmoid",

@@ -139,7 +139,11 @@ def unpinned_libraries() -> list[str]:
     unpinned = []
     if "NPY_DISABLE_CPU_FEATURES" in pinned and __cpu_features__.get("X86_V4"):
         unpinned.append("numpy (AVX-512 loops)")
-    unpinned += [f"OpenBLAS ({blas['architecture']} kernels)" for blas in threadpool_info()
-                 if blas.get("internal_api") == "openblas" and "numpy" in blas["filepath"]
-                 and blas.get("architecture") not in (None, pinned["OPENBLAS_CORETYPE"])]
+    unpinned += [
+        f"OpenBLAS ({blas['architecture']} kernels)"
+        for blas in threadpool_info()
+        if blas.get("internal_api") == "openblas"
+        and "numpy" in blas["filepath"]
+        and blas.get("architecture") not in (None, pinned["OPENBLAS_CORETYPE"])
+    ]
     return unpinned

@@ -66,7 +66,9 @@ class _Failed:
 _END = object()
 
 
-def streams_ahead(streams: Iterable[Callable[[], Iterable[T]]], *, workers: int, depth: int = 2) -> Iterator[Iterator[T]]:
+def streams_ahead(
+    streams: Iterable[Callable[[], Iterable[T]]], *, workers: int, depth: int = 2
+) -> Iterator[Iterator[T]]:
     """Run each stream on one of ``workers`` threads, ahead of its consumer.
 
     Yields, for each of ``streams`` in order, an iterator over the items that

@@ -123,7 +123,9 @@ def declared_params(pipeline_path: str | Path, stage: str) -> list[str]:
         stages = yaml.safe_load(pipeline_path.read_text())["stages"]
         return list(stages[stage].get("params", []))
     except FileNotFoundError:
-        raise ConfigError(f"{pipeline_path}: not found; the stage scripts run from a project holding dvc.yaml") from None
+        raise ConfigError(
+            f"{pipeline_path}: not found; the stage scripts run from a project holding dvc.yaml"
+        ) from None
     except (KeyError, TypeError, AttributeError, yaml.YAMLError):
         raise ConfigError(f"{pipeline_path}: defines no stage {stage!r} with its params") from None
 

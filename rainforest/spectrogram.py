@@ -17,7 +17,7 @@ import librosa
 import numpy as np
 import scipy.fft
 
-from rainforest.config import FeatureSettings
+from rainforest.config import FeatureSettings, SpectrogramSettings
 
 #: Floor of the power spectrogram before the logarithm: silence maps to
 #: -100 dB instead of -inf.
@@ -40,11 +40,6 @@ def _hann(n_fft: int) -> np.ndarray:
     return librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
 
 
-def window_frames(features: FeatureSettings, sample_rate: int) -> int:
-    """Number of spectrogram frames in one window (at least one)."""
-    return max(1, round(features.window_seconds * sample_rate / features.hop_length))
-
-
 def window_span_samples(n_frames: int, features: FeatureSettings) -> int:
     """Number of waveform samples that ``n_frames`` frames cover."""
     return (n_frames - 1) * features.hop_length + features.n_fft
@@ -60,17 +55,18 @@ def recording_frames(n_samples: int, features: FeatureSettings) -> int:
 FFT_FRAMES = 128
 
 
-def _log_mel_of_frames(frames: np.ndarray, sample_rate: int, features: FeatureSettings) -> np.ndarray:
+def _log_mel_of_frames(frames: np.ndarray, spectrogram_settings: SpectrogramSettings) -> np.ndarray:
     # (..., n_fft) waveform frames -> (..., n_mels) log-mel. A float32 real FFT
     # of the frames: about 3x faster than librosa.stft, which works in small
     # blocks and returns the same values to float32 precision. The mel
     # projection runs on the whole block, whose shape fixes its summation order.
+    features = spectrogram_settings.features
     hann = _hann(features.n_fft)
     power = np.empty((*frames.shape[:-1], features.n_fft // 2 + 1), dtype=np.float32)
     for first in range(0, frames.shape[-2], FFT_FRAMES):
         spectrum = scipy.fft.rfft(frames[..., first : first + FFT_FRAMES, :] * hann, axis=-1)
         np.add(np.square(spectrum.real), np.square(spectrum.imag), out=power[..., first : first + FFT_FRAMES, :])
-    basis = _mel_basis(sample_rate, features.n_fft, features.n_mels, features.fmin, features.fmax)
+    basis = _mel_basis(spectrogram_settings.sample_rate, features.n_fft, features.n_mels, features.fmin, features.fmax)
     mel = power @ basis.T
     return np.maximum(10.0 * np.log10(np.maximum(mel, POWER_FLOOR)), np.float32(FLOOR_DB))
 
@@ -84,7 +80,7 @@ def _frames(waveform: np.ndarray, features: FeatureSettings) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(waveform, features.n_fft, axis=-1)[..., :: features.hop_length, :]
 
 
-def log_mel_spectrogram(waveform: np.ndarray, sample_rate: int, features: FeatureSettings) -> np.ndarray:
+def log_mel_spectrogram(waveform: np.ndarray, spectrogram_settings: SpectrogramSettings) -> np.ndarray:
     """Log-mel power spectrogram in dB, float32.
 
     Parameters
@@ -103,17 +99,18 @@ def log_mel_spectrogram(waveform: np.ndarray, sample_rate: int, features: Featur
         silence stays finite. Frames use a periodic Hann window and no
         centre padding.
     """
+    features = spectrogram_settings.features
     frames = _frames(waveform, features)
     n_frames = frames.shape[-2]
     spectrogram = np.empty((*frames.shape[:-2], features.n_mels, n_frames), dtype=np.float32)
     for first in range(0, n_frames, FRAME_BLOCK):
-        block = _log_mel_of_frames(frames[..., first : first + FRAME_BLOCK, :], sample_rate, features)
+        block = _log_mel_of_frames(frames[..., first : first + FRAME_BLOCK, :], spectrogram_settings)
         spectrogram[..., first : first + block.shape[-2]] = np.swapaxes(block, -1, -2)
     return spectrogram
 
 
 def spectrogram_blocks(
-    pieces: Iterable[np.ndarray], sample_rate: int, features: FeatureSettings, block_frames: int = FRAME_BLOCK
+    pieces: Iterable[np.ndarray], spectrogram_settings: SpectrogramSettings, block_frames: int = FRAME_BLOCK
 ) -> Iterator[np.ndarray]:
     """The log-mel spectrogram of a waveform that arrives in pieces, ``block_frames`` frames at a time.
 
@@ -137,38 +134,36 @@ def spectrogram_blocks(
     --------
     >>> from rainforest.config import FeatureSettings
     >>> features = FeatureSettings(n_fft=512, hop_length=256, n_mels=16, fmin=50.0, fmax=8000.0, window_seconds=1.0)
+    >>> settings = SpectrogramSettings(16000, features)
     >>> waveform = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
-    >>> blocks = list(spectrogram_blocks(np.array_split(waveform, 7), 16000, features, block_frames=20))
+    >>> blocks = list(spectrogram_blocks(np.array_split(waveform, 7), settings, block_frames=20))
     >>> [block.shape[1] for block in blocks]
     [20, 20, 20, 1]
-    >>> bool(np.allclose(np.concatenate(blocks, axis=1), log_mel_spectrogram(waveform, 16000, features), atol=1e-4))
+    >>> bool(np.allclose(np.concatenate(blocks, axis=1), log_mel_spectrogram(waveform, settings), atol=1e-4))
     True
     """
+    features = spectrogram_settings.features
     step, span = block_frames * features.hop_length, window_span_samples(block_frames, features)
     buffer, yielded = np.zeros(0, dtype=np.float32), False
     for piece in pieces:
         buffer = np.concatenate([buffer, np.asarray(piece, dtype=np.float32)])
         while len(buffer) >= span:
-            yield log_mel_spectrogram(buffer[:span], sample_rate, features)
+            yield log_mel_spectrogram(buffer[:span], spectrogram_settings)
             buffer, yielded = buffer[step:], True
     # What is left holds the last frames, if it is one FFT frame long (a
     # waveform shorter than that is padded to one frame, as the whole is).
     if len(buffer) >= features.n_fft or not yielded:
-        yield log_mel_spectrogram(buffer, sample_rate, features)
+        yield log_mel_spectrogram(buffer, spectrogram_settings)
 
 
-def frame_times(frames: np.ndarray | int, sample_rate: int, features: FeatureSettings) -> np.ndarray:
+def frame_times(frames: np.ndarray | int, spectrogram_settings: SpectrogramSettings) -> np.ndarray:
     """Start time in seconds of the given frame indices."""
-    return np.asarray(frames, dtype=np.float64) * features.hop_length / sample_rate
+    hop_length, sample_rate = spectrogram_settings.features.hop_length, spectrogram_settings.sample_rate
+    return np.asarray(frames, dtype=np.float64) * hop_length / sample_rate
 
 
 def event_window_start(
-    t_min: float,
-    t_max: float,
-    n_recording_frames: int,
-    n_window_frames: int,
-    sample_rate: int,
-    features: FeatureSettings,
+    t_min: float, t_max: float, *, n_recording_frames: int, spectrogram_settings: SpectrogramSettings
 ) -> int:
     """First frame of the window centred on an event, clamped inside the recording.
 
@@ -178,10 +173,11 @@ def event_window_start(
         The event's start and end in seconds.
     n_recording_frames
         Frames in the recording's spectrogram.
-    n_window_frames
-        Frames in one window.
+    spectrogram_settings
+        What the spectrogram and its windows (``window_frames`` long) are made with.
     """
-    centre_sample = (t_min + t_max) / 2 * sample_rate
+    features, n_window_frames = spectrogram_settings.features, spectrogram_settings.window_frames
+    centre_sample = (t_min + t_max) / 2 * spectrogram_settings.sample_rate
     # Frame i is centred on sample i * hop + n_fft / 2.
     centre_frame = (centre_sample - features.n_fft / 2) / features.hop_length
     start = int(round(centre_frame - (n_window_frames - 1) / 2))

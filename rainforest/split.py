@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from rainforest.atomic_writes import write_text
 from rainforest.config import SplitSettings
 from rainforest.errors import ConfigError
-from rainforest.atomic_writes import write_text
 from rainforest.window_sets import read_window_attrs, read_windows
 
 log = logging.getLogger(__name__)
@@ -170,21 +170,24 @@ def split_window_set(windows_path: str | Path, split_path: str | Path, settings:
     names = [str(name) for name in read_window_attrs(windows_path)["species"]]
     species, present = windows["event_species"].astype(int), windows["event_present"].astype(int)
     recording_ids = np.asarray(windows["recording_ids"], dtype=object)
-    labelled = {
-        name: len(set(recording_ids[(species == index) & (present == 1)])) for index, name in enumerate(names)
-    }
+    labelled = {name: len(set(recording_ids[(species == index) & (present == 1)])) for index, name in enumerate(names)}
     folds, reason = choose_folds(settings, {name: count for name, count in labelled.items() if count})
     log.info("split: %s (%s)", "a holdout" if folds == 1 else f"{folds}-fold cross-validation", reason)
     for name, count in labelled.items():
         if count == 1:
             log.warning(
                 "species %s has one labelled recording: no model both trains and validates on it, so its "
-                "validation figures and threshold say little; label more of its calls", name,
+                "validation figures and threshold say little; label more of its calls",
+                name,
             )
         elif count < folds:
             log.warning(
                 "species %s has %d labelled recordings, fewer than split.folds (%d): %d of the folds validate "
-                "nothing of it; label more of its calls or lower split.folds", name, count, folds, folds - count,
+                "nothing of it; label more of its calls or lower split.folds",
+                name,
+                count,
+                folds,
+                folds - count,
             )
     # One stratum per species and event kind (true, false positive), one for background (species -1).
     n_species = int(species.max()) + 1

@@ -8,16 +8,15 @@ import keras
 import numpy as np
 import pandas as pd
 
+from rainforest.atomic_writes import write_json, write_text
 from rainforest.audio import audio_files
+from rainforest.card import ModelCard, load_card
 from rainforest.config import SubmitSettings
-from rainforest.detect.scoring import aggregate_windows, make_scorer, score_windows
+from rainforest.detect.scoring import WindowScores, aggregate_windows, make_scorer, score_windows
 from rainforest.errors import LabelError
 from rainforest.events import SpeciesNames, competition, presence_matrix, read_species
 from rainforest.metrics import score_summary, species_table, with_labels
-from rainforest.card import ModelCard, load_card
 from rainforest.model import load_model
-from rainforest.atomic_writes import write_json, write_text
-
 
 #: The test labels, where a dataset has them (the demo data does).
 GROUND_TRUTH = "test_ground_truth.csv"
@@ -49,11 +48,17 @@ def score_recordings(
     """
     recordings, _ = audio_files(folder, recording_ids, listed_in="sample_submission.csv")
     scored = score_windows(
-        make_scorer(model, card), recordings, hop_seconds=settings.hop_seconds, batch_size=settings.batch_size,
-        workers=settings.workers, progress="submit",
+        make_scorer(model, card),
+        recordings,
+        scoring=settings.scoring,
+        workers=settings.workers,
+        progress="submit",
     )
-    # Without skip_unreadable an unreadable recording raises: every item has scores.
-    return np.stack([aggregate_windows(item.scores, settings.aggregation, settings.top_k) for item in scored])  # type: ignore[arg-type]
+    rows = []
+    for item in scored:
+        assert isinstance(item, WindowScores)  # without skip_unreadable an unreadable recording raises
+        rows.append(aggregate_windows(item.scores, settings.aggregation, settings.top_k))
+    return np.stack(rows)
 
 
 def write_submission(

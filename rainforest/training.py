@@ -23,16 +23,16 @@ from dvclive import Live
 from dvclive.utils import standardize_metric_name
 from tqdm.keras import TqdmCallback
 
-from rainforest.config import ModelSettings, SpecAugmentSettings, TrainSettings
-from rainforest.numerics import training_threads
-from rainforest.metrics import lwlrap
 from rainforest.card import EmbeddingCard, ModelCard
+from rainforest.config import ModelSettings, SpecAugmentSettings, TrainSettings
+from rainforest.metrics import lwlrap
 from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, build_model, ensemble, label_weights, save_model
+from rainforest.numerics import training_threads
 from rainforest.split import fold_rows, read_split, validation_folds
 from rainforest.window_sets import (
     LABEL_FIELDS,
     WindowRows,
-    read_feature_settings,
+    read_spectrogram_settings,
     read_window_attrs,
     read_windows,
     write_validation_scores,
@@ -147,9 +147,7 @@ def mixup(inputs: tf.Tensor, labels: tf.Tensor, alpha: float, seed: tf.Tensor) -
     return mixed, tf.concat([targets, tf.maximum(weights, other_weights)], axis=-1)
 
 
-def training_dataset(
-    inputs: np.ndarray | WindowRows, labels: np.ndarray, settings: TrainSettings
-) -> tf.data.Dataset:
+def training_dataset(inputs: np.ndarray | WindowRows, labels: np.ndarray, settings: TrainSettings) -> tf.data.Dataset:
     """Shuffled batches with SpecAugment and mixup, drawn afresh every epoch.
 
     Only window indices are shuffled; each window is read when its batch is
@@ -191,9 +189,7 @@ class BestEpochSelection(keras.callbacks.Callback):
         Put the best epoch's weights back when training ends.
     """
 
-    def __init__(
-        self, inputs: np.ndarray | WindowRows, targets: np.ndarray, patience: int, restore_best: bool
-    ):
+    def __init__(self, inputs: np.ndarray | WindowRows, targets: np.ndarray, patience: int, restore_best: bool):
         super().__init__()
         labelled = targets.sum(axis=1) > 0
         self.inputs = inputs[labelled]
@@ -258,6 +254,7 @@ def load_training_data(
     split: pd.DataFrame,
     fold: int | None,
     augmented_path: str | Path,
+    *,
     use_augmented: bool,
     embeddings: tuple[str | Path, str | Path] | None = None,
 ) -> tuple[dict, dict]:
@@ -273,7 +270,9 @@ def load_training_data(
     """
     recording_ids = read_windows(windows_path, ("recording_ids",))["recording_ids"]
     train_rows, validation_rows = fold_rows(recording_ids, split, fold)
-    sources, field = ((windows_path, augmented_path), "spectrograms") if embeddings is None else (embeddings, "embeddings")
+    sources, field = (
+        ((windows_path, augmented_path), "spectrograms") if embeddings is None else (embeddings, "embeddings")
+    )
     train: dict[str, Any] = read_windows(windows_path, LABEL_FIELDS, train_rows)
     parts = [(sources[0], train_rows)]
     if use_augmented:
@@ -292,7 +291,6 @@ def load_training_data(
 def model_card(windows_path: str | Path, embeddings_path: str | Path | None = None) -> ModelCard:
     """The card of a model trained on this window set (and on these embeddings
     of it, for an ``embedding_head``): what inference must reproduce."""
-    sample_rate, features = read_feature_settings(windows_path)
     window_attrs = read_window_attrs(windows_path)
     species = [str(name) for name in window_attrs["species"]]
     labels = [str(name) for name in window_attrs["species_labels"]] if "species_labels" in window_attrs else None
@@ -300,7 +298,7 @@ def model_card(windows_path: str | Path, embeddings_path: str | Path | None = No
     if embeddings_path is not None:
         attrs = read_window_attrs(embeddings_path)
         embedding = EmbeddingCard(str(attrs["model"]), str(attrs["sha256"]), str(attrs["licence"]))
-    return ModelCard(sample_rate, features, species, embedding, labels)
+    return ModelCard(read_spectrogram_settings(windows_path), species, embedding, labels)
 
 
 class EpochCurves(keras.callbacks.Callback):
@@ -416,7 +414,12 @@ def train_classifier(
     mean, variance = input_statistics(train["inputs"])
     softmax = settings.loss == "softmax_crossentropy"
     model = build_model(
-        model_settings, tuple(input_shape), n_species, mean, variance, activation="softmax" if softmax else "sigmoid"
+        model_settings,
+        tuple(input_shape),
+        n_species,
+        mean=mean,
+        variance=variance,
+        activation="softmax" if softmax else "sigmoid",
     )
     steps = settings.epochs * int(np.ceil(n_windows / settings.batch_size))
     model.compile(
@@ -505,6 +508,7 @@ def fit_folds(
     load_fold: Callable[[int], tuple[dict, dict]],
     folds: list[int],
     live: Live,
+    *,
     curves: str = "",
 ) -> FoldModels:
     """Fit one classifier per fold (:func:`train_classifier`) on
@@ -523,14 +527,13 @@ def fit_folds(
         targets.append(validation["targets"])
     order = np.argsort(np.concatenate(rows), kind="stable")
     return FoldModels(
-        members, [member.epochs_kept for member in members],
+        members,
+        [member.epochs_kept for member in members],
         *(np.concatenate(parts)[order] for parts in (rows, fold_of, scores, targets)),
     )
 
 
-def refit(
-    model: ModelSettings, settings: TrainSettings, train: dict, folds: FoldModels, live: Live
-) -> keras.Model:
+def refit(model: ModelSettings, settings: TrainSettings, train: dict, folds: FoldModels, live: Live) -> keras.Model:
     """One classifier trained on every labelled window (``train``, as
     :func:`load_training_data` reads fold ``None``) for the median of the
     epochs the folds' models kept, on the schedule they trained on.
@@ -541,31 +544,43 @@ def refit(
     epochs = int(np.median(folds.epochs))
     log.info(
         "train.final_model refit: one model on every labelled recording for %d epochs (the folds kept %s)",
-        epochs, ", ".join(map(str, folds.epochs)),
+        epochs,
+        ", ".join(map(str, folds.epochs)),
     )
     started = time.perf_counter()
     classifier = train_classifier(
-        model, settings, train, None, live, curves="refit/",
-        cross_validating=len(folds.epochs) > 1, stop_after=epochs,
+        model,
+        settings,
+        train,
+        None,
+        live,
+        curves="refit/",
+        cross_validating=len(folds.epochs) > 1,
+        stop_after=epochs,
     )
     # The refit's share of the stage's time: what it costs over the ensemble.
     log.info("refit trained in %.0f s", time.perf_counter() - started)
     return classifier
 
 
-def train_model(
-    *,
-    model: ModelSettings,
-    settings: TrainSettings,
-    windows_path: str | Path,
-    split_path: str | Path,
-    augmented_path: str | Path,
-    window_embeddings_path: str | Path,
-    augmented_embeddings_path: str | Path,
-    model_path: str | Path,
-    validation_scores_path: str | Path,
-    live_dir: str | Path,
-) -> keras.Model:
+@dataclass(frozen=True)
+class TrainingFiles:
+    """The files of one training run, in the train stage's order: what it
+    reads (the window set, its split, the augmented copies, and the embed
+    stage's embeddings of both, row for row) and what it writes (the model,
+    the validation scores, and dvclive's folder of curves)."""
+
+    windows: str | Path
+    split: str | Path
+    augmented: str | Path
+    window_embeddings: str | Path
+    augmented_embeddings: str | Path
+    model: str | Path
+    validation_scores: str | Path
+    live_dir: str | Path
+
+
+def train_model(*, model: ModelSettings, settings: TrainSettings, files: TrainingFiles) -> keras.Model:
     """The train stage: fit one classifier per fold of the split on the
     windows of the other folds and their augmented copies (:func:`fit_folds`),
     and save the model with its card: with ``final_model: ensemble`` the one
@@ -579,22 +594,28 @@ def train_model(
     files); its card names the embedding model and the SHA-256 of its file,
     so inference computes the same features. With several
     :func:`candidate_heads`, each is fitted on every fold and the one with
-    the higher out-of-fold LWLRAP is kept. ``validation_scores_path`` gets
+    the higher out-of-fold LWLRAP is kept. ``files.validation_scores`` gets
     every validated window's score by the model that did not train on it
     (:func:`write_validation_scores`): evaluate's metrics and thresholds.
     """
     on_embeddings = model.architecture == "embedding_head"
-    embeddings = (window_embeddings_path, augmented_embeddings_path) if on_embeddings else None
-    split = read_split(split_path)
+    embeddings = (files.window_embeddings, files.augmented_embeddings) if on_embeddings else None
+    split = read_split(files.split)
 
     def load_fold(fold: int | None) -> tuple[dict, dict]:
-        return load_training_data(windows_path, split, fold, augmented_path, settings.use_augmented, embeddings)
+        return load_training_data(
+            files.windows, split, fold, files.augmented, use_augmented=settings.use_augmented, embeddings=embeddings
+        )
 
     heads = candidate_heads(model)
-    live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=False)
+    live = Live(str(files.live_dir), save_dvc_exp=False, dvcyaml=False)
     fitted = {
         head: fit_folds(
-            model.model_copy(update={"head": head}), settings, load_fold, validation_folds(split), live,
+            model.model_copy(update={"head": head}),
+            settings,
+            load_fold,
+            validation_folds(split),
+            live,
             curves=f"{head}/" if len(heads) > 1 else "",
         )
         for head in heads
@@ -603,14 +624,16 @@ def train_model(
     kept = max(heads, key=lambda head: (fitted[head].lwlrap, -heads.index(head)))
     if len(heads) > 1:
         log.info(
-            "model.head auto: keeping %s (out-of-fold LWLRAP %s)", kept,
+            "model.head auto: keeping %s (out-of-fold LWLRAP %s)",
+            kept,
             ", ".join(f"{head} {fitted[head].lwlrap:.4f}" for head in heads),
         )
     best = fitted[kept]
     final = final_model_choice(settings, cross_validating=len(best.members) > 1)
     if settings.final_model == "auto":
         log.info(
-            "train.final_model auto: %s (%s)", final,
+            "train.final_model auto: %s (%s)",
+            final,
             "the split cross-validates" if final == "refit" else "a holdout: its model, with the epoch it chose",
         )
     if final == "refit":
@@ -618,7 +641,7 @@ def train_model(
     else:
         classifier = ensemble(best.members)
     live.end()
-    card = model_card(windows_path, window_embeddings_path if on_embeddings else None)
-    save_model(classifier, model_path, card)
-    write_validation_scores(validation_scores_path, best.rows, best.folds, best.scores, card.species)
+    card = model_card(files.windows, files.window_embeddings if on_embeddings else None)
+    save_model(classifier, files.model, card)
+    write_validation_scores(files.validation_scores, best.rows, best.folds, best.scores, card.species)
     return classifier

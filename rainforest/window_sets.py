@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from rainforest.atomic_writes import atomic_path, write_text
-from rainforest.config import FeatureSettings
+from rainforest.config import FeatureSettings, SpectrogramSettings
 
 #: The window set's fields: name -> (dtype, one row's shape in named
 #: dimensions, meaning). In the order :class:`WindowWriter` creates them,
@@ -137,12 +137,12 @@ def read_window_attrs(path: str | Path) -> dict:
         return dict(file.attrs)
 
 
-def read_feature_settings(path: str | Path) -> tuple[int, FeatureSettings]:
+def read_spectrogram_settings(path: str | Path) -> SpectrogramSettings:
     """The sample rate and feature settings a window set was made with."""
     attrs = read_window_attrs(path)
     # HDF5 gives NumPy scalars; the settings take Python numbers only.
     features = FeatureSettings(**{name: attrs[name].item() for name in FeatureSettings.model_fields})
-    return int(attrs["sample_rate"]), features
+    return SpectrogramSettings(int(attrs["sample_rate"]), features)
 
 
 def read_windows(path: str | Path, fields: tuple[str, ...], rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -225,7 +225,9 @@ class WindowRows:
         self._files = None
 
 
-def write_validation_scores(path: str | Path, rows: np.ndarray, folds: np.ndarray, scores: np.ndarray, species: list[str]) -> None:
+def write_validation_scores(
+    path: str | Path, rows: np.ndarray, folds: np.ndarray, scores: np.ndarray, species: list[str]
+) -> None:
     """Write each validation window's scores: ``window`` (its row in the window
     set), ``fold`` (the model that scored it, which never trained on its
     recording) and one column per species, in window order."""

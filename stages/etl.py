@@ -12,15 +12,21 @@ do not rerun it.
 
 import _environment  # noqa: F401  (first: runs this script with the project's Python)
 
+from rainforest.config import SpectrogramSettings
 from rainforest.etl import write_window_set
 from rainforest.runner import run_stage
 
 
-def main(settings, windows_path, metrics_path="metrics/etl.json", events_path=None,
-         report_path="metrics/etl_report.json"):
+def main(
+    settings, windows_path, metrics_path="metrics/etl.json", events_path=None, report_path="metrics/etl_report.json"
+):
     write_window_set(
-        data=settings.data, sample_rate=settings.audio.sample_rate, features=settings.features,
-        settings=settings.etl, windows_path=windows_path, metrics_path=metrics_path, events_path=events_path,
+        data=settings.data,
+        spectrogram_settings=SpectrogramSettings(settings.audio.sample_rate, settings.features),
+        settings=settings.etl,
+        windows_path=windows_path,
+        metrics_path=metrics_path,
+        events_path=events_path,
         report_path=report_path,
     )
 

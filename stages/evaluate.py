@@ -12,12 +12,18 @@ from rainforest.evaluate import evaluate_model
 from rainforest.runner import run_stage
 
 
-def main(settings, model_path, windows_path, validation_scores_path, events_path, metrics_path, plots_dir,
-         detector_path):
+def main(
+    settings, model_path, windows_path, validation_scores_path, events_path, metrics_path, plots_dir, detector_path
+):
     evaluate_model(
-        settings=settings.evaluate, model_path=model_path, windows_path=windows_path,
-        validation_scores_path=validation_scores_path, events_path=events_path,
-        metrics_path=metrics_path, plots_dir=plots_dir, detector_path=detector_path,
+        settings=settings.evaluate,
+        model_path=model_path,
+        windows_path=windows_path,
+        validation_scores_path=validation_scores_path,
+        events_path=events_path,
+        metrics_path=metrics_path,
+        plots_dir=plots_dir,
+        detector_path=detector_path,
     )
 
 

@@ -17,8 +17,12 @@ from rainforest.submit import write_submission
 
 def main(settings, model_path, submission_path, metrics_path, species_path="metrics/test_species.csv"):
     write_submission(
-        dataset_dir=settings.data.dataset_dir, settings=settings.submit, model_path=model_path,
-        submission_path=submission_path, metrics_path=metrics_path, species_path=species_path,
+        dataset_dir=settings.data.dataset_dir,
+        settings=settings.submit,
+        model_path=model_path,
+        submission_path=submission_path,
+        metrics_path=metrics_path,
+        species_path=species_path,
     )
 
 

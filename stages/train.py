@@ -12,17 +12,31 @@ windows scored by its own model.
 import _environment  # noqa: F401  (first: runs this script with the project's Python)
 
 from rainforest.runner import run_stage
-from rainforest.training import train_model
+from rainforest.training import TrainingFiles, train_model
 
 
-def main(settings, windows_path, split_path, augmented_path, window_embeddings_path, augmented_embeddings_path,
-         model_path, validation_scores_path, live_dir):
-    train_model(
-        model=settings.model, settings=settings.train, windows_path=windows_path, split_path=split_path,
-        augmented_path=augmented_path, window_embeddings_path=window_embeddings_path,
-        augmented_embeddings_path=augmented_embeddings_path, model_path=model_path,
-        validation_scores_path=validation_scores_path, live_dir=live_dir,
+def main(
+    settings,
+    windows_path,
+    split_path,
+    augmented_path,
+    window_embeddings_path,
+    augmented_embeddings_path,
+    model_path,
+    validation_scores_path,
+    live_dir,
+):
+    files = TrainingFiles(
+        windows_path,
+        split_path,
+        augmented_path,
+        window_embeddings_path,
+        augmented_embeddings_path,
+        model_path,
+        validation_scores_path,
+        live_dir,
     )
+    train_model(model=settings.model, settings=settings.train, files=files)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from rainforest.card import ModelCard
 from rainforest.config import EtlSettings
 from rainforest.errors import LabelError
 from rainforest.etl import build_window_set
 from rainforest.events import EVENT_COLUMNS, TABLE_COLUMNS, SpeciesNames, read_dataset_events, read_species_names
-from rainforest.card import ModelCard
-from rainforest.window_sets import read_window_attrs, read_windows
 from rainforest.training import model_card
-from tests.support.settings import FEATURES, RATE
+from rainforest.window_sets import read_window_attrs, read_windows
+from tests.support.settings import RATE, SPECTROGRAM_SETTINGS, data_settings
 
 SPECIES = ["s0", "s1", "s2"]
 NAMES = ["Black Phoebe", "California Towhee", "Dark-eyed Junco"]
@@ -38,9 +38,7 @@ def read_species_labels(dataset, species):
 
 
 def raven_row(selection: int, begin: float, end: float, low: float, high: float, species: str, *extra: str) -> str:
-    return "\t".join(
-        [str(selection), "Spectrogram 1", "1", str(begin), str(end), str(low), str(high), species, *extra]
-    )
+    return "\t".join([str(selection), "Spectrogram 1", "1", str(begin), str(end), str(low), str(high), species, *extra])
 
 
 def make_dataset(root: Path, tables: dict[str, list[str]], species_csv: str | None = None) -> Path:
@@ -137,12 +135,19 @@ def test_xc_birds_as_raven_tables_gives_the_same_events(shared_file, tmp_path):
         (tmp_path / "train" / path.name).symlink_to(path)
     expected, _ = read_training_events(source, len(species))
     for recording_id, rows in expected.groupby("recording_id"):
-        table = pd.DataFrame({
-            "Selection": range(1, len(rows) + 1), "View": "Spectrogram 1", "Channel": 1,
-            "Begin Time (s)": rows["t_min"], "End Time (s)": rows["t_max"],
-            "Low Freq (Hz)": rows["f_min"], "High Freq (Hz)": rows["f_max"],
-            "Species": [labels[i] for i in rows["species_id"]], "Present": np.where(rows["present"], "yes", "no"),
-        })
+        table = pd.DataFrame(
+            {
+                "Selection": range(1, len(rows) + 1),
+                "View": "Spectrogram 1",
+                "Channel": 1,
+                "Begin Time (s)": rows["t_min"],
+                "End Time (s)": rows["t_max"],
+                "Low Freq (Hz)": rows["f_min"],
+                "High Freq (Hz)": rows["f_max"],
+                "Species": [labels[i] for i in rows["species_id"]],
+                "Present": np.where(rows["present"], "yes", "no"),
+            }
+        )
         table.to_csv(tmp_path / "train" / f"{recording_id}.Table.1.selections.txt", sep="\t", index=False)
     events, _ = read_annotation_events(tmp_path, species, "raven", "Species", labels)
     key = [*EVENT_COLUMNS, "present"]
@@ -171,9 +176,13 @@ def test_raven_tables_become_events(tmp_path):
 
 def test_raven_species_column_is_a_setting_and_present_column_gives_absences(tmp_path):
     header = RAVEN_HEADER.replace("Species", "Annotation") + "\tPresent"
-    tables = {"rec_a.Table.1.selections.txt": [
-        header, raven_row(1, 0.5, 1.0, 100, 900, "s0", "yes"), raven_row(2, 1.5, 2.0, 100, 900, "s1", "no"),
-    ]}
+    tables = {
+        "rec_a.Table.1.selections.txt": [
+            header,
+            raven_row(1, 0.5, 1.0, 100, 900, "s0", "yes"),
+            raven_row(2, 1.5, 2.0, 100, 900, "s1", "no"),
+        ]
+    }
     events, _ = read_annotation_events(make_dataset(tmp_path, tables), SPECIES, "raven", "Annotation")
     assert list(events["species_id"]) == [0, 1] and list(events["present"]) == [True, False]
 
@@ -233,7 +242,9 @@ def test_raven_bad_rows(tmp_path, row, expected):
 
 def test_table_without_its_recording(tmp_path):
     dataset = make_dataset(tmp_path, {"rec_c.Table.1.selections.txt": [RAVEN_HEADER]})
-    with pytest.raises(LabelError, match=r"no recording in .*train that this file's name starts with; name it after its recording") as error:
+    with pytest.raises(
+        LabelError, match=r"no recording in .*train that this file's name starts with; name it after its recording"
+    ) as error:
         read_annotation_events(dataset, SPECIES, "raven")
     assert str(error.value).startswith(str(dataset / "train" / "rec_c.Table.1.selections.txt"))
 
@@ -248,7 +259,8 @@ def test_opensoundscape_tables_read_without_renaming(tmp_path):
     }
     events, _ = read_annotation_events(make_dataset(tmp_path, tables, SPECIES_CSV), SPECIES, "raven", labels=NAMES)
     assert events[["recording_id", "species_id", "label"]].values.tolist() == [
-        ["rec_a", 0, "Black Phoebe"], ["rec_b", 2, "Dark-eyed Junco"],
+        ["rec_a", 0, "Black Phoebe"],
+        ["rec_b", 2, "Dark-eyed Junco"],
     ]
 
 
@@ -315,8 +327,11 @@ def test_audacity_bad_lines(tmp_path, lines, expected, line):
 def _etl(dataset: Path, out: Path, annotations: str, events_path: Path | None = None):
     settings = EtlSettings(workers=1, on_unreadable="stop", background_windows=0, windows_per_event=1)
     return build_window_set(
-        dataset, out, sample_rate=RATE, features=FEATURES, settings=settings, events_path=events_path,
-        annotations=annotations,
+        data_settings(dataset, annotations=annotations),
+        out,
+        spectrogram_settings=SPECTROGRAM_SETTINGS,
+        settings=settings,
+        events_path=events_path,
     )
 
 
@@ -337,8 +352,10 @@ def test_etl_reads_a_raven_dataset_and_carries_the_names(tmp_path):
 
 
 def test_etl_without_species_csv_stores_no_labels(tmp_path):
-    dataset = make_dataset(tmp_path, GOOD_RAVEN | {"rec_a.Table.1.selections.txt": [
-        RAVEN_HEADER, raven_row(1, 0.5, 1.25, 1000.0, 3000.0, "s0")]})
+    dataset = make_dataset(
+        tmp_path,
+        GOOD_RAVEN | {"rec_a.Table.1.selections.txt": [RAVEN_HEADER, raven_row(1, 0.5, 1.25, 1000.0, 3000.0, "s0")]},
+    )
     _etl(dataset, tmp_path / "windows.h5", "raven")
     assert "species_labels" not in read_window_attrs(tmp_path / "windows.h5")
     card = model_card(tmp_path / "windows.h5")
@@ -361,14 +378,21 @@ def test_the_etl_stage_follows_data_annotations(tmp_path):
     )
     settings = EtlSettings(workers=1, on_unreadable="stop", background_windows=0, windows_per_event=2)
     report = write_window_set(
-        data=data, sample_rate=RATE, features=FEATURES, settings=settings, windows_path=tmp_path / "w.h5",
-        metrics_path=tmp_path / "etl.json", report_path=tmp_path / "report.json",
+        data=data,
+        spectrogram_settings=SPECTROGRAM_SETTINGS,
+        settings=settings,
+        windows_path=tmp_path / "w.h5",
+        metrics_path=tmp_path / "etl.json",
+        report_path=tmp_path / "report.json",
     )
     assert report.recordings_read == 2 and report.windows_written == 3 * 2
     with pytest.raises(LabelError, match="missing column"):
         write_window_set(
-            data=data.model_copy(update={"species_column": "Common Name"}), sample_rate=RATE, features=FEATURES,
-            settings=settings, windows_path=tmp_path / "x.h5", metrics_path=tmp_path / "x.json",
+            data=data.model_copy(update={"species_column": "Common Name"}),
+            spectrogram_settings=SPECTROGRAM_SETTINGS,
+            settings=settings,
+            windows_path=tmp_path / "x.h5",
+            metrics_path=tmp_path / "x.json",
             report_path=tmp_path / "x_report.json",
         )
     assert not (tmp_path / "x.h5").exists()

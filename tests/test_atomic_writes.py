@@ -40,10 +40,9 @@ def test_atomic_path_replaces_existing(tmp_path):
 def test_atomic_path_failure_leaves_old_file(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError, match="boom"):
-        with atomic_path(target) as temporary:
-            temporary.write_text("half-written")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), atomic_path(target) as temporary:
+        temporary.write_text("half-written")
+        raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert _no_temporaries(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
@@ -51,18 +50,16 @@ def test_atomic_path_failure_leaves_old_file(tmp_path):
 
 def test_atomic_path_failure_without_old_file(tmp_path):
     target = tmp_path / "out.txt"
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_path(target) as temporary:
-            temporary.write_text("x")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as temporary:
+        temporary.write_text("x")
+        raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
 
 
 def test_atomic_path_block_that_writes_nothing_fails(tmp_path):
     # Nothing written: the rename has nothing to move, so it is an error, not an empty file.
-    with pytest.raises(FileNotFoundError):
-        with atomic_path(tmp_path / "out.txt"):
-            pass
+    with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "out.txt"):
+        pass
     assert list(tmp_path.iterdir()) == []
 
 

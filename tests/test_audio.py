@@ -228,7 +228,10 @@ def test_real_jura_recording_at_48k(shared_file):
     assert np.std(waveform) > 0
 
 
-@pytest.mark.parametrize(("file_rate", "subtype", "suffix"), [(16000, "PCM_16", ".flac"), (16000, "FLOAT", ".wav"), (22050, "PCM_16", ".wav")])
+@pytest.mark.parametrize(
+    ("file_rate", "subtype", "suffix"),
+    [(16000, "PCM_16", ".flac"), (16000, "FLOAT", ".wav"), (22050, "PCM_16", ".wav")],
+)
 def test_excerpts_equal_slices_of_the_whole_recording(tmp_path, file_rate, subtype, suffix):
     from rainforest.audio import Recording
 

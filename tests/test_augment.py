@@ -20,9 +20,9 @@ from rainforest.augment import (
     stretch_time,
 )
 from rainforest.config import AugmentSettings
-from rainforest.spectrogram import log_mel_spectrogram, window_frames, window_span_samples
+from rainforest.spectrogram import log_mel_spectrogram, window_span_samples
 from rainforest.window_sets import WINDOW_FIELDS, WindowWriter, read_window_attrs, read_windows
-from tests.support.settings import COMPETITION_RATE, RATE, SHORT_FEATURES
+from tests.support.settings import COMPETITION_RATE, RATE, SHORT_FEATURES, SHORT_SPECTROGRAM_SETTINGS
 
 
 def _settings(**enabled) -> AugmentSettings:
@@ -206,7 +206,13 @@ def test_single_augmentation_applies_reported_size(name, key, low, high):
 def test_all_augmentations_together():
     signal = _burst(0.4, 0.7, seconds=1.0)
     out, applied = augment_waveform(signal, COMPETITION_RATE, _settings(**ALL_ON), np.random.default_rng(0))
-    assert set(applied) == {"noise_snr_db", "gain_db", "time_shift_samples", "pitch_shift_semitones", "time_stretch_rate"}
+    assert set(applied) == {
+        "noise_snr_db",
+        "gain_db",
+        "time_shift_samples",
+        "pitch_shift_semitones",
+        "time_stretch_rate",
+    }
     assert len(out) == len(signal)
     assert np.all(np.isfinite(out))
 
@@ -239,7 +245,7 @@ N_SPECIES = 4
 
 
 def _window_set(path: Path, n: int = 20, seed: int = 0) -> dict[str, np.ndarray]:
-    n_frames = window_frames(SHORT_FEATURES, RATE)
+    n_frames = SHORT_SPECTROGRAM_SETTINGS.window_frames
     n_samples = window_span_samples(n_frames, SHORT_FEATURES)
     rng = np.random.default_rng(seed)
     t = np.arange(n_samples) / RATE
@@ -248,7 +254,7 @@ def _window_set(path: Path, n: int = 20, seed: int = 0) -> dict[str, np.ndarray]
     ).astype(np.float32)
     data = {
         "waveforms": waveforms,
-        "spectrograms": np.stack([log_mel_spectrogram(w, RATE, SHORT_FEATURES) for w in waveforms]),
+        "spectrograms": np.stack([log_mel_spectrogram(w, SHORT_SPECTROGRAM_SETTINGS) for w in waveforms]),
         "targets": rng.integers(0, 2, (n, N_SPECIES)).astype(np.uint8),
         "masks": np.ones((n, N_SPECIES), dtype=np.uint8),
         "recording_ids": np.array([RECORDINGS[i % len(RECORDINGS)] for i in range(n)], dtype=object),
@@ -304,8 +310,10 @@ def test_augmented_set_uses_training_windows_only(tmp_path, window_set):
     # The augmented audio too, for embedding models: the audio the spectrograms were made from.
     waveforms = read_windows(out, ("waveforms",))["waveforms"]
     assert waveforms.shape == (count, source["waveforms"].shape[1]) and waveforms.dtype == np.float32
-    assert np.array_equal(log_mel_spectrogram(waveforms[0], RATE, SHORT_FEATURES)[:, : data["spectrograms"].shape[2]],
-                          data["spectrograms"][0])
+    assert np.array_equal(
+        log_mel_spectrogram(waveforms[0], SHORT_SPECTROGRAM_SETTINGS)[:, : data["spectrograms"].shape[2]],
+        data["spectrograms"][0],
+    )
 
 
 def test_augmented_spectrogram_matches_augmented_waveform(tmp_path, window_set):
@@ -315,7 +323,7 @@ def test_augmented_spectrogram_matches_augmented_waveform(tmp_path, window_set):
     build_augmented_set(source_path, SPLIT, out, settings)
     row = int(np.flatnonzero(source["recording_ids"] == "r2")[0])
     augmented, _ = augment_waveform(source["waveforms"][row], RATE, settings, np.random.default_rng([11, row, 0]))
-    expected = log_mel_spectrogram(augmented, RATE, SHORT_FEATURES)
+    expected = log_mel_spectrogram(augmented, SHORT_SPECTROGRAM_SETTINGS)
     written = read_windows(out, ("spectrograms",))["spectrograms"]
     train_rows = np.flatnonzero(np.isin(source["recording_ids"], ["r0", "r2", "r3"]))
     np.testing.assert_allclose(written[list(train_rows).index(row)], expected, atol=1e-4)

@@ -28,16 +28,15 @@ import pytest
 import soundfile as sf
 import yaml
 
-from rainforest.config import EtlSettings, ModelSettings, load_settings, settings_from_dict
-from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
-from rainforest.spectrogram import window_frames
 from rainforest.atomic_writes import atomic_path
+from rainforest.config import EtlSettings, ModelSettings, SpectrogramSettings, load_settings, settings_from_dict
+from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
+from rainforest.etl import build_window_set
 from rainforest.events import EVENT_COLUMNS, fit_events_to_recording
 from tests.support.events import read_events, read_training_events
-from rainforest.etl import build_window_set
 from tests.support.paths import ROOT, committed_params
 from tests.support.project import with_setting
-from tests.support.settings import EVENTS_HEADER, FEATURES, RATE
+from tests.support.settings import EVENTS_HEADER, FEATURES, RATE, SPECTROGRAM_SETTINGS, data_settings
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 PREVIOUS = {
@@ -102,7 +101,11 @@ def write_params(root: Path, params: dict) -> None:
 def etl(root: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "stages" / "etl.py"), "windows.h5", "metrics/etl.json"],
-        cwd=root, env=ENV, capture_output=True, text=True, timeout=300,
+        cwd=root,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -255,7 +258,10 @@ def test_every_recording_skipped_stops(tmp_path):
     dataset = make_dataset(tmp_path, {"a.wav": b""}, [event("a"), event("b")])
     with pytest.raises(AudioError, match="all 2 labelled recording") as error:
         build_window_set(
-            dataset, tmp_path / "windows.h5", sample_rate=RATE, features=FEATURES, settings=_etl_settings("skip")
+            data_settings(dataset),
+            tmp_path / "windows.h5",
+            spectrogram_settings=SPECTROGRAM_SETTINGS,
+            settings=_etl_settings("skip"),
         )
     assert str(dataset / "train") in str(error.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset"]
@@ -355,7 +361,12 @@ def test_renamed_column_stops_etl(tmp_path):
 def test_label_file_without_events_stops(tmp_path):
     dataset = make_dataset(tmp_path, {"a.wav": audio_bytes(tone())}, [], fp_rows=[event("a")])
     with pytest.raises(LabelError, match="holds no events") as error:
-        build_window_set(dataset, tmp_path / "windows.h5", sample_rate=RATE, features=FEATURES, settings=_etl_settings())
+        build_window_set(
+            data_settings(dataset),
+            tmp_path / "windows.h5",
+            spectrogram_settings=SPECTROGRAM_SETTINGS,
+            settings=_etl_settings(),
+        )
     assert str(dataset / "train_tp.csv") in str(error.value)
     assert not (tmp_path / "windows.h5").exists()
 
@@ -458,7 +469,10 @@ def test_duplicate_rows_are_dropped_and_counted(tmp_path, caplog):
     events, duplicates = read_training_events(tmp_path, 3)
     assert duplicates == 3
     assert events[["source", "line"]].values.tolist() == [
-        [str(path), 2], [str(path), 3], [str(path), 5], [str(tmp_path / "train_fp.csv"), 2]
+        [str(path), 2],
+        [str(path), 3],
+        [str(path), 5],
+        [str(tmp_path / "train_fp.csv"), 2],
     ]
 
 
@@ -588,7 +602,11 @@ def test_killed_etl_leaves_the_previous_output_and_a_rerun_succeeds(tmp_path):
 
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "stages" / "etl.py"), "windows.h5", "metrics/etl.json"],
-        cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     temporary = tmp_path / f".windows.h5.tmp-{process.pid}"
     deadline = time.monotonic() + 120
@@ -627,14 +645,18 @@ def test_submit_stops_when_test_recordings_have_no_audio(tmp_path):
     params = project_params(dataset)
     write_params(tmp_path, params)
     features = load_settings(tmp_path / "params.yaml").features
-    n_frames = window_frames(features, RATE)
+    n_frames = SpectrogramSettings(RATE, features).window_frames
     model_settings = ModelSettings(**{**params["model"], "architecture": "cnn", "filters": [4], "dense_units": 4})
     n_mels = features.n_mels
-    model = build_model(model_settings, (n_mels, n_frames), 3, np.zeros(n_mels), np.ones(n_mels))
-    save_model(model, tmp_path / "model.keras", ModelCard(RATE, features, ["s0", "s1", "s2"]))
+    model = build_model(model_settings, (n_mels, n_frames), 3, mean=np.zeros(n_mels), variance=np.ones(n_mels))
+    save_model(model, tmp_path / "model.keras", ModelCard(SpectrogramSettings(RATE, features), ["s0", "s1", "s2"]))
     result = subprocess.run(
         [sys.executable, str(ROOT / "stages" / "submit.py"), "model.keras", "submission.csv", "metrics/test.json"],
-        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     message = stopped_with(result, "submit")
     assert "sample_submission.csv" in message and str(dataset / "test") in message
@@ -654,7 +676,11 @@ def test_submit_stops_on_a_missing_or_corrupt_model(tmp_path, content):
         (tmp_path / "model.keras").write_bytes(content)
     result = subprocess.run(
         [sys.executable, str(ROOT / "stages" / "submit.py"), "model.keras", "submission.csv", "metrics/test.json"],
-        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     message = stopped_with(result, "submit")
     assert "model.keras: " in message and ("model not found" in message or "not a model saved" in message)

@@ -7,9 +7,9 @@ import sys
 import pandas as pd
 import pytest
 
+from benchmarks.archive import PER_CARD, archive_table, lay_out_archive
 from benchmarks.measure import measure, work_seconds
 from benchmarks.pipeline import THROUGHPUTS, marginal_table, table
-from benchmarks.archive import PER_CARD, archive_table, lay_out_archive
 from benchmarks.review_loop import make_loop_dataset, simulated_verdicts
 from rainforest.detect.run import find_recordings
 from tests.support.detector import write_recording
@@ -62,7 +62,9 @@ def test_the_archive_is_a_tree_of_cards_linking_to_the_sources_in_turn(tmp_path)
     n = PER_CARD + 3
     assert lay_out_archive(tmp_path / "archive", sources, n) == pytest.approx((n + 1) // 2 * 1.5 + n // 2 * 0.5)
     found = find_recordings([tmp_path / "archive"])
-    assert len(found) == n and list(found)[:2] == ["SD00/00000", "SD00/00001"] and list(found)[-1] == f"SD01/{n - 1:05d}"
+    assert (
+        len(found) == n and list(found)[:2] == ["SD00/00000", "SD00/00001"] and list(found)[-1] == f"SD01/{n - 1:05d}"
+    )
     assert found["SD00/00001"].resolve() == sources[1].resolve()
     assert archive_table([("x", "1")]).splitlines()[2] == "| x | 1 |"
 
@@ -85,7 +87,9 @@ def test_the_review_loop_keeps_labels_of_recordings_taken_in_turn_from_each_spec
         for name in names:
             write_recording(demo / folder / f"{name}.flac", 8000, 1, 0.5, "FLAC", "PCM_16")
     header = "recording_id,species_id,songtype_id,t_min,f_min,t_max,f_max\n"
-    (demo / "train_tp.csv").write_text(header + "r0,0,1,1.0,500,2.0,900\nr2,0,1,1.0,500,2.0,900\nr1,1,1,1.0,500,2.0,900\n")
+    (demo / "train_tp.csv").write_text(
+        header + "r0,0,1,1.0,500,2.0,900\nr2,0,1,1.0,500,2.0,900\nr1,1,1,1.0,500,2.0,900\n"
+    )
     (demo / "train_fp.csv").write_text(header + "r1,0,1,1.0,500,2.0,900\nr2,1,1,1.0,500,2.0,900\n")
     (demo / "sample_submission.csv").write_text("recording_id,s0,s1\nt0,0,0\n")
     loop = tmp_path / "data/loop"
@@ -97,10 +101,17 @@ def test_the_review_loop_keeps_labels_of_recordings_taken_in_turn_from_each_spec
 
 
 def test_the_simulated_reviewer_says_yes_where_a_call_labels_the_window(tmp_path):
-    calls = pd.DataFrame({"recording_id": ["r2", "r2"], "species_id": [1, 0], "t_min": [1.0, 5.0],
-                          "t_max": [2.0, 5.2], "present": True})
-    chosen = pd.DataFrame({"recording": "r2", "start": [0.5, 3.0, 4.0, 0.5], "end": [2.5, 5.0, 6.0, 2.5],
-                           "species": ["s1", "s1", "s0", "s0"]})
+    calls = pd.DataFrame(
+        {"recording_id": ["r2", "r2"], "species_id": [1, 0], "t_min": [1.0, 5.0], "t_max": [2.0, 5.2], "present": True}
+    )
+    chosen = pd.DataFrame(
+        {
+            "recording": "r2",
+            "start": [0.5, 3.0, 4.0, 0.5],
+            "end": [2.5, 5.0, 6.0, 2.5],
+            "species": ["s1", "s1", "s0", "s0"],
+        }
+    )
     verdicts = simulated_verdicts(chosen, calls, {"r2": tmp_path / "r2.flac"}, 2)
     assert verdicts["verdict"].tolist() == ["yes", "no", "yes", "no"]
     assert set(verdicts["file"]) == {str(tmp_path / "r2.flac")}

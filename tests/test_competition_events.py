@@ -339,9 +339,7 @@ def test_no_events():
 
 
 def test_presence_matrix():
-    events = pd.DataFrame(
-        {"recording_id": ["a", "a", "c", "zzz", "a"], "species_id": [0, 3, 1, 2, 0]}
-    )
+    events = pd.DataFrame({"recording_id": ["a", "a", "c", "zzz", "a"], "species_id": [0, 3, 1, 2, 0]})
     truth = presence_matrix(events, ["a", "b", "c"], 4)
     assert truth.dtype == np.uint8
     np.testing.assert_array_equal(truth, [[1, 0, 0, 1], [0, 0, 0, 0], [0, 1, 0, 0]])

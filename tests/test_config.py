@@ -249,7 +249,13 @@ def test_yaml_that_is_not_a_mapping(tmp_path, text):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("train.epochs", True), ("etl.workers", 2.5), ("demo.seed", "3"), ("train.learning_rate", True), ("demo.snr_db", [True, 6.0])],
+    [
+        ("train.epochs", True),
+        ("etl.workers", 2.5),
+        ("demo.seed", "3"),
+        ("train.learning_rate", True),
+        ("demo.snr_db", [True, 6.0]),
+    ],
 )
 def test_booleans_and_fractions_are_not_numbers(base, key, value):
     # YAML reads `yes` and `true` as booleans: lax parsing would make them 1.

@@ -243,9 +243,10 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path, data
     other = tmp_path / "other"
     make_demo_dataset(other, tiny_settings(seed=6), profiles)
     third = _file_bytes(other)
-    assert read_events(other / "train_tp.csv")["recording_id"].tolist() != read_events(
-        dataset / "train_tp.csv"
-    )["recording_id"].tolist()
+    assert (
+        read_events(other / "train_tp.csv")["recording_id"].tolist()
+        != read_events(dataset / "train_tp.csv")["recording_id"].tolist()
+    )
     flac_first = sorted(v for k, v in first.items() if k.endswith(".flac"))
     flac_third = sorted(v for k, v in third.items() if k.endswith(".flac"))
     assert not set(flac_first) & set(flac_third)
@@ -358,7 +359,7 @@ def test_call_shapes_really_differ():
     assert set(shapes) == set(CALL_SHAPES)
     features = {}
     for kind, shape in shapes.items():
-        samples = synthesize_call(shape, 1.5, 2000.0, 6000.0, sample_rate, np.random.default_rng(0))
+        samples = synthesize_call(shape, 1.5, 2000.0, 6000.0, sample_rate=sample_rate, rng=np.random.default_rng(0))
         assert samples.size == round(1.5 * sample_rate)
         assert np.mean(samples**2) == pytest.approx(1.0, rel=1e-6)
         assert abs(samples[0]) < 0.05 and abs(samples[-1]) < 0.05  # faded
@@ -383,7 +384,7 @@ def test_calls_stay_inside_their_band():
     rng = np.random.default_rng(3)
     for kind in CALL_SHAPES:
         shape = draw_call_shape(kind, rng)
-        samples = synthesize_call(shape, 1.0, 3000.0, 5000.0, sample_rate, rng)
+        samples = synthesize_call(shape, 1.0, 3000.0, 5000.0, sample_rate=sample_rate, rng=rng)
         spectrum = np.abs(np.fft.rfft(samples)) ** 2
         freqs = np.fft.rfftfreq(samples.size, 1 / sample_rate)
         inside = spectrum[(freqs >= 2700) & (freqs <= 5300)].sum()

@@ -21,24 +21,36 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rainforest.events import raven
 from rainforest.detect.cli import detect
-from rainforest.detect.run import find_recordings
 from rainforest.detect.detections import window_detections
+from rainforest.detect.run import find_recordings
 from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
 from rainforest.errors import AudioError
+from rainforest.events import raven
 from tests.support.detector import (
-    BANDS, SCRIPT, SPECIES, restored_logging, save_thresholds, save_tiny_model, write_recording,
+    BANDS,
+    SCRIPT,
+    SPECIES,
+    restored_logging,
+    save_thresholds,
+    save_tiny_model,
+    write_recording,
 )
 from tests.support.settings import FEATURES, RATE
-
 
 #: Raven Pro's selection-table columns, as Raven writes them (its user manual,
 #: chapter "Selections"; e.g. BirdNET's Raven output), then the two
 #: annotation columns this project adds.
 RAVEN_COLUMNS = [
-    "Selection", "View", "Channel", "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)",
-    "Species", "Score",
+    "Selection",
+    "View",
+    "Channel",
+    "Begin Time (s)",
+    "End Time (s)",
+    "Low Freq (Hz)",
+    "High Freq (Hz)",
+    "Species",
+    "Score",
 ]
 
 #: name -> (sample rate, channels, seconds, format, subtype): formats, rates,
@@ -50,8 +62,6 @@ RECORDINGS = {
 }
 #: Given as a file, not found in a folder: any format libsndfile reads.
 EXTRA = ("extra.aiff", (8000, 1, 1.7, "AIFF", "PCM_16"))
-
-
 
 
 def run_in_process(*argv) -> int:
@@ -111,7 +121,9 @@ def installed_run(field, model_dir, thresholds, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "detections"
     result = subprocess.run(
         [SCRIPT, field["folder"], field["extra"], "--model", model_dir / "model.keras", "--output", out],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -224,7 +236,9 @@ def error_line(stderr: str) -> str:
 def test_missing_model_stops_the_installed_command(field, tmp_path):
     result = subprocess.run(
         [SCRIPT, field["folder"], "--model", tmp_path / "none.keras", "-o", tmp_path / "out"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1
     assert "none.keras: model not found" in error_line(result.stderr)
@@ -307,7 +321,15 @@ def test_window_detections_orders_by_start_then_model_species_order():
     scores[0, [10, 2]] = 0.9
     scores[2, 11] = 0.5  # exactly at the threshold: detected
     scores[1, 3] = 0.49
-    table = window_detections("r", np.array([0.0, 1.0, 2.0]), scores, 2.0, 3.5, detector, detector.thresholds)
+    table = window_detections(
+        "r",
+        np.array([0.0, 1.0, 2.0]),
+        scores,
+        window_seconds=2.0,
+        duration=3.5,
+        detector=detector,
+        thresholds=detector.thresholds,
+    )
     assert list(table["species"]) == ["s2", "s10", "s11"]
     assert list(table["start"]) == [0.0, 0.0, 2.0] and list(table["end"]) == [2.0, 2.0, 3.5]
     assert list(table["low_freq"]) == [200.0, 1000.0, 1100.0]
@@ -340,7 +362,9 @@ def test_selection_table_text():
 
 def _outputs(out: Path) -> dict[str, bytes]:
     # Every file the command writes for the user: all but its journal.
-    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file() and ".journal" not in p.parts}
+    return {
+        str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file() and ".journal" not in p.parts
+    }
 
 
 def _journal(out: Path) -> list[dict]:
@@ -362,8 +386,9 @@ def test_a_killed_run_continues_where_it_stopped(archive, model_dir, tmp_path):
     assert run_in_process(archive, *options, "-o", tmp_path / "whole") == 0
 
     out = tmp_path / "killed"
-    process = subprocess.Popen([SCRIPT, archive, *options, "-o", out], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [SCRIPT, archive, *options, "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     journal = out / ".journal" / "journal.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 3):

@@ -11,6 +11,9 @@ import pytest
 import soundfile as sf
 import soxr
 
+from rainforest.card import EmbeddingCard, ModelCard
+from rainforest.config import FeatureSettings, ModelSettings, ScoringSettings, SpectrogramSettings
+from rainforest.detect.scoring import EmbeddingScorer, make_scorer
 from rainforest.embedding import (
     EMBEDDING_CHUNK,
     EMBEDDING_MODELS,
@@ -19,10 +22,7 @@ from rainforest.embedding import (
     fit_windows,
     load_embedding_model,
 )
-from rainforest.config import FeatureSettings, ModelSettings
 from rainforest.errors import ConfigError, ModelError
-from rainforest.detect.scoring import EmbeddingScorer, make_scorer
-from rainforest.card import EmbeddingCard, ModelCard
 from rainforest.model import build_model
 from rainforest.window_sets import WindowWriter, read_window_attrs, read_windows
 from tests.support.windows import window_scores
@@ -49,7 +49,9 @@ def windows(shared_file):
 
 
 def test_unknown_name_names_the_setting_and_the_allowed_models():
-    with pytest.raises(ConfigError, match=r"embedding\.model: unknown embedding model 'birdnet-v9'; allowed: birdnet-v2\.4"):
+    with pytest.raises(
+        ConfigError, match=r"embedding\.model: unknown embedding model 'birdnet-v9'; allowed: birdnet-v2\.4"
+    ):
         load_embedding_model("birdnet-v9")
 
 
@@ -141,9 +143,14 @@ def _window_set(path: Path, waveforms: np.ndarray, rate: int) -> Path:
     with WindowWriter(path, 4, 3, 2, waveforms.shape[1], {"sample_rate": rate, "species": ["s0", "s1"]}) as writer:
         n = len(waveforms)
         writer.append(
-            spectrograms=np.zeros((n, 4, 3), np.float32), waveforms=waveforms, targets=np.zeros((n, 2), np.uint8),
-            masks=np.zeros((n, 2), np.uint8), recording_ids=np.array(["r"] * n, dtype=object),
-            start_times=np.zeros(n), end_times=np.ones(n), event_species=np.zeros(n, np.int16),
+            spectrograms=np.zeros((n, 4, 3), np.float32),
+            waveforms=waveforms,
+            targets=np.zeros((n, 2), np.uint8),
+            masks=np.zeros((n, 2), np.uint8),
+            recording_ids=np.array(["r"] * n, dtype=object),
+            start_times=np.zeros(n),
+            end_times=np.ones(n),
+            event_species=np.zeros(n, np.int16),
             event_present=np.ones(n, np.uint8),
         )
     return path
@@ -186,11 +193,14 @@ def test_without_the_extra_selecting_birdnet_says_what_to_install(monkeypatch):
 
 
 def _head_and_card(sha256: str = INFO.sha256):
-    settings = ModelSettings(architecture="embedding_head", frequency_channel=False, filters=[4], dense_units=8,
-                             dropout=0.0)
-    head = build_model(settings, (INFO.dimension,), 3, np.zeros(INFO.dimension), np.ones(INFO.dimension))
+    settings = ModelSettings(
+        architecture="embedding_head", frequency_channel=False, filters=[4], dense_units=8, dropout=0.0
+    )
+    head = build_model(settings, (INFO.dimension,), 3, mean=np.zeros(INFO.dimension), variance=np.ones(INFO.dimension))
     features = FeatureSettings(n_fft=2048, hop_length=1024, n_mels=64, fmin=50.0, fmax=15000.0, window_seconds=3.0)
-    card = ModelCard(48_000, features, ["a", "b", "c"], EmbeddingCard("birdnet-v2.4", sha256, INFO.licence))
+    card = ModelCard(
+        SpectrogramSettings(48_000, features), ["a", "b", "c"], EmbeddingCard("birdnet-v2.4", sha256, INFO.licence)
+    )
     return head, card
 
 
@@ -200,13 +210,15 @@ def test_embedding_scorer_scores_each_window_as_the_head_scores_its_embedding(em
     scorer = make_scorer(head, card)
     assert isinstance(scorer, EmbeddingScorer)
     recording = np.concatenate([windows[0], windows[2], windows[4][:1000]])  # two windows and a bit
-    starts, scores = window_scores(scorer, recording, hop_seconds=3.0, batch_size=1)
+    starts, scores = window_scores(scorer, recording, scoring=ScoringSettings(hop_seconds=3.0, batch_size=1))
     # Every 3 s, and the last window aligned to the end so its tail is scored too.
     np.testing.assert_allclose(starts, [0.0, 3.0, 1000 / 48_000 + 3.0])
     expected = head(embedder.embed(np.stack([recording[round(s * 48_000) :][: INFO.window_samples] for s in starts])))
     np.testing.assert_allclose(scores, np.asarray(expected), atol=1e-6)
     # The embeddings do not depend on the batch; the head's matrix products do, in the last bits.
-    np.testing.assert_allclose(window_scores(scorer, recording, hop_seconds=3.0, batch_size=8)[1], scores, atol=1e-6)
+    np.testing.assert_allclose(
+        window_scores(scorer, recording, scoring=ScoringSettings(hop_seconds=3.0, batch_size=8))[1], scores, atol=1e-6
+    )
 
 
 def test_a_head_refuses_another_embedding_model_file(embedder):

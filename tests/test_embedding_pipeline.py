@@ -60,7 +60,7 @@ def test_card_names_the_embedding_model_and_its_hash(head_project):
     card = load_card(project / "models/model.keras")
     assert card.embedding.model == "birdnet-v2.4" and card.embedding.licence == "CC BY-NC-SA 4.0"
     assert len(card.embedding.sha256) == 64
-    assert card.features.window_seconds == 3.0
+    assert card.spectrogram_settings.features.window_seconds == 3.0
 
 
 def test_the_head_is_chosen_by_cross_validation(head_project):

@@ -27,8 +27,11 @@ DASK = Path(sys.executable).parent / "dask"
 
 def _outputs(out: Path) -> dict[str, bytes]:
     # Every file the command writes for the user: all but its journal.
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()
-            and ".journal" not in p.parts}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in out.rglob("*")
+        if p.is_file() and ".journal" not in p.parts
+    }
 
 
 def _journal_ids(out: Path) -> list[str]:
@@ -43,8 +46,14 @@ def _detect(*argv) -> subprocess.CompletedProcess:
 
 
 def test_folders_are_searched_at_any_depth_with_path_ids(tmp_path):
-    for name in ["SD01/0500.wav", "SD02/0500.flac", "SD02/deep/0600.ogg", "notes.txt", ".hidden/0700.wav",
-                 "SD01/.0500.wav.part.wav"]:
+    for name in [
+        "SD01/0500.wav",
+        "SD02/0500.flac",
+        "SD02/deep/0600.ogg",
+        "notes.txt",
+        ".hidden/0700.wav",
+        "SD01/.0500.wav.part.wav",
+    ]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).touch()
     found = find_recordings([tmp_path])
@@ -104,8 +113,14 @@ def test_a_local_cluster_writes_what_one_process_writes(model, tmp_path):
     outputs = _outputs(tmp_path / "one")
     assert {"SD01/0500.Table.1.selections.txt", "SD02/north/0700.Table.1.selections.txt"} <= set(outputs)
     recordings = [line.split(",")[0] for line in outputs["detections.csv"].decode().splitlines()[1:]]
-    assert sorted(set(recordings)) == ["SD01/0500", "SD01/0600", "SD01/0700",
-                                       "SD02/north/0500", "SD02/north/0600", "SD02/north/0700"]
+    assert sorted(set(recordings)) == [
+        "SD01/0500",
+        "SD01/0600",
+        "SD01/0700",
+        "SD02/north/0500",
+        "SD02/north/0600",
+        "SD02/north/0700",
+    ]
     assert outputs["skipped.csv"].decode().splitlines()[1].startswith("SD01/0800,")
 
 
@@ -115,20 +130,47 @@ def cluster(tmp_path):
     from distributed import Client
 
     scheduler_file = tmp_path / "scheduler.json"
-    processes = [subprocess.Popen(
-        [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file",
-         scheduler_file], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )]
+    processes = [
+        subprocess.Popen(
+            [
+                DASK,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                scheduler_file,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         deadline = time.monotonic() + 60
         while not scheduler_file.exists():
             assert time.monotonic() < deadline, "the Dask scheduler did not start within 60 s"
             time.sleep(0.1)
         for _ in range(2):  # no nanny: a killed worker stays dead
-            processes.append(subprocess.Popen(
-                [DASK, "worker", "--scheduler-file", scheduler_file, "--nthreads", "1", "--no-nanny",
-                 "--no-dashboard", "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))
+            processes.append(
+                subprocess.Popen(
+                    [
+                        DASK,
+                        "worker",
+                        "--scheduler-file",
+                        scheduler_file,
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         with Client(scheduler_file=str(scheduler_file), timeout="60s") as client:
             client.wait_for_workers(2, timeout=120)
             yield client
@@ -149,8 +191,12 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(cluster, model, tm
     _detect(*options, "-o", tmp_path / "whole", "--workers", "1")
 
     out = tmp_path / "cluster"
-    run = subprocess.Popen([SCRIPT, *map(str, options), "-o", str(out), "--scheduler", cluster.scheduler.address],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [SCRIPT, *map(str, options), "-o", str(out), "--scheduler", cluster.scheduler.address],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     journal = out / ".journal" / "journal.jsonl"
     deadline, victim = time.monotonic() + 300, None
     while victim is None and time.monotonic() < deadline and run.poll() is None:

@@ -28,8 +28,14 @@ def bare_python(tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("bare") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    found = subprocess.run([python, "-c", "import importlib.util; print(importlib.util.find_spec('rainforest'))"],
-                           capture_output=True, text=True, check=True, env=_without_project_path(), cwd=venv)
+    found = subprocess.run(
+        [python, "-c", "import importlib.util; print(importlib.util.find_spec('rainforest'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_without_project_path(),
+        cwd=venv,
+    )
     assert found.stdout.strip() == "None"
     return python
 
@@ -73,7 +79,9 @@ def test_stage_reruns_itself_with_the_project_python(bare_python, tmp_path, stag
     # No params.yaml here: the message comes from the project's own settings
     # check, so the stage ran with the project's Python.
     assert result.returncode == 1, result.stderr
-    assert result.stderr.strip().endswith(f"{stage}: error: params.yaml: settings file not found; run from the project root")
+    assert result.stderr.strip().endswith(
+        f"{stage}: error: params.yaml: settings file not found; run from the project root"
+    )
     assert "Traceback" not in result.stderr
 
 

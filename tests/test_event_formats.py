@@ -8,21 +8,46 @@ import pandas as pd
 import pytest
 
 from rainforest.config import DataSettings
-from rainforest.events import DATASET_FORMATS, EVENT_COLUMNS, FORMATS, SpeciesNames
-from rainforest.events import audacity, competition, detections, raven, verdicts
+from rainforest.events import (
+    DATASET_FORMATS,
+    EVENT_COLUMNS,
+    FORMATS,
+    SpeciesNames,
+    audacity,
+    competition,
+    detections,
+    raven,
+    verdicts,
+)
 
 NAMES = SpeciesNames(("s0", "s1", "s2"), ("Screaming Piha", "Rain Frog", "Tink Frog"))
 #: Two events of one recording, as a reader gives them.
-EVENTS = pd.DataFrame({
-    "recording_id": ["rec_a", "rec_a"], "species_id": [2, 0], "songtype_id": [1, 1], "t_min": [0.5, 2.25],
-    "f_min": [1000.0, 250.5], "t_max": [1.75, 3.0], "f_max": [3000.0, 4000.0], "present": [True, True],
-    "label": ["Tink Frog", "Screaming Piha"],
-})
+EVENTS = pd.DataFrame(
+    {
+        "recording_id": ["rec_a", "rec_a"],
+        "species_id": [2, 0],
+        "songtype_id": [1, 1],
+        "t_min": [0.5, 2.25],
+        "f_min": [1000.0, 250.5],
+        "t_max": [1.75, 3.0],
+        "f_max": [3000.0, 4000.0],
+        "present": [True, True],
+        "label": ["Tink Frog", "Screaming Piha"],
+    }
+)
 #: The same events as detections: a window per event, with a score.
-DETECTIONS = pd.DataFrame({
-    "recording": "rec_a", "start": EVENTS["t_min"], "end": EVENTS["t_max"], "species": ["s2", "s0"],
-    "score": [0.9, 0.51], "low_freq": EVENTS["f_min"], "high_freq": EVENTS["f_max"], "label": EVENTS["label"],
-})
+DETECTIONS = pd.DataFrame(
+    {
+        "recording": "rec_a",
+        "start": EVENTS["t_min"],
+        "end": EVENTS["t_max"],
+        "species": ["s2", "s0"],
+        "score": [0.9, 0.51],
+        "low_freq": EVENTS["f_min"],
+        "high_freq": EVENTS["f_max"],
+        "label": EVENTS["label"],
+    }
+)
 
 
 def _same(read: pd.DataFrame, expected: pd.DataFrame) -> bool:

@@ -48,8 +48,15 @@ def test_a_queued_grid_runs_on_two_workers(tmp_path):
 
     # Not through run(): the queue's workers outlive the command and hold any
     # pipe it is given, so capturing its output would wait for the whole queue.
-    subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=project, env=project_env(project),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=120)
+    subprocess.run(
+        ["dvc", "queue", "start", "-j", "2"],
+        cwd=project,
+        env=project_env(project),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+        timeout=120,
+    )
     deadline, running_seen, statuses = time.monotonic() + 900, 0, []
     while time.monotonic() < deadline:
         status = run(["dvc", "queue", "status"], project).stdout

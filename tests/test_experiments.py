@@ -35,8 +35,18 @@ def test_names_default_to_all_with_the_committed_model_last(tmp_path, monkeypatc
     (tmp_path / "data/demo/sample_submission.csv").write_text("recording_id,s0\n")
     monkeypatch.chdir(tmp_path)
     assert parse_arguments([]) == (
-        ["baseline", "cnn-holdout", "cnn-last-epoch", "cnn-ensemble", "cnn-refit", "embedding", "embedding-linear",
-         "embedding-dense", "embedding-ensemble", "cnn"],
+        [
+            "baseline",
+            "cnn-holdout",
+            "cnn-last-epoch",
+            "cnn-ensemble",
+            "cnn-refit",
+            "embedding",
+            "embedding-linear",
+            "embedding-dense",
+            "embedding-ensemble",
+            "cnn",
+        ],
         {"demo": "data/demo"},
         None,
     )
@@ -108,11 +118,25 @@ def test_committed_model_sets_every_overridden_key_back_to_the_committed_value()
 
 def test_table_has_a_row_per_configuration_and_scores_and_speeds_by_hop():
     row = {
-        "dataset": "demo", "name": "cnn", "seed": 7, "validation_lwlrap": 0.8, "test_lwlrap": 0.9,
-        "test_macro_ap": 0.85, "train_seconds": 400.0, "folds": 1, "speeds": {1.0: 700.4},
-        "hop_lwlrap": {1.0: 0.9}, "parameters": 134000,
+        "dataset": "demo",
+        "name": "cnn",
+        "seed": 7,
+        "validation_lwlrap": 0.8,
+        "test_lwlrap": 0.9,
+        "test_macro_ap": 0.85,
+        "train_seconds": 400.0,
+        "folds": 1,
+        "speeds": {1.0: 700.4},
+        "hop_lwlrap": {1.0: 0.9},
+        "parameters": 134000,
     }
-    head = {**row, "name": "embedding", "folds": 5, "speeds": {3.0: 61.2, 1.5: 30.4}, "hop_lwlrap": {3.0: 0.9, 1.5: 0.95}}
+    head = {
+        **row,
+        "name": "embedding",
+        "folds": 5,
+        "speeds": {3.0: 61.2, 1.5: 30.4},
+        "hop_lwlrap": {3.0: 0.9, 1.5: 0.95},
+    }
     bare = {"dataset": "demo", "name": "bare BirdNET v2.4", "speeds": {3.0: 64.6}}
     lines = format_table([row, head, bare]).splitlines()
     assert len(lines) == 5
@@ -124,14 +148,27 @@ def test_table_has_a_row_per_configuration_and_scores_and_speeds_by_hop():
 
 def test_seeds_of_one_configuration_make_one_row_with_mean_and_spread():
     runs = [
-        {"dataset": "xc", "name": "cnn", "seed": seed, "validation_lwlrap": v, "test_lwlrap": t, "test_macro_ap": 0.5,
-         "train_seconds": s, "folds": 5, "speeds": {1.0: 600.0}, "hop_lwlrap": {1.0: t}, "parameters": 132202}
+        {
+            "dataset": "xc",
+            "name": "cnn",
+            "seed": seed,
+            "validation_lwlrap": v,
+            "test_lwlrap": t,
+            "test_macro_ap": 0.5,
+            "train_seconds": s,
+            "folds": 5,
+            "speeds": {1.0: 600.0},
+            "hop_lwlrap": {1.0: t},
+            "parameters": 132202,
+        }
         for seed, v, t, s in [(3, 0.921, 0.895, 145.0), (4, 0.921, 0.894, 78.0), (5, 0.846, 0.837, 100.0)]
     ]
     lines = format_table(runs).splitlines()
     assert len(lines) == 3
-    assert lines[2] == ("| xc | cnn | 5 | 3, 4, 5 | 0.896 ± 0.043 | 0.875 ± 0.033 | 0.500 ± 0.000 | 108 s | "
-                        "1 s: 0.875 ± 0.033, 600 /s | 132,202 |")
+    assert lines[2] == (
+        "| xc | cnn | 5 | 3, 4, 5 | 0.896 ± 0.043 | 0.875 ± 0.033 | 0.500 ± 0.000 | 108 s | "
+        "1 s: 0.875 ± 0.033, 600 /s | 132,202 |"
+    )
 
 
 def test_the_mean_of_the_cnn_and_a_head_is_scored_on_the_test_labels(tmp_path):
@@ -145,8 +182,14 @@ def test_the_mean_of_the_cnn_and_a_head_is_scored_on_the_test_labels(tmp_path):
 
     def run(name, seed, r0, r1):
         return {
-            "dataset": "x", "name": name, "seed": seed, "folds": 5, "train_seconds": 10.0, "speeds": {1.0: 100.0},
-            "parameters": 7, "submission": f"recording_id,s0,s1\nr0,{r0[0]},{r0[1]}\nr1,{r1[0]},{r1[1]}\n",
+            "dataset": "x",
+            "name": name,
+            "seed": seed,
+            "folds": 5,
+            "train_seconds": 10.0,
+            "speeds": {1.0: 100.0},
+            "parameters": 7,
+            "submission": f"recording_id,s0,s1\nr0,{r0[0]},{r0[1]}\nr1,{r1[0]},{r1[1]}\n",
         }
 
     # Each model alone ranks one recording wrong; their mean ranks both right.

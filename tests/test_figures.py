@@ -12,10 +12,9 @@ from PIL import Image
 
 from rainforest import figures
 from rainforest.detect.thresholds import build_detector, select_thresholds
-from rainforest.metrics import worst_false_negatives, worst_false_positives
-from rainforest.spectrogram import log_mel_spectrogram, window_frames
-from rainforest.metrics import average_precision_per_species
-from tests.support.settings import FEATURES, RATE
+from rainforest.metrics import average_precision_per_species, worst_false_negatives, worst_false_positives
+from rainforest.spectrogram import log_mel_spectrogram
+from tests.support.settings import FEATURES, RATE, SPECTROGRAM_SETTINGS
 
 SPECIES = ["s0", "s1", "s2"]
 PRESENT_GREEN = (124, 252, 0)  # #7CFC00, the boxes of labelled calls
@@ -45,7 +44,7 @@ def test_ties_go_to_the_earlier_window():
 
 
 def test_extent_centres_each_mel_bin_on_its_filter_frequency():
-    _, _, bottom, top = figures.spectrogram_extent(0.0, 10, RATE, FEATURES)
+    _, _, bottom, top = figures.spectrogram_extent(0.0, 10, SPECTROGRAM_SETTINGS)
     spacing = (top - bottom) / FEATURES.n_mels
     centres = librosa.mel_to_hz(bottom + (np.arange(FEATURES.n_mels) + 0.5) * spacing)
     filters = librosa.mel_frequencies(FEATURES.n_mels + 2, fmin=FEATURES.fmin, fmax=FEATURES.fmax)[1:-1]
@@ -56,9 +55,9 @@ def test_a_tone_and_a_click_land_where_they_are():
     n = int(FEATURES.window_seconds * RATE)
     waveform = 0.5 * np.sin(2 * np.pi * 2000 * np.arange(n) / RATE).astype(np.float32)
     waveform[int(0.3 * RATE) : int(0.3 * RATE) + 64] += 1.0  # a click 0.3 s into the window
-    spectrogram = log_mel_spectrogram(waveform, RATE, FEATURES)[:, : window_frames(FEATURES, RATE)]
+    spectrogram = log_mel_spectrogram(waveform, SPECTROGRAM_SETTINGS)[:, : SPECTROGRAM_SETTINGS.window_frames]
     n_mels, n_frames = spectrogram.shape
-    left, right, bottom, top = figures.spectrogram_extent(10.0, n_frames, RATE, FEATURES)
+    left, right, bottom, top = figures.spectrogram_extent(10.0, n_frames, SPECTROGRAM_SETTINGS)
     row = int(np.argmax(spectrogram.mean(axis=1)))
     bin_height = (top - bottom) / n_mels
     assert abs(bottom + (row + 0.5) * bin_height - librosa.hz_to_mel(2000)) <= bin_height
@@ -84,7 +83,7 @@ def validation():
         waveform = 0.01 * rng.standard_normal(n)
         for species in np.flatnonzero(present):
             waveform += 0.3 * np.sin(2 * np.pi * tones[species] * t) * (t > 0.2) * (t < 0.8)
-        spectrograms.append(log_mel_spectrogram(waveform.astype(np.float32), RATE, FEATURES)[:, :62])
+        spectrograms.append(log_mel_spectrogram(waveform.astype(np.float32), SPECTROGRAM_SETTINGS)[:, :62])
     return {
         "spectrograms": np.stack(spectrograms),
         "recording_ids": np.array(["rec_a", "rec_a", "rec_b"], dtype=object),
@@ -110,7 +109,12 @@ EVENTS = pd.DataFrame(
 
 def examples_figure(validation, picks):
     return figures.window_examples(
-        validation, validation["scores"], picks, events=EVENTS, species=SPECIES, sample_rate=RATE, features=FEATURES,
+        validation,
+        validation["scores"],
+        picks,
+        events=EVENTS,
+        species=SPECIES,
+        spectrogram_settings=SPECTROGRAM_SETTINGS,
         title="Worst false positives",
     )
 

@@ -27,10 +27,13 @@ HERE = Machine.here()
 RECORDED = Machine(committed()["machine_class"], committed()["caches"])
 
 pytestmark = [
-    pytest.mark.dvc, pytest.mark.slow,
-    pytest.mark.skipif(HERE.machine_class != RECORDED.machine_class,
-                       reason=f"this machine is {HERE.machine_class}, the fingerprint's {RECORDED.machine_class}: "
-                              "their bytes differ by design (docs/reproducibility.md)"),
+    pytest.mark.dvc,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        HERE.machine_class != RECORDED.machine_class,
+        reason=f"this machine is {HERE.machine_class}, the fingerprint's {RECORDED.machine_class}: "
+        "their bytes differ by design (docs/reproducibility.md)",
+    ),
 ]
 
 REWRITE = "if the change is meant to change the outputs: python -m tests.support.fingerprint, and commit it"
@@ -54,8 +57,10 @@ def runs(tmp_path_factory):
     wanted |= {(name, True): EMULATIONS[name].lifting_the_pins() for name in LIFTED}
     wanted = {key: emulation for key, emulation in wanted.items() if HAS_AVX512 or "AVX-512" not in key[0]}
     with ThreadPoolExecutor(2) as pool:
-        futures = {key: pool.submit(fingerprint, base / f"run{i}", emulation)
-                   for i, (key, emulation) in enumerate(wanted.items())}
+        futures = {
+            key: pool.submit(fingerprint, base / f"run{i}", emulation)
+            for i, (key, emulation) in enumerate(wanted.items())
+        }
         return {key: future.result() for key, future in futures.items()}
 
 

@@ -133,9 +133,7 @@ def test_lwlrap_accepts_bool_int_and_float_truth():
 )
 def test_lwlrap_matches_sklearn_weighted_lrap_without_ties(seed, n_samples, n_species):
     truth, scores = _random_problem(seed, n_samples, n_species)
-    expected = label_ranking_average_precision_score(
-        truth, scores, sample_weight=truth.sum(axis=1)
-    )
+    expected = label_ranking_average_precision_score(truth, scores, sample_weight=truth.sum(axis=1))
     assert lwlrap(truth, scores) == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 

@@ -10,21 +10,22 @@ import keras
 import numpy as np
 import pytest
 
+from rainforest.card import CARD_NAME, ModelCard, load_card
 from rainforest.config import ModelSettings, TrainSettings
 from rainforest.errors import ModelError
-from rainforest.card import CARD_NAME, ModelCard, load_card
-from rainforest.model import WeightedBinaryCrossentropy, build_model, load_model, save_model
-from rainforest.model import label_weights
+from rainforest.model import WeightedBinaryCrossentropy, build_model, label_weights, load_model, save_model
 from rainforest.training import input_statistics, train_classifier
 from tests.support.paths import committed_params
-from tests.support.settings import RATE, SHORT_FEATURES, live
+from tests.support.settings import SHORT_FEATURES, SHORT_SPECTROGRAM_SETTINGS, live
 
 N_MELS, N_FRAMES, N_SPECIES = SHORT_FEATURES.n_mels, 16, 5
 SMALL = ModelSettings(architecture="cnn", frequency_channel=True, filters=[4, 8], dense_units=8, dropout=0.25)
 
 
 def _model(settings: ModelSettings = SMALL) -> keras.Model:
-    return build_model(settings, (N_MELS, N_FRAMES), N_SPECIES, np.full(N_MELS, -50.0), np.full(N_MELS, 100.0))
+    return build_model(
+        settings, (N_MELS, N_FRAMES), N_SPECIES, mean=np.full(N_MELS, -50.0), variance=np.full(N_MELS, 100.0)
+    )
 
 
 def _inputs(n: int, seed: int = 0) -> np.ndarray:
@@ -32,7 +33,7 @@ def _inputs(n: int, seed: int = 0) -> np.ndarray:
 
 
 def _card() -> ModelCard:
-    return ModelCard(sample_rate=RATE, features=SHORT_FEATURES, species=[f"s{i}" for i in range(N_SPECIES)])
+    return ModelCard(SHORT_SPECTROGRAM_SETTINGS, species=[f"s{i}" for i in range(N_SPECIES)])
 
 
 # --- build_model --------------------------------------------------------------------
@@ -51,7 +52,11 @@ def test_output_shape_and_range():
 
 def test_single_filter_block_and_odd_shapes():
     model = build_model(
-        ModelSettings(architecture="cnn", frequency_channel=True, filters=[3], dense_units=4, dropout=0.0), (13, 9), 2, np.zeros(13), np.ones(13)
+        ModelSettings(architecture="cnn", frequency_channel=True, filters=[3], dense_units=4, dropout=0.0),
+        (13, 9),
+        2,
+        mean=np.zeros(13),
+        variance=np.ones(13),
     )
     scores = np.asarray(model(np.zeros((2, 13, 9), dtype=np.float32)))
     assert scores.shape == (2, 2)
@@ -92,9 +97,9 @@ def test_input_is_standardised_inside_the_model():
     # scores on correspondingly shifted input.
     settings = ModelSettings(architecture="cnn", frequency_channel=True, filters=[4], dense_units=4, dropout=0.0)
     keras.utils.set_random_seed(0)
-    a = build_model(settings, (N_MELS, N_FRAMES), 2, np.zeros(N_MELS), np.ones(N_MELS))
+    a = build_model(settings, (N_MELS, N_FRAMES), 2, mean=np.zeros(N_MELS), variance=np.ones(N_MELS))
     keras.utils.set_random_seed(0)
-    b = build_model(settings, (N_MELS, N_FRAMES), 2, np.full(N_MELS, 30.0), np.ones(N_MELS))
+    b = build_model(settings, (N_MELS, N_FRAMES), 2, mean=np.full(N_MELS, 30.0), variance=np.ones(N_MELS))
     x = _inputs(3)
     np.testing.assert_allclose(np.asarray(a(x, training=False)), np.asarray(b(x + 30, training=False)), atol=1e-5)
 

@@ -16,10 +16,10 @@ import sys
 
 import pytest
 
-import rainforest.numerics
 import rainforest.machine
-from rainforest.numerics import BASELINE, FAST_ENVIRON, TRAINING_THREADS, cpu_flags, pinned_environment
+import rainforest.numerics
 from rainforest.machine import LOCK_MACHINE_FILE, Machine, cache_sizes, main
+from rainforest.numerics import BASELINE, FAST_ENVIRON, TRAINING_THREADS, cpu_flags, pinned_environment
 from tests.support.paths import ROOT
 
 PINNED = pinned_environment(cpu_flags())
@@ -35,11 +35,11 @@ import rainforest.spectrogram as spectrogram
 import numpy as np
 from numpy._core._multiarray_umath import __cpu_features__
 from threadpoolctl import threadpool_info
-from rainforest.config import FeatureSettings
+from rainforest.config import FeatureSettings, SpectrogramSettings
 from rainforest.numerics import training_threads
 noise = np.random.default_rng(0).standard_normal(48000 * 10).astype(np.float32)
 features = FeatureSettings(n_fft=2048, hop_length=1024, n_mels=64, fmin=50.0, fmax=15000.0, window_seconds=2.0)
-mel = spectrogram.log_mel_spectrogram(noise, 48000, features)
+mel = spectrogram.log_mel_spectrogram(noise, SpectrogramSettings(48000, features))
 numpys = [blas["architecture"] for blas in threadpool_info() if "numpy" in blas["filepath"]]
 print(hashlib.sha256(mel.tobytes()).hexdigest(), *numpys, __cpu_features__["X86_V4"], training_threads())
 """
@@ -116,8 +116,9 @@ def test_other_caches_pass_the_strict_check_and_say_what_may_differ(tmp_path, ca
 
 
 def test_cache_sizes_reads_the_l1_data_and_l2_caches(tmp_path):
-    for index, (level, kind, size) in enumerate([("1", "Data", "32K"), ("1", "Instruction", "32K"),
-                                                 ("2", "Unified", "512K"), ("3", "Unified", "32768K")]):
+    for index, (level, kind, size) in enumerate(
+        [("1", "Data", "32K"), ("1", "Instruction", "32K"), ("2", "Unified", "512K"), ("3", "Unified", "32768K")]
+    ):
         folder = tmp_path / f"index{index}"
         folder.mkdir()
         for name, value in (("level", level), ("type", kind), ("size", size)):
@@ -134,13 +135,26 @@ UNPINNED = "import sys{numpy_first}\nimport rainforest\nfrom rainforest.numerics
 def test_a_process_that_loaded_numpy_first_is_named_and_the_printed_environment_pins_it():
     # A `dask worker` imports numpy before rainforest; the engine warns with what unpinned_libraries says.
     env = {name: value for name, value in os.environ.items() if name not in PINNED and name != FAST_ENVIRON}
-    first = subprocess.run([sys.executable, "-c", UNPINNED.format(numpy_first="\nimport numpy")], env=env,
-                           capture_output=True, text=True, check=True).stdout
+    first = subprocess.run(
+        [sys.executable, "-c", UNPINNED.format(numpy_first="\nimport numpy")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "numpy (AVX-512 loops)" in first and "OpenBLAS (SkylakeX kernels)" in first
-    assert subprocess.run([sys.executable, "-c", UNPINNED.format(numpy_first="")], env=env,
-                          capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", UNPINNED.format(numpy_first="")], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "[]"
+    )
     # What docs/detection.md tells cluster users to run before `dask worker`:
-    script = (f'eval "$({sys.executable} -m rainforest.machine environment)"; '
-              f'{sys.executable} -c "{UNPINNED.format(numpy_first=chr(10) + "import numpy")}"')
-    assert subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
-                          check=True).stdout.strip() == "[]"
+    script = (
+        f'eval "$({sys.executable} -m rainforest.machine environment)"; '
+        f'{sys.executable} -c "{UNPINNED.format(numpy_first=chr(10) + "import numpy")}"'
+    )
+    assert (
+        subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=True).stdout.strip()
+        == "[]"
+    )

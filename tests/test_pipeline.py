@@ -43,9 +43,7 @@ def test_window_set_layout(project):
     params = yaml.safe_load((path / "params.yaml").read_text())
     features = params["features"]
     n_frames = round(features["window_seconds"] * params["audio"]["sample_rate"] / features["hop_length"])
-    events = pd.concat(
-        [pd.read_csv(path / "data/demo/train_tp.csv"), pd.read_csv(path / "data/demo/train_fp.csv")]
-    )
+    events = pd.concat([pd.read_csv(path / "data/demo/train_tp.csv"), pd.read_csv(path / "data/demo/train_fp.csv")])
     # etl.windows_per_event: auto, as committed: its report says how many windows each species' events got.
     per_call = json.loads((path / "metrics/etl_report.json").read_text())["windows_per_call"]
     assert set(per_call) == {f"s{i}" for i in range(24)} and max(per_call.values()) > 1  # few calls in this demo
@@ -92,7 +90,10 @@ def test_split_is_grouped_by_recording(project):
 
 def test_cross_validation_augments_every_window(project):
     path, _ = project
-    with h5py.File(path / "data/features/augmented.h5") as augmented, h5py.File(path / "data/features/windows.h5") as windows:
+    with (
+        h5py.File(path / "data/features/augmented.h5") as augmented,
+        h5py.File(path / "data/features/windows.h5") as windows,
+    ):
         # Every recording trains the models of the four folds it is not in.
         assert augmented["recording_ids"].asstr()[()].tolist() == windows["recording_ids"].asstr()[()].tolist()
         assert augmented["spectrograms"].shape[1:] == windows["spectrograms"].shape[1:]
@@ -146,7 +147,9 @@ def test_the_folds_ensemble_instead_of_the_refit(project, tmp_path):
     # The folds' models are the same: only the model shipped, and what reads it, change.
     ran = {stage for stage in STAGES if f"Running stage '{stage}'" in log}
     assert ran == {"train", "evaluate", "submit"}, log
-    assert (path / "data/validation_scores.csv").read_bytes() == (project[0] / "data/validation_scores.csv").read_bytes()
+    assert (path / "data/validation_scores.csv").read_bytes() == (
+        project[0] / "data/validation_scores.csv"
+    ).read_bytes()
     members = ensemble_members(load_model(path / "models/model.keras"))
     assert [member.name for member in members] == [f"fold_{fold}" for fold in range(5)]
     _detect_as_submit(path)
@@ -175,7 +178,8 @@ def test_a_changed_key_reruns_exactly_the_stages_that_read_it(project, key, valu
         (path / "params.yaml").write_text(committed)
     # The stages whose own params changed; DVC reruns what follows only if their outputs change.
     changed = {
-        stage for stage, changes in status.items()
+        stage
+        for stage, changes in status.items()
         if any("params.yaml" in change.get("changed deps", {}) for change in changes if isinstance(change, dict))
     }
     assert changed == stages, status

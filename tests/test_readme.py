@@ -57,9 +57,7 @@ def test_readme_results_table_is_what_dvc_metrics_show_prints():
     )
     block = text.split(METRICS_BEGIN, 1)[1].split(METRICS_END, 1)[0]
     assert DVC.exists(), f"no dvc next to {sys.executable}: install requirements.txt into this environment"
-    shown = subprocess.run(
-        [str(DVC), "metrics", "show", "--md"], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    shown = subprocess.run([str(DVC), "metrics", "show", "--md"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, f"dvc metrics show --md failed:\n{shown.stderr}"
     assert block.strip() == shown.stdout.strip(), (
         "README.md's results table is not what `dvc metrics show --md` prints for metrics/. "

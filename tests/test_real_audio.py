@@ -53,7 +53,17 @@ def real_dataset(tmp_path_factory):
     events = audacity_events(SHARED_AUDIO / "spinetail_labels.txt").assign(recording_id="spinetail", songtype_id=1)
     # A detector firing on the 32 kHz birdsong, judged not to be a spinetail.
     false_positive = pd.DataFrame(
-        [{"recording_id": "birds10s", "species_id": 0, "songtype_id": 1, "t_min": 2.0, "f_min": 2000.0, "t_max": 3.0, "f_max": 6000.0}]
+        [
+            {
+                "recording_id": "birds10s",
+                "species_id": 0,
+                "songtype_id": 1,
+                "t_min": 2.0,
+                "f_min": 2000.0,
+                "t_max": 3.0,
+                "f_max": 6000.0,
+            }
+        ]
     )
     columns = ["recording_id", "species_id", "songtype_id", "t_min", "f_min", "t_max", "f_max"]
     events[columns].to_csv(dataset / "train_tp.csv", index=False)
@@ -70,7 +80,11 @@ def real_dataset(tmp_path_factory):
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "etl.py"), "windows.h5"], cwd=root, env=env, capture_output=True, text=True
+        [sys.executable, str(ROOT / "stages" / "etl.py"), "windows.h5"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     return root, events, params
@@ -162,15 +176,26 @@ def spinetail_pipeline(tmp_path_factory):
     for path in jura[:4]:
         shutil.copy(path, dataset / "train" / path.name)
         for species_id in SPECIES.values():
-            negatives.append({"recording_id": path.stem, "species_id": species_id, "songtype_id": 1,
-                              "t_min": 3.0 + species_id * 3, "f_min": 2000.0, "t_max": 4.5 + species_id * 3, "f_max": 9000.0})
+            negatives.append(
+                {
+                    "recording_id": path.stem,
+                    "species_id": species_id,
+                    "songtype_id": 1,
+                    "t_min": 3.0 + species_id * 3,
+                    "f_min": 2000.0,
+                    "t_max": 4.5 + species_id * 3,
+                    "f_max": 9000.0,
+                }
+            )
     for path in jura[4:]:
         shutil.copy(path, dataset / "test" / path.name)
     train[columns].to_csv(dataset / "train_tp.csv", index=False)
     pd.DataFrame(negatives)[columns].to_csv(dataset / "train_fp.csv", index=False)
     truth[columns].to_csv(dataset / "test_ground_truth.csv", index=False)
     test_ids = sorted(p.stem for p in (dataset / "test").iterdir())
-    pd.DataFrame({"recording_id": test_ids, "s0": 0.5, "s1": 0.5}).to_csv(dataset / "sample_submission.csv", index=False)
+    pd.DataFrame({"recording_id": test_ids, "s0": 0.5, "s1": 0.5}).to_csv(
+        dataset / "sample_submission.csv", index=False
+    )
     run(["dvc", "repro", "submit"], project)
     return project, truth
 

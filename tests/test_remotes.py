@@ -83,12 +83,22 @@ def remote(request, tmp_path) -> Iterator[Remote]:
                 # Without the hidden .tmp files of uploads cut short.
                 if not store.exists():
                     return set()
-                return {p.relative_to(store).as_posix() for p in store.rglob("*")
-                        if p.is_file() and not p.name.startswith(".")}
+                return {
+                    p.relative_to(store).as_posix()
+                    for p in store.rglob("*")
+                    if p.is_file() and not p.name.startswith(".")
+                }
 
-            yield Remote("ssh", f"ssh://127.0.0.1:{proxy.port}{folder}", {},
-                         {"user": server.user, "keyfile": str(server.keyfile)}, proxy, objects,
-                         lambda name: (store / name).read_bytes(), [server.keyfile.read_text()])
+            yield Remote(
+                "ssh",
+                f"ssh://127.0.0.1:{proxy.port}{folder}",
+                {},
+                {"user": server.user, "keyfile": str(server.keyfile)},
+                proxy,
+                objects,
+                lambda name: (store / name).read_bytes(),
+                [server.keyfile.read_text()],
+            )
     else:
         with s3_server(tmp_path / "moto") as server, ThrottledProxy(server.port, None) as proxy:
             client = server.client()
@@ -101,9 +111,16 @@ def remote(request, tmp_path) -> Iterator[Remote]:
             def read(name: str) -> bytes:
                 return client.get_object(Bucket=BUCKET, Key=prefix + name)["Body"].read()
 
-            yield Remote("s3", f"s3://{BUCKET}/store", {"endpointurl": f"http://127.0.0.1:{proxy.port}"},
-                         {"access_key_id": S3_KEY_ID, "secret_access_key": S3_SECRET}, proxy, objects,
-                         read, [S3_KEY_ID, S3_SECRET])
+            yield Remote(
+                "s3",
+                f"s3://{BUCKET}/store",
+                {"endpointurl": f"http://127.0.0.1:{proxy.port}"},
+                {"access_key_id": S3_KEY_ID, "secret_access_key": S3_SECRET},
+                proxy,
+                objects,
+                read,
+                [S3_KEY_ID, S3_SECRET],
+            )
 
 
 @pytest.fixture(scope="module")
@@ -138,9 +155,12 @@ def shared_objects(path: Path) -> set[str]:
     the cached outputs in dvc.lock, a folder's listing and its files. (Not the
     uncached metrics, which the cache holds for the run cache only.)"""
     stages = yaml.safe_load((path / "dvc.yaml").read_text())["stages"]
-    cached = {out if isinstance(out, str) else next(iter(out))
-              for stage in stages.values() for out in stage.get("outs", [])
-              if isinstance(out, str) or next(iter(out.values())).get("cache", True)}
+    cached = {
+        out if isinstance(out, str) else next(iter(out))
+        for stage in stages.values()
+        for out in stage.get("outs", [])
+        if isinstance(out, str) or next(iter(out.values())).get("cache", True)
+    }
     oids = set()
     for stage in yaml.safe_load((path / "dvc.lock").read_text())["stages"].values():
         for out in stage.get("outs", []):
@@ -224,8 +244,15 @@ def test_an_interrupted_push_completes_on_retry(pipeline, remote, tmp_path):
     origin = origin_with_remote(pipeline, tmp_path / "origin", remote)
     cached = shared_objects(origin)
     remote.proxy.rate = SLOW_UPLOAD
-    push = subprocess.Popen(["dvc", "push"], cwd=origin, env=project_env(origin), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    push = subprocess.Popen(
+        ["dvc", "push"],
+        cwd=origin,
+        env=project_env(origin),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + TIMEOUT
     while not remote.objects() and push.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

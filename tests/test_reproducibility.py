@@ -296,7 +296,10 @@ CHANGES = [
     # dataset folder changed) and writes the same windows; submit scores the
     # new test set.
     Change(
-        "demo.n_test_recordings", {"demo", "etl", "submit"}, {"demo.n_test_recordings": 4}, alters=("data/submission.csv",)
+        "demo.n_test_recordings",
+        {"demo", "etl", "submit"},
+        {"demo.n_test_recordings": 4},
+        alters=("data/submission.csv",),
     ),
     Change("audio.sample_rate", AFTER_ETL, {"audio.sample_rate": 44100}, alters=("data/features/windows.h5",)),
     Change("features.n_mels", AFTER_ETL, {"features.n_mels": 24}, alters=("data/features/windows.h5",)),

@@ -22,13 +22,12 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from rainforest.events import EVENT_COLUMNS
-from tests.support.events import read_reviewed, read_training_events
+from rainforest.events.verdicts import VERDICT_COLUMNS
 from rainforest.review.cli import review
 from rainforest.review.page import write_review_page
-from rainforest.events.verdicts import VERDICT_COLUMNS
-from tests.support.detector import BANDS, SPECIES, write_recording
+from tests.support.detector import BANDS, SPECIES, restored_logging, write_recording
+from tests.support.events import read_reviewed, read_training_events
 from tests.support.paths import committed_params
-from tests.support.detector import restored_logging
 from tests.support.review import detections_folder
 
 pytestmark = pytest.mark.slow
@@ -63,7 +62,13 @@ def browser(made):
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     # --no-sandbox: Chromium's sandbox refuses to run as root, as CI does.
-    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"]:
+    for argument in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ]:
         options.add_argument(argument)
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(made["downloads"]), "download.prompt_for_download": False}
@@ -102,7 +107,9 @@ def wait_for_download(folder: Path) -> Path:
     deadline = time.monotonic() + DOWNLOAD_SECONDS
     while not path.exists() or any(folder.glob("*.crdownload")):
         if time.monotonic() > deadline:
-            pytest.fail(f"no verdicts.csv in {folder} {DOWNLOAD_SECONDS} s after Export (found {sorted(folder.iterdir())})")
+            pytest.fail(
+                f"no verdicts.csv in {folder} {DOWNLOAD_SECONDS} s after Export (found {sorted(folder.iterdir())})"
+            )
         time.sleep(0.1)
     return path
 
@@ -174,8 +181,14 @@ def events(project: dict[str, Path]) -> pd.DataFrame:
 def event_keys(table: pd.DataFrame) -> Counter:
     """Species, times, band and presence of each event: what a verdict becomes."""
     return Counter(
-        (int(row.species_id), round(float(row.t_min), 3), round(float(row.t_max), 3), float(row.f_min),
-         float(row.f_max), bool(row.present))
+        (
+            int(row.species_id),
+            round(float(row.t_min), 3),
+            round(float(row.t_max), 3),
+            float(row.f_min),
+            float(row.f_max),
+            bool(row.present),
+        )
         for row in table.itertuples()
     )
 
@@ -190,8 +203,14 @@ def test_import_adds_yes_as_calls_and_no_as_absences_and_leaves_out_unsure(expor
     assert event_keys(before) <= event_keys(after)
     judged = exported[exported["verdict"] != "unsure"]
     expected = Counter(
-        (SPECIES.index(row.species), round(float(row.start), 3), round(float(row.end), 3), float(row.low_freq),
-         float(row.high_freq), row.verdict == "yes")
+        (
+            SPECIES.index(row.species),
+            round(float(row.start), 3),
+            round(float(row.end), 3),
+            float(row.low_freq),
+            float(row.high_freq),
+            row.verdict == "yes",
+        )
         for row in judged.itertuples()
     )
     assert event_keys(after) - event_keys(before) == expected

@@ -22,19 +22,18 @@ import soundfile as sf
 from matplotlib.patches import Rectangle
 
 from rainforest.audio import Recording
+from rainforest.card import ModelCard
 from rainforest.detect.run import recording_files
 from rainforest.detect.thresholds import Detector, SpeciesDetector, load_detector
+from rainforest.events.verdicts import VERDICT_COLUMNS
 from rainforest.figures import spectrogram_extent
-from rainforest.card import ModelCard
 from rainforest.review.cli import review
 from rainforest.review.page import excerpt_figure, excerpt_span, review_rows, write_review_page
 from rainforest.review.selection import select_for_review
-from rainforest.events.verdicts import VERDICT_COLUMNS
 from rainforest.spectrogram import log_mel_spectrogram
-from tests.support.detector import BANDS, SCRIPT, SPECIES
-from tests.support.detector import restored_logging
+from tests.support.detector import BANDS, SCRIPT, SPECIES, restored_logging
 from tests.support.review import LABELS, RECORDINGS, detections_folder
-from tests.support.settings import FEATURES, RATE
+from tests.support.settings import FEATURES, RATE, SPECTROGRAM_SETTINGS
 
 #: The installed console script, beside rainforest-detect.
 REVIEW_SCRIPT = SCRIPT.with_name("rainforest-review")
@@ -62,7 +61,11 @@ class PageParser(HTMLParser):
             self._species = attrs.get("data-species")
         if tag == "article":
             self._card = self.cards[int(attrs["data-row"])] = {
-                "species_section": self._species, "text": "", "buttons": [], "img": None, "audio": None,
+                "species_section": self._species,
+                "text": "",
+                "buttons": [],
+                "img": None,
+                "audio": None,
             }
         elif self._card is not None and tag in ("img", "audio"):
             self._card[tag] = attrs["src"]
@@ -126,7 +129,10 @@ def run_review(*argv) -> int:
 def test_every_chosen_detection_has_a_card_with_its_spectrogram_audio_and_buttons(page, expected, made):
     cards = parse(page.path).cards
     assert sorted(cards) == list(range(1, len(expected) + 1))
-    assert page.shown == {"top": int((expected["reason"] == "top").sum()), "near": int((expected["reason"] == "near").sum())}
+    assert page.shown == {
+        "top": int((expected["reason"] == "top").sum()),
+        "near": int((expected["reason"] == "near").sum()),
+    }
     assert page.shown["top"] > 0 and page.shown["near"] > 0
     files = recording_files(made["detections"])
     for number, row in zip(cards, expected.itertuples()):
@@ -204,9 +210,9 @@ def test_excerpt_span_stays_inside_the_recording():
 def test_excerpt_figure_marks_the_window_and_the_band_in_seconds_and_hertz():
     span = excerpt_span(2.0, 3.0, context_seconds=1.0, duration=10.0, sample_rate=RATE)
     waveform = np.random.default_rng(0).normal(0, 0.1, span.n_samples).astype(np.float32)
-    spectrogram = log_mel_spectrogram(waveform, RATE, FEATURES)
+    spectrogram = log_mel_spectrogram(waveform, SPECTROGRAM_SETTINGS)
     figure = excerpt_figure(
-        spectrogram, span, window=(2.0, 3.0), band=(500.0, 2000.0), sample_rate=RATE, features=FEATURES, title="t"
+        spectrogram, span, window=(2.0, 3.0), band=(500.0, 2000.0), spectrogram_settings=SPECTROGRAM_SETTINGS, title="t"
     )
     axes = figure.axes[0]
     assert sorted(line.get_xdata()[0] for line in axes.get_lines()) == [2.0, 3.0]
@@ -217,7 +223,7 @@ def test_excerpt_figure_marks_the_window_and_the_band_in_seconds_and_hertz():
     assert "(s)" in axes.get_xlabel() and "(Hz)" in axes.get_ylabel()
     assert "1k" in [tick.get_text() for tick in axes.get_yticklabels()]
     # The view is the whole excerpt, 1 s to 4 s, to within a frame.
-    assert axes.get_xlim() == spectrogram_extent(1.0, spectrogram.shape[1], RATE, FEATURES)[:2]
+    assert axes.get_xlim() == spectrogram_extent(1.0, spectrogram.shape[1], SPECTROGRAM_SETTINGS)[:2]
     assert axes.get_xlim() == pytest.approx((1.0, 4.0), abs=FEATURES.n_fft / RATE)
 
 
@@ -225,11 +231,17 @@ def test_label_is_empty_and_the_id_names_the_species_without_names():
     detections = pd.DataFrame(
         {"recording": ["a", "a"], "start": [0.0, 1.0], "end": [1.0, 2.0], "species": ["s1", "s1"], "score": [0.9, 0.2]}
     )
-    detector = Detector(0.9, [SpeciesDetector(name, 0.5, "target_precision", 1.0, 1.0, *band)
-                              for name, band in zip(SPECIES, BANDS)])
+    detector = Detector(
+        0.9, [SpeciesDetector(name, 0.5, "target_precision", 1.0, 1.0, *band) for name, band in zip(SPECIES, BANDS)]
+    )
     rows = review_rows(
-        detections, {"a": Path("/field/a.wav")}, card=ModelCard(RATE, FEATURES, SPECIES), detector=detector, top=1,
-        near=1, source=Path("detections.csv"),
+        detections,
+        {"a": Path("/field/a.wav")},
+        card=ModelCard(SPECTROGRAM_SETTINGS, SPECIES),
+        detector=detector,
+        top=1,
+        near=1,
+        source=Path("detections.csv"),
     )
     assert list(rows["label"]) == ["", ""] and list(rows["reason"]) == ["top", "near"]
     assert list(rows["file"]) == ["/field/a.wav"] * 2
@@ -249,7 +261,9 @@ def test_a_run_that_detected_nothing_gives_a_page_that_says_so(made, tmp_path):
 
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:
-    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()
+    }
 
 
 def test_rerun_writes_the_same_bytes_and_drops_excerpts_it_no_longer_shows(made, page, tmp_path):
@@ -285,7 +299,9 @@ def test_command_explains_itself(capsys):
 def test_command_writes_the_page(made, tmp_path, capsys):
     folder = copy_of(made, tmp_path)
     shutil.rmtree(folder / "review")
-    status = run_review("page", folder, "--model", made["model"], "--top", "1", "--near", "1", "--context-seconds", "0.5")
+    status = run_review(
+        "page", folder, "--model", made["model"], "--top", "1", "--near", "1", "--context-seconds", "0.5"
+    )
     assert status == 0
     cards = len(parse(folder / "review" / "index.html").cards)
     log = capsys.readouterr().err
@@ -353,7 +369,10 @@ def test_installed_command_writes_the_page(made, tmp_path):
     folder = copy_of(made, tmp_path)
     result = subprocess.run(
         [REVIEW_SCRIPT, "page", folder, "--model", made["model"], "--top", "1", "--near", "1"],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and f"wrote {folder / 'review' / 'index.html'}" in result.stderr

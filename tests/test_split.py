@@ -171,7 +171,9 @@ def test_cross_validation_validates_every_recording_once(folds):
     np.testing.assert_array_equal(trained_rows(ids, split), np.arange(len(ids)))
     # Stratified: each species has recordings in every fold (6 recordings, at most 5 folds).
     for species in range(6):
-        assert {split.set_index("recording_id").loc[r, "fold"] for r in set(ids[strata == species])} == set(range(folds))
+        assert {split.set_index("recording_id").loc[r, "fold"] for r in set(ids[strata == species])} == set(
+            range(folds)
+        )
 
 
 def test_a_holdout_trains_on_everything_but_its_validation_recordings():
@@ -238,8 +240,10 @@ def _window_set(path, species_per_recording: list[int]):
             targets=np.eye(n_species, dtype=np.uint8)[species],
             masks=np.eye(n_species, dtype=np.uint8)[species],
             recording_ids=np.array([f"r{i:02d}" for i in range(n)], dtype=object),
-            start_times=np.zeros(n), end_times=np.ones(n),
-            event_species=species, event_present=np.ones(n, np.uint8),
+            start_times=np.zeros(n),
+            end_times=np.ones(n),
+            event_species=species,
+            event_present=np.ones(n, np.uint8),
         )
 
 
@@ -252,6 +256,9 @@ def test_the_split_stage_names_species_too_rare_for_their_folds(tmp_path, caplog
     split = split_window_set(tmp_path / "windows.h5", tmp_path / "split.csv", _settings("auto"))
     assert validation_folds(split) == list(range(AUTO_FOLDS))
     assert "5-fold cross-validation (auto: species s2 has 1 labelled recording, fewer than 10)" in caplog.text
-    assert "species s1 has 3 labelled recordings, fewer than split.folds (5): 2 of the folds validate nothing" in caplog.text
+    assert (
+        "species s1 has 3 labelled recordings, fewer than split.folds (5): 2 of the folds validate nothing"
+        in caplog.text
+    )
     assert "species s2 has one labelled recording" in caplog.text
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "split.csv", dtype={"recording_id": str}), split)

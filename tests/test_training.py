@@ -13,7 +13,6 @@ import tensorflow as tf
 from rainforest.config import ModelSettings, TrainSettings
 from rainforest.detect.scoring import aggregate_windows
 from rainforest.model import MelPositionChannel, build_model
-from rainforest.window_sets import WindowRows, WindowWriter
 from rainforest.training import (
     BestEpochSelection,
     _optimizer,
@@ -24,6 +23,7 @@ from rainforest.training import (
     train_classifier,
     training_dataset,
 )
+from rainforest.window_sets import WindowRows, WindowWriter
 from tests.support.paths import committed_params
 from tests.support.settings import live
 
@@ -59,7 +59,9 @@ def windows(n=24, seed=0) -> dict[str, np.ndarray]:
 
 
 def build(settings: ModelSettings, activation="sigmoid") -> keras.Model:
-    return build_model(settings, (N_MELS, N_FRAMES), N_SPECIES, np.zeros(N_MELS), np.ones(N_MELS), activation)
+    return build_model(
+        settings, (N_MELS, N_FRAMES), N_SPECIES, mean=np.zeros(N_MELS), variance=np.ones(N_MELS), activation=activation
+    )
 
 
 def layer_types(model: keras.Model) -> set[str]:
@@ -145,8 +147,10 @@ def test_use_augmented_adds_the_augmented_windows(tmp_path):
     write_set(tmp_path / "windows.h5", data, ids, waveforms=True)
     write_set(tmp_path / "augmented.h5", {k: v[:6] for k, v in data.items()}, ids[:6])
     split = pd.DataFrame({"recording_id": list("abcd"), "fold": [-1, -1, -1, 0]})
-    with_copies, validation = load_training_data(tmp_path / "windows.h5", split, 0, tmp_path / "augmented.h5", True)
-    without, _ = load_training_data(tmp_path / "windows.h5", split, 0, tmp_path / "augmented.h5", False)
+    with_copies, validation = load_training_data(
+        tmp_path / "windows.h5", split, 0, tmp_path / "augmented.h5", use_augmented=True
+    )
+    without, _ = load_training_data(tmp_path / "windows.h5", split, 0, tmp_path / "augmented.h5", use_augmented=False)
     assert len(without["targets"]) == 6 and len(with_copies["targets"]) == 12
     assert len(validation["targets"]) == 2
     # Spectrograms stay on disk until read, in the order of the labels.
@@ -165,7 +169,9 @@ def test_a_fold_trains_on_the_other_folds_and_their_copies_only(tmp_path):
     write_set(tmp_path / "augmented.h5", data, ids)
     split = pd.DataFrame({"recording_id": list("abcd"), "fold": [0, 1, 0, 1]})
     for fold, held_out in [(0, [0, 1, 4, 5]), (1, [2, 3, 6, 7])]:
-        train, validation = load_training_data(tmp_path / "windows.h5", split, fold, tmp_path / "augmented.h5", True)
+        train, validation = load_training_data(
+            tmp_path / "windows.h5", split, fold, tmp_path / "augmented.h5", use_augmented=True
+        )
         kept = [row for row in range(8) if row not in held_out]
         np.testing.assert_array_equal(validation["rows"], held_out)
         np.testing.assert_array_equal(train["inputs"][0:8], np.concatenate([data["inputs"][kept]] * 2))
@@ -178,7 +184,9 @@ def test_training_streamed_from_hdf5_equals_training_in_memory(tmp_path):
     ids = [f"r{i // 2:02d}" for i in range(24)]
     write_set(tmp_path / "windows.h5", data, ids)
     split = pd.DataFrame({"recording_id": sorted(set(ids)), "fold": [-1] * 9 + [0] * 3})
-    streamed, validation = load_training_data(tmp_path / "windows.h5", split, 0, tmp_path / "none.h5", False)
+    streamed, validation = load_training_data(
+        tmp_path / "windows.h5", split, 0, tmp_path / "none.h5", use_augmented=False
+    )
     in_memory = {**streamed, "inputs": data["inputs"][:18]}
     validation_in_memory = {**validation, "inputs": data["inputs"][18:]}
     settings = train_settings(epochs=2, early_stopping_patience=0)
@@ -293,8 +301,9 @@ def test_a_refit_trains_without_validation_for_the_epochs_it_is_given(tmp_path):
     assert list(losses["step"]) == [0, 1]
     assert not (tmp_path / "live/plots/metrics/eval").exists()
     # Two epochs of a four-epoch schedule: not the weights of a two-epoch schedule.
-    shorter = train_classifier(model_settings(), train_settings(epochs=2, mixup_alpha=0.0), windows(), None,
-                               live(tmp_path / "other"))
+    shorter = train_classifier(
+        model_settings(), train_settings(epochs=2, mixup_alpha=0.0), windows(), None, live(tmp_path / "other")
+    )
     assert shorter.epochs_kept == 2
     assert not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), shorter.get_weights()))
 

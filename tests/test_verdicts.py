@@ -18,7 +18,7 @@ from rainforest.events.verdicts import VERDICT_COLUMNS
 from rainforest.review.verdicts import import_verdicts
 from rainforest.window_sets import read_windows
 from tests.support.events import read_reviewed
-from tests.support.settings import EVENTS_HEADER, FEATURES, RATE
+from tests.support.settings import EVENTS_HEADER, RATE, SPECTROGRAM_SETTINGS
 
 ETL = EtlSettings(workers=1, on_unreadable="stop", background_windows=0, windows_per_event=1)
 
@@ -41,14 +41,26 @@ def project(tmp_path) -> tuple[DataSettings, Path]:
     pool = tmp_path / "pool"
     _noise(pool / "SD01" / "0500.wav", 10)
     _noise(pool / "rec_a.wav", 11)  # the id of a train recording, other audio
-    data = DataSettings(dataset_dir=dataset, annotations="competition", species_column="Species",
-                        reviews_dir=tmp_path / "reviews")
+    data = DataSettings(
+        dataset_dir=dataset, annotations="competition", species_column="Species", reviews_dir=tmp_path / "reviews"
+    )
     return data, pool
 
 
 def verdict(recording: str, file: Path, start: float, species: str, answer: str, *, high: float = 4000.0) -> dict:
-    return {"recording": recording, "file": str(file), "start": start, "end": start + 1.0, "species": species,
-            "label": "", "score": 0.5, "low_freq": 1000.0, "high_freq": high, "reason": "near", "verdict": answer}
+    return {
+        "recording": recording,
+        "file": str(file),
+        "start": start,
+        "end": start + 1.0,
+        "species": species,
+        "label": "",
+        "score": 0.5,
+        "low_freq": 1000.0,
+        "high_freq": high,
+        "reason": "near",
+        "verdict": answer,
+    }
 
 
 def write_verdicts(path: Path, rows: list[dict]) -> Path:
@@ -93,16 +105,23 @@ def test_yes_and_no_become_reviewed_labels_and_outside_recordings_are_copied_in(
 def test_importing_again_changes_nothing_and_a_new_verdict_replaces_the_old(project, tmp_path):
     data, pool = project
     train = Path(data.dataset_dir) / "train"
-    first = [verdict("rec_c", train / "rec_c.wav", 1.0, "s2", "yes"),
-             verdict("SD01/0500", pool / "SD01" / "0500.wav", 2.0, "s0", "yes")]
+    first = [
+        verdict("rec_c", train / "rec_c.wav", 1.0, "s2", "yes"),
+        verdict("SD01/0500", pool / "SD01" / "0500.wav", 2.0, "s0", "yes"),
+    ]
     path = write_verdicts(tmp_path / "verdicts.csv", first)
     import_verdicts([path], data=data)
     before = (Path(data.reviews_dir) / "labels.csv").read_bytes()
     again = import_verdicts([path], data=data)
     assert (again.added, again.replaced, again.unchanged, again.recordings_added) == (0, 0, 2, [])
     assert (Path(data.reviews_dir) / "labels.csv").read_bytes() == before
-    changed = write_verdicts(tmp_path / "second.csv", [verdict("rec_c", train / "rec_c.wav", 1.0, "s2", "no"),
-                                                       verdict("rec_c", train / "rec_c.wav", 1.0, "s2", "unsure")])
+    changed = write_verdicts(
+        tmp_path / "second.csv",
+        [
+            verdict("rec_c", train / "rec_c.wav", 1.0, "s2", "no"),
+            verdict("rec_c", train / "rec_c.wav", 1.0, "s2", "unsure"),
+        ],
+    )
     summary = import_verdicts([changed], data=data)
     assert (summary.added, summary.replaced, summary.unchanged) == (0, 1, 0)
     assert labels(data).set_index("recording_id").loc["rec_c", "present"] == 0
@@ -126,7 +145,8 @@ def test_a_raven_table_with_a_verdict_column_added_in_raven(project, tmp_path):
     summary = import_verdicts([table], data=data)
     assert (summary.yes, summary.no, summary.blank, summary.added) == (1, 1, 1, 2)
     assert labels(data)[["recording_id", "species_id", "present"]].values.tolist() == [
-        ["SD01/0500", 1, 1], ["SD01/0500", 2, 0],
+        ["SD01/0500", 1, 1],
+        ["SD01/0500", 2, 0],
     ]
 
 
@@ -164,18 +184,28 @@ def test_a_verdicts_file_without_its_columns(project, tmp_path):
 def test_etl_reads_the_reviewed_labels_and_their_copied_recordings(project, tmp_path):
     data, pool = project
     train = Path(data.dataset_dir) / "train"
-    without = build_window_set(data.dataset_dir, tmp_path / "before.h5", sample_rate=RATE, features=FEATURES,
-                               settings=ETL, reviews_dir=data.reviews_dir)
+    without = build_window_set(data, tmp_path / "before.h5", spectrogram_settings=SPECTROGRAM_SETTINGS, settings=ETL)
     assert (without.recordings_read, without.windows_written, without.events_reviewed) == (2, 2, 0)
-    rows = [verdict("rec_c", train / "rec_c.wav", 1.0, "s2", "yes"),
-            verdict("SD01/0500", pool / "SD01" / "0500.wav", 2.0, "s0", "no")]
+    rows = [
+        verdict("rec_c", train / "rec_c.wav", 1.0, "s2", "yes"),
+        verdict("SD01/0500", pool / "SD01" / "0500.wav", 2.0, "s0", "no"),
+    ]
     import_verdicts([write_verdicts(tmp_path / "verdicts.csv", rows)], data=data)
-    report = build_window_set(data.dataset_dir, tmp_path / "after.h5", sample_rate=RATE, features=FEATURES,
-                              settings=ETL, reviews_dir=data.reviews_dir, events_path=tmp_path / "events.csv")
+    report = build_window_set(
+        data,
+        tmp_path / "after.h5",
+        spectrogram_settings=SPECTROGRAM_SETTINGS,
+        settings=ETL,
+        events_path=tmp_path / "events.csv",
+    )
     assert (report.recordings_read, report.windows_written, report.events_reviewed) == (4, 4, 2)
     windows = read_windows(tmp_path / "after.h5", ("recording_ids", "event_species", "event_present"))
     assert [r.decode() if isinstance(r, bytes) else r for r in windows["recording_ids"]] == [
-        "SD01/0500", "rec_a", "rec_b", "rec_c"]
+        "SD01/0500",
+        "rec_a",
+        "rec_b",
+        "rec_c",
+    ]
     assert windows["event_species"].tolist() == [0, 0, 1, 2]
     assert windows["event_present"].tolist() == [0, 1, 1, 1]
     assert len(pd.read_csv(tmp_path / "events.csv")) == 4
@@ -183,11 +213,10 @@ def test_etl_reads_the_reviewed_labels_and_their_copied_recordings(project, tmp_
 
 def test_without_reviewed_labels_etl_writes_the_same_bytes(project, tmp_path):
     data, _ = project
-    build_window_set(data.dataset_dir, tmp_path / "none.h5", sample_rate=RATE, features=FEATURES, settings=ETL)
+    build_window_set(data, tmp_path / "none.h5", spectrogram_settings=SPECTROGRAM_SETTINGS, settings=ETL)
     Path(data.reviews_dir).mkdir()
     (Path(data.reviews_dir) / "labels.csv").write_text(",".join([*EVENT_COLUMNS, "present"]) + "\n")
-    build_window_set(data.dataset_dir, tmp_path / "empty.h5", sample_rate=RATE, features=FEATURES, settings=ETL,
-                     reviews_dir=data.reviews_dir)
+    build_window_set(data, tmp_path / "empty.h5", spectrogram_settings=SPECTROGRAM_SETTINGS, settings=ETL)
     assert (tmp_path / "none.h5").read_bytes() == (tmp_path / "empty.h5").read_bytes()
 
 
@@ -209,5 +238,4 @@ def test_a_copied_recording_under_a_train_id_is_refused(project, tmp_path):
     _noise(reviews / "recordings" / "rec_a.wav", 20)
     (reviews / "labels.csv").write_text(",".join([*EVENT_COLUMNS, "present"]) + "\nrec_a,2,1,1.0,500,2.0,3000,1\n")
     with pytest.raises(AudioError, match="recording 'rec_a' is also in the dataset's train/"):
-        build_window_set(data.dataset_dir, tmp_path / "w.h5", sample_rate=RATE, features=FEATURES, settings=ETL,
-                         reviews_dir=reviews)
+        build_window_set(data, tmp_path / "w.h5", spectrogram_settings=SPECTROGRAM_SETTINGS, settings=ETL)

@@ -13,7 +13,7 @@ from rainforest.config import FeatureSettings
 from rainforest.window_sets import (
     WINDOW_FIELDS,
     WindowWriter,
-    read_feature_settings,
+    read_spectrogram_settings,
     read_window_attrs,
     read_windows,
 )
@@ -102,9 +102,9 @@ def test_attributes_and_n_windows(tmp_path):
     assert attrs["note"] == "test"
     assert list(attrs["species"]) == ["s0", "s1", "s2"]
     assert attrs["sample_rate"] == 8000
-    sample_rate, features = read_feature_settings(path)
-    assert sample_rate == 8000 and isinstance(sample_rate, int)
-    assert features == TINY_FEATURES
+    spectrogram_settings = read_spectrogram_settings(path)
+    assert spectrogram_settings.sample_rate == 8000 and isinstance(spectrogram_settings.sample_rate, int)
+    assert spectrogram_settings.features == TINY_FEATURES
 
 
 def test_empty_window_set(tmp_path):

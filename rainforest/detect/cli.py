@@ -66,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description=_DESCRIPTION, epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "inputs", nargs="+", type=Path, metavar="RECORDING_OR_FOLDER",
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="RECORDING_OR_FOLDER",
         help="audio files (any format libsndfile reads), or folders whose .flac, .wav and .ogg files (at any "
         "depth) are read",
     )
@@ -74,14 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", type=Path, default=Path("models/model.keras"), help="trained model (default: %(default)s)"
     )
     parser.add_argument(
-        "--detector", type=Path,
+        "--detector",
+        type=Path,
         help="per-species thresholds and bands (default: detector.json beside the model)",
     )
     parser.add_argument(
         "-o", "--output", type=Path, default=Path("detections"), help="output folder (default: %(default)s)"
     )
     parser.add_argument(
-        "--hop-seconds", type=positive_number,
+        "--hop-seconds",
+        type=positive_number,
         help="seconds between window starts, at most the model's window length (default: 1 for a model on "
         "spectrograms; the window length, no overlap, for a head on embeddings, whose model is the cost)",
     )
@@ -90,22 +95,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chosen = parser.add_mutually_exclusive_group()
     chosen.add_argument(
-        "--min-score", type=score, metavar="SCORE",
+        "--min-score",
+        type=score,
+        metavar="SCORE",
         help="one threshold for every species instead of the detector's per-species thresholds",
     )
     chosen.add_argument("--all", action="store_true", help="write every window and species, whatever its score")
     parser.add_argument(
-        "--skip-unreadable", action="store_true",
+        "--skip-unreadable",
+        action="store_true",
         help="leave out recordings that cannot be decoded, with a warning, instead of stopping",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
-        "--workers", type=positive_whole_number,
+        "--workers",
+        type=positive_whole_number,
         help="processes scoring recordings on this machine, as a local Dask cluster; 1 scores in this process "
         f"(default: one per core on more than 2 cores, else 1; {default_workers()} here)",
     )
     where.add_argument(
-        "--scheduler", metavar="ADDRESS",
+        "--scheduler",
+        metavar="ADDRESS",
         help="a running Dask scheduler (tcp://host:8786) whose workers score the recordings; they must reach the "
         "recordings and the model at the same paths (default: $DASK_SCHEDULER_ADDRESS, if set)",
     )
@@ -134,21 +144,23 @@ def detect(argv: Sequence[str] | None = None) -> int:
 def _detect(args: argparse.Namespace) -> None:
     # Imported here, not above: pandas and the decoders take a second to load, --help should not wait.
     # TensorFlow loads only where recordings are scored (rainforest.detect.engine).
-    from rainforest.detect.run import detect_recordings, find_recordings
-    from rainforest.detect.engine import DetectionJob
-    from rainforest.detect.thresholds import load_detector
     from rainforest.card import load_card
+    from rainforest.config import ScoringSettings
+    from rainforest.detect.engine import DetectionJob
+    from rainforest.detect.run import detect_recordings, find_recordings
+    from rainforest.detect.thresholds import load_detector
 
     started = time.perf_counter()
     recordings = find_recordings(args.inputs)
     card = load_card(args.model)
     detector_path = args.detector or args.model.with_name("detector.json")
     detector = load_detector(detector_path, card.species)
-    hop_seconds = args.hop_seconds or (card.features.window_seconds if card.embedding else 1.0)
-    if hop_seconds > card.features.window_seconds:
+    window_seconds = card.spectrogram_settings.features.window_seconds
+    hop_seconds = args.hop_seconds or (window_seconds if card.embedding else 1.0)
+    if hop_seconds > window_seconds:
         raise ConfigError(
             f"--hop-seconds ({hop_seconds}) must not exceed the model's window "
-            f"({card.features.window_seconds} s): windows would skip audio"
+            f"({window_seconds} s): windows would skip audio"
         )
     if args.all or args.min_score is not None:
         thresholds = np.full(len(card.species), 0.0 if args.all else args.min_score)
@@ -157,11 +169,16 @@ def _detect(args: argparse.Namespace) -> None:
         if detector.undetected:
             logging.info(
                 "%s: not detecting %s: below the target precision %g on validation (--min-score shows them)",
-                PROG, ", ".join(detector.undetected), detector.target_precision,
+                PROG,
+                ", ".join(detector.undetected),
+                detector.target_precision,
             )
     job = DetectionJob(
-        args.model.resolve(), detector_path.resolve(), tuple(map(float, thresholds)), hop_seconds,
-        args.batch_size, args.skip_unreadable,
+        args.model.resolve(),
+        detector_path.resolve(),
+        tuple(map(float, thresholds)),
+        ScoringSettings(hop_seconds=hop_seconds, batch_size=args.batch_size),
+        args.skip_unreadable,
     )
     # --workers asks for local processes, whatever the environment names.
     scheduler = args.scheduler or (None if args.workers else os.environ.get("DASK_SCHEDULER_ADDRESS") or None)
@@ -171,7 +188,16 @@ def _detect(args: argparse.Namespace) -> None:
     logging.info(
         "%s: %d recording(s): %d scored now, %d done by an earlier run, %d unreadable (listed in %s); with %s and "
         "%s; wrote %d detection(s) to %s and %d Raven selection table(s) beside it; done in %.1f s",
-        PROG, total, summary.scored, summary.resumed, len(summary.skipped), args.output / "skipped.csv", args.model,
-        detector_path, summary.detections, args.output / "detections.csv", total - len(summary.skipped),
+        PROG,
+        total,
+        summary.scored,
+        summary.resumed,
+        len(summary.skipped),
+        args.output / "skipped.csv",
+        args.model,
+        detector_path,
+        summary.detections,
+        args.output / "detections.csv",
+        total - len(summary.skipped),
         time.perf_counter() - started,
     )

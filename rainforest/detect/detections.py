@@ -25,10 +25,12 @@ from rainforest.events import raven
 if TYPE_CHECKING:  # scoring loads TensorFlow, which writing detections does not need
     from rainforest.detect.scoring import WindowScores
 
+
 def window_detections(
     recording_id: str,
     starts: np.ndarray,
     scores: np.ndarray,
+    *,
     window_seconds: float,
     duration: float,
     detector: Detector,
@@ -100,7 +102,13 @@ def recording_detections(
     if isinstance(item, Skipped):
         return item
     table = window_detections(
-        item.recording_id, item.starts, item.scores, card.features.window_seconds, item.seconds, detector, thresholds
+        item.recording_id,
+        item.starts,
+        item.scores,
+        window_seconds=card.spectrogram_settings.features.window_seconds,
+        duration=item.seconds,
+        detector=detector,
+        thresholds=thresholds,
     )
     if card.labels is not None:
         table["label"] = table["species"].map(dict(zip(card.species, card.labels)))

@@ -33,12 +33,14 @@ from tqdm import tqdm
 
 from rainforest.audio import Skipped
 from rainforest.card import load_card
+from rainforest.config import ScoringSettings
 from rainforest.detect.detections import RecordingDetections, recording_detections
 from rainforest.detect.thresholds import load_detector
 from rainforest.numerics import unpinned_libraries
 from rainforest.parallel import available_cores, one_blas_thread
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class DetectionJob:
@@ -50,7 +52,7 @@ class DetectionJob:
         The trained model and its detector file (per-species thresholds and bands).
     thresholds
         Per-species scores at or above which a window is a detection, in model order.
-    hop_seconds, batch_size
+    scoring
         Seconds between window starts, and windows scored at a time.
     skip_unreadable
         Whether a recording that cannot be decoded is reported instead of stopping the run.
@@ -59,8 +61,7 @@ class DetectionJob:
     model: Path
     detector: Path
     thresholds: tuple[float, ...]
-    hop_seconds: float
-    batch_size: int
+    scoring: ScoringSettings
     skip_unreadable: bool = False
 
 
@@ -97,13 +98,16 @@ def _share_the_worker_cores() -> None:
         log.warning(
             "this Dask worker loaded %s before rainforest pinned its kernels, so its scores may differ in their "
             "last bits from other machines'; start workers with the pins: eval \"$(python -m rainforest.machine "
-            "environment)\"; dask worker ...", " and ".join(unpinned),
+            'environment)"; dask worker ...',
+            " and ".join(unpinned),
         )
     if "MALLOC_TRIM_THRESHOLD_" in os.environ:
         log.warning(
             "this Dask worker runs with MALLOC_TRIM_THRESHOLD_=%s (a nanny sets it), which makes recordings "
             "about 1.5 times slower to score; start workers with --no-nanny, or set MALLOC_TRIM_THRESHOLD_: null "
-            "under %s in their Dask configuration", os.environ["MALLOC_TRIM_THRESHOLD_"], NANNY_ENVIRON,
+            "under %s in their Dask configuration",
+            os.environ["MALLOC_TRIM_THRESHOLD_"],
+            NANNY_ENVIRON,
         )
 
 
@@ -119,10 +123,7 @@ def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> Record
 
     _share_the_worker_cores()
     scorer, card, detector = _loaded(job.model, job.detector)
-    item = score_recording(
-        scorer, recording_id, path, hop_seconds=job.hop_seconds, batch_size=job.batch_size,
-        skip_unreadable=job.skip_unreadable,
-    )
+    item = score_recording(scorer, recording_id, path, scoring=job.scoring, skip_unreadable=job.skip_unreadable)
     return recording_detections(item, card, detector, np.asarray(job.thresholds))
 
 
@@ -132,8 +133,12 @@ def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[Reco
 
     scorer, card, detector = _loaded(job.model, job.detector)
     scored = score_windows(
-        scorer, recordings, hop_seconds=job.hop_seconds, batch_size=job.batch_size,
-        skip_unreadable=job.skip_unreadable, progress="detect", workers=available_cores(),
+        scorer,
+        recordings,
+        scoring=job.scoring,
+        skip_unreadable=job.skip_unreadable,
+        progress="detect",
+        workers=available_cores(),
     )
     for item in scored:
         yield recording_detections(item, card, detector, np.asarray(job.thresholds))
@@ -147,7 +152,10 @@ def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Itera
     # to another (the scheduler does that), and each result comes back once.
     run = uuid.uuid4().hex
     futures = client.map(
-        detect_recording, [job] * len(recordings), list(recordings), list(recordings.values()),
+        detect_recording,
+        [job] * len(recordings),
+        list(recordings),
+        list(recordings.values()),
         key=[f"detect-{run}-{recording_id}" for recording_id in recordings],
     )
     with tqdm(total=len(futures), desc="detect", unit="rec", disable=None) as bar:
@@ -160,7 +168,11 @@ def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Itera
     elapsed = time.perf_counter() - started
     log.info(
         "scored %d recordings, %.0f s of audio, in %.1f s on %d worker(s): %.1f audio seconds per second",
-        len(recordings), audio_seconds, elapsed, len(client.scheduler_info()["workers"]), audio_seconds / elapsed,
+        len(recordings),
+        audio_seconds,
+        elapsed,
+        len(client.scheduler_info()["workers"]),
+        audio_seconds / elapsed,
     )
 
 
@@ -172,16 +184,26 @@ def _client(workers: int, scheduler: str | None):
     logging.getLogger("distributed").setLevel(logging.WARNING)  # not every worker's start and stop
     if scheduler:
         with Client(scheduler, timeout="30s") as client:
-            log.info("detecting on the Dask cluster at %s (%d worker(s))", scheduler,
-                     len(client.scheduler_info()["workers"]))
+            log.info(
+                "detecting on the Dask cluster at %s (%d worker(s))", scheduler, len(client.scheduler_info()["workers"])
+            )
             yield client
         return
     # One single-threaded process per worker: the model gets one core in each.
     # Without Dask's MALLOC_TRIM_THRESHOLD_ for its workers: it makes glibc
     # hand every large array back to the system when freed, and fault it in
     # again for the next recording, which triples a spectrogram's CPU time.
-    with dask.config.set({f"{NANNY_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None}), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.WARNING) as cluster, Client(cluster) as client:
+    with (
+        dask.config.set({f"{NANNY_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None}),
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         log.info("detecting on a local Dask cluster of %d worker process(es)", workers)
         yield client
 

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rainforest.atomic_writes import write_text
 from rainforest.audio import Skipped, index_recording_tree
+from rainforest.card import load_card
 from rainforest.detect.engine import DetectionJob, detection_results
 from rainforest.errors import AudioError
 from rainforest.events import detections as detection_files
 from rainforest.events import raven
-from rainforest.card import load_card
-from rainforest.atomic_writes import write_text
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def run_key(job: DetectionJob) -> str:
     for path in (job.model, job.detector):
         digest.update(Path(path).read_bytes())
     digest.update(np.asarray(job.thresholds, dtype=np.float64).tobytes())
-    digest.update(f"{job.hop_seconds!r} {job.batch_size!r}".encode())
+    digest.update(f"{job.scoring.hop_seconds!r} {job.scoring.batch_size!r}".encode())
     return digest.hexdigest()
 
 
@@ -174,7 +174,9 @@ def recording_files(out_dir: str | Path) -> dict[str, Path]:
     """
     # The run key only decides what a later run redoes; any entry names the file.
     entries = Journal(out_dir, key="").entries()
-    return {recording_id: Path(entry["file"]) for recording_id, entry in sorted(entries.items()) if not entry["skipped"]}
+    return {
+        recording_id: Path(entry["file"]) for recording_id, entry in sorted(entries.items()) if not entry["skipped"]
+    }
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,7 @@ def detect_recordings(
 
     Each recording is decoded, mixed to mono and resampled to the model's
     rate, whatever its format, rate and length, and scored by windows every
-    ``job.hop_seconds``, in blocks, so a day-long recording takes no more
+    ``job.scoring.hop_seconds``, in blocks, so a day-long recording takes no more
     memory than a minute-long one (see
     :func:`rainforest.detect.scoring.score_windows`). As each recording is
     done, by this process or a worker (:func:`rainforest.detect.engine.detection_results`),
@@ -240,8 +242,12 @@ def detect_recordings(
     journal = Journal(out_dir, run_key(job))
     done = journal.finished(recordings)
     if done:
-        log.info("%d of %d recording(s) already done (journal in %s): not scored again",
-                 len(done), len(recordings), journal.folder)
+        log.info(
+            "%d of %d recording(s) already done (journal in %s): not scored again",
+            len(done),
+            len(recordings),
+            journal.folder,
+        )
     pending = {recording_id: path for recording_id, path in recordings.items() if recording_id not in done}
     n_scored = 0
     skipped = {recording_id: entry["skipped"] for recording_id, entry in done.items() if entry["skipped"]}

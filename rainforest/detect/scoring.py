@@ -32,20 +32,19 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from rainforest.audio import Recording, Skipped
-from rainforest.config import FeatureSettings
+from rainforest.card import ModelCard
+from rainforest.config import ScoringSettings, SpectrogramSettings
 from rainforest.embedding import EmbeddingModel, fit_windows, load_embedding_model
 from rainforest.errors import AudioError, ModelError
+from rainforest.model import TimeFrequencyPooling, ensemble_members
+from rainforest.parallel import one_blas_thread, streams_ahead
 from rainforest.spectrogram import (
     FRAME_BLOCK,
     frame_times,
-    spectrogram_blocks,
     sliding_window_starts,
-    window_frames,
+    spectrogram_blocks,
     window_span_samples,
 )
-from rainforest.card import ModelCard
-from rainforest.model import TimeFrequencyPooling, ensemble_members
-from rainforest.parallel import one_blas_thread, streams_ahead
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,9 @@ CHUNK_FRAMES = FRAME_BLOCK
 EMBEDDING_BLOCK_SAMPLES = 1 << 20
 
 
-def stream_windows(blocks: Iterable[np.ndarray], starts: np.ndarray, width: int, batch_size: int) -> Iterator[np.ndarray]:
+def stream_windows(
+    blocks: Iterable[np.ndarray], starts: np.ndarray, width: int, batch_size: int
+) -> Iterator[np.ndarray]:
     """Batches of the windows ``[start, start + width)`` along the first axis
     of ``blocks`` joined, read as the blocks arrive.
 
@@ -107,8 +108,10 @@ def stream_windows(blocks: Iterable[np.ndarray], starts: np.ndarray, width: int,
                 skip, offset = max(0, drop - len(buffer)), offset + drop
                 buffer = buffer[drop:]
     if first < len(starts):
-        raise ValueError(f"the blocks end at row {offset + (0 if buffer is None else len(buffer))}, "
-                         f"before the window at {starts[first]}")
+        raise ValueError(
+            f"the blocks end at row {offset + (0 if buffer is None else len(buffer))}, "
+            f"before the window at {starts[first]}"
+        )
 
 
 def _padded(blocks: Iterable[np.ndarray], n_samples: int, length: int) -> Iterator[np.ndarray]:
@@ -125,17 +128,16 @@ class RecordingScorer:
     ----------
     model
         A classifier from :func:`rainforest.model.build_model`.
-    features
-        The spectrogram settings it was trained with.
-    sample_rate
-        The rate recordings are read at.
+    spectrogram_settings
+        The rate recordings are read at and the spectrogram settings, as it was trained.
     """
 
-    def __init__(self, model: keras.Model, features: FeatureSettings, sample_rate: int):
-        self.model, self.features, self.sample_rate = model, features, sample_rate
-        self.n_frames = window_frames(features, sample_rate)
+    def __init__(self, model: keras.Model, spectrogram_settings: SpectrogramSettings):
+        self.model, self.spectrogram_settings = model, spectrogram_settings
+        self.features, self.sample_rate = spectrogram_settings.features, spectrogram_settings.sample_rate
+        self.n_frames = spectrogram_settings.window_frames
         #: Samples decoded at a time: one chunk of frames.
-        self.block_samples = CHUNK_FRAMES * features.hop_length
+        self.block_samples = CHUNK_FRAMES * self.features.hop_length
         # An ensemble's members (rainforest.model.ensemble) run side by side:
         # their feature maps stacked on the channel axis, each head on its own channels.
         members = ensemble_members(model)
@@ -163,17 +165,18 @@ class RecordingScorer:
         in pieces, in blocks of :data:`CHUNK_FRAMES` frames; a recording
         shorter than a window is zero-padded to one."""
         length = max(n_samples, window_span_samples(self.n_frames, self.features))
-        return spectrogram_blocks(_padded(samples, n_samples, length), self.sample_rate, self.features, CHUNK_FRAMES)
+        return spectrogram_blocks(_padded(samples, n_samples, length), self.spectrogram_settings, CHUNK_FRAMES)
 
     def scores(
-        self, blocks: Iterable[np.ndarray], n_samples: int, *, hop_seconds: float, batch_size: int
+        self, blocks: Iterable[np.ndarray], n_samples: int, *, scoring: ScoringSettings
     ) -> tuple[np.ndarray, np.ndarray]:
         """Scores of every window slid over one recording, from its :meth:`input_blocks`.
 
-        Windows start every ``hop_seconds`` (rounded to whole frames, or for a
+        Windows start every ``scoring.hop_seconds`` (rounded to whole frames, or for a
         fully convolutional model to whole feature-map frames, a multiple of
         its stride) and the last one is aligned to the recording's end. A
-        recording shorter than a window is zero-padded.
+        recording shorter than a window is zero-padded. ``scoring.batch_size``
+        windows are scored at a time.
 
         Returns
         -------
@@ -185,7 +188,7 @@ class RecordingScorer:
         """
         length = max(n_samples, window_span_samples(self.n_frames, self.features))
         n_frames = 1 + (length - self.features.n_fft) // self.features.hop_length
-        hop_frames = max(1, round(hop_seconds * self.sample_rate / self.features.hop_length))
+        hop_frames = max(1, round(scoring.hop_seconds * self.sample_rate / self.features.hop_length))
         if self.fully_convolutional:
             # The feature map, averaged over frequency: (map frames, channels)
             # per chunk. Whole chunks are multiples of the stride, so they tile it.
@@ -196,7 +199,7 @@ class RecordingScorer:
             scores = [
                 # What TimeFrequencyPooling does to a window of (channels, width): max and mean over time.
                 self._head(np.concatenate([windows.max(axis=2), windows.mean(axis=2)], axis=1)).numpy()
-                for windows in stream_windows(chunks, starts, self.window_width, batch_size)
+                for windows in stream_windows(chunks, starts, self.window_width, scoring.batch_size)
             ]
             starts = starts * self.stride
         else:
@@ -204,9 +207,9 @@ class RecordingScorer:
             frames = (block.T for block in blocks)  # (frames, n_mels): windows come out (n, n_mels, frames)
             scores = [
                 self.model(windows, training=False).numpy()
-                for windows in stream_windows(frames, starts, self.n_frames, batch_size)
+                for windows in stream_windows(frames, starts, self.n_frames, scoring.batch_size)
             ]
-        return frame_times(starts, self.sample_rate, self.features), np.concatenate(scores)
+        return frame_times(starts, self.spectrogram_settings), np.concatenate(scores)
 
 
 def _mean_of_heads(heads: list[keras.Model], bounds: np.ndarray, pooled: tf.Tensor) -> tf.Tensor:
@@ -244,8 +247,8 @@ class EmbeddingScorer:
     block_samples = EMBEDDING_BLOCK_SAMPLES
 
     def __init__(self, model: keras.Model, card: ModelCard, embedder: EmbeddingModel):
-        self.model, self.embedder, self.sample_rate = model, embedder, card.sample_rate
-        self.window_samples = round(card.features.window_seconds * card.sample_rate)
+        self.model, self.embedder, self.sample_rate = model, embedder, card.spectrogram_settings.sample_rate
+        self.window_samples = round(card.spectrogram_settings.features.window_seconds * self.sample_rate)
         self._head = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def input_blocks(self, samples: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndarray]:
@@ -253,14 +256,14 @@ class EmbeddingScorer:
         return _padded(samples, n_samples, max(n_samples, self.window_samples))
 
     def scores(
-        self, blocks: Iterable[np.ndarray], n_samples: int, *, hop_seconds: float, batch_size: int
+        self, blocks: Iterable[np.ndarray], n_samples: int, *, scoring: ScoringSettings
     ) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`RecordingScorer.scores`; the hop is rounded to whole samples."""
         length = max(n_samples, self.window_samples)
-        starts = sliding_window_starts(length, self.window_samples, round(hop_seconds * self.sample_rate))
+        starts = sliding_window_starts(length, self.window_samples, round(scoring.hop_seconds * self.sample_rate))
         scores = [
             self._head(self.embedder.embed(fit_windows(windows, self.sample_rate, self.embedder.info))).numpy()
-            for windows in stream_windows(blocks, starts, self.window_samples, batch_size)
+            for windows in stream_windows(blocks, starts, self.window_samples, scoring.batch_size)
         ]
         return starts / self.sample_rate, np.concatenate(scores)
 
@@ -279,7 +282,7 @@ def make_scorer(model: keras.Model, card: ModelCard) -> Scorer:
         the head was trained on.
     """
     if card.embedding is None:
-        return RecordingScorer(model, card.features, card.sample_rate)
+        return RecordingScorer(model, card.spectrogram_settings)
     embedder = load_embedding_model(card.embedding.model, threads=os.cpu_count() or 1)
     if embedder.info.sha256 != card.embedding.sha256:
         raise ModelError(
@@ -340,8 +343,7 @@ def score_recording(
     recording_id: str,
     path: Path,
     *,
-    hop_seconds: float,
-    batch_size: int,
+    scoring: ScoringSettings,
     skip_unreadable: bool = False,
     stream: Iterator | None = None,
 ) -> WindowScores | Skipped:
@@ -359,7 +361,7 @@ def score_recording(
     stream = iter(_blocks_of(scorer, path)()) if stream is None else stream
     try:
         n_samples = next(stream)
-        starts, scores = scorer.scores(stream, n_samples, hop_seconds=hop_seconds, batch_size=batch_size)
+        starts, scores = scorer.scores(stream, n_samples, scoring=scoring)
     except AudioError as error:
         if not skip_unreadable:
             raise
@@ -372,8 +374,7 @@ def score_windows(
     scorer: Scorer,
     recordings: dict[str, Path],
     *,
-    hop_seconds: float,
-    batch_size: int,
+    scoring: ScoringSettings,
     workers: int = 1,
     skip_unreadable: bool = False,
     progress: str = "score",
@@ -391,7 +392,7 @@ def score_windows(
     ----------
     recordings
         Recording id -> audio file.
-    hop_seconds, batch_size
+    scoring
         Seconds between window starts, and windows scored at a time (see
         :meth:`RecordingScorer.scores`).
     skip_unreadable
@@ -412,13 +413,20 @@ def score_windows(
             zip(recordings.items(), streams), total=len(recordings), desc=progress, unit="rec", disable=None
         ):
             item = score_recording(
-                scorer, recording_id, path, hop_seconds=hop_seconds, batch_size=batch_size,
-                skip_unreadable=skip_unreadable, stream=stream,
+                scorer,
+                recording_id,
+                path,
+                scoring=scoring,
+                skip_unreadable=skip_unreadable,
+                stream=stream,
             )
             audio_seconds += 0.0 if isinstance(item, Skipped) else item.seconds
             yield item
     elapsed = time.perf_counter() - started
     log.info(
         "scored %d recordings, %.0f s of audio, in %.1f s: %.1f audio seconds per second",
-        len(recordings), audio_seconds, elapsed, audio_seconds / elapsed,
+        len(recordings),
+        audio_seconds,
+        elapsed,
+        audio_seconds / elapsed,
     )

@@ -16,8 +16,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from rainforest.errors import ModelError
 from rainforest.atomic_writes import rounded_or_none, write_json
+from rainforest.errors import ModelError
 
 #: How a threshold was chosen. ``target_precision``: the lowest threshold at
 #: which the species' validation windows reach the target precision.
@@ -183,8 +183,13 @@ def build_detector(
     entries = [
         SpeciesDetector(
             # The threshold is kept exact: rounding it up would lose the window it was chosen at.
-            name, choice.threshold, choice.rule, rounded_or_none(choice.precision), rounded_or_none(choice.recall),
-            round(float(low), 1), round(float(high), 1),
+            name,
+            choice.threshold,
+            choice.rule,
+            rounded_or_none(choice.precision),
+            rounded_or_none(choice.recall),
+            round(float(low), 1),
+            round(float(high), 1),
         )
         for name, choice, (low, high) in zip(species, choices, bands)
     ]

@@ -87,6 +87,5 @@ def write(events: pd.DataFrame) -> str:
     \\	1000	3000
     """
     return "".join(
-        f"{row.t_min:g}\t{row.t_max:g}\t{row.label}\n\\\t{row.f_min:g}\t{row.f_max:g}\n"
-        for row in events.itertuples()
+        f"{row.t_min:g}\t{row.t_max:g}\t{row.label}\n\\\t{row.f_min:g}\t{row.f_max:g}\n" for row in events.itertuples()
     )

@@ -49,7 +49,10 @@ def read(path: str | Path, species: SpeciesNames, *, present: bool | None = True
     table, header_line = read_text_table(path, not_found="; check data.dataset_dir in params.yaml")
     columns = EVENT_COLUMNS if present is not None else [*EVENT_COLUMNS, PRESENT_COLUMN]
     require_columns(
-        path, table, header_line, columns,
+        path,
+        table,
+        header_line,
+        columns,
         f"the header must be {','.join(columns)} (found {','.join(table.columns)})",
     )
     rows = table[EVENT_COLUMNS].copy()

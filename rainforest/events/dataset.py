@@ -59,7 +59,8 @@ def read_dataset_events(
         files = [(dataset_dir / "train_tp.csv", True), (dataset_dir / "train_fp.csv", False)]
         tables = [
             drop_repeated(competition.read(path, species, present=present))
-            for path, present in files if present or path.exists()
+            for path, present in files
+            if present or path.exists()
         ]
     else:
         tables = _read_beside_recordings(dataset_dir / "train", species, annotations, species_column)
@@ -89,13 +90,22 @@ def _read_beside_recordings(
             )
         options = {"species_column": species_column} if annotations == "raven" else {}
         events = form.read(
-            path, species, recording_id=recording_id, recording=_recording_shape(recording_id, recordings[recording_id]),
+            path,
+            species,
+            recording_id=recording_id,
+            recording=_recording_shape(recording_id, recordings[recording_id]),
             **options,
         )
         tables.append(drop_repeated(events) if len(events) else (events, 0))
         labelled.add(recording_id)
-    log.info("%s: %d event(s) from %d %s; %d recording(s) without one are not used",
-             train_dir, sum(len(table) for table, _ in tables), len(files), form.title, len(recordings) - len(labelled))
+    log.info(
+        "%s: %d event(s) from %d %s; %d recording(s) without one are not used",
+        train_dir,
+        sum(len(table) for table, _ in tables),
+        len(files),
+        form.title,
+        len(recordings) - len(labelled),
+    )
     return tables
 
 

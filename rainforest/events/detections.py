@@ -53,9 +53,7 @@ def read(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(
-            f"{path.parent}: no {FILE_NAME}; run rainforest-detect with --output {path.parent} first"
-        )
+        raise ConfigError(f"{path.parent}: no {FILE_NAME}; run rainforest-detect with --output {path.parent} first")
     try:
         detections = pd.read_csv(path, dtype={"recording": str, "species": str, "label": str}, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:

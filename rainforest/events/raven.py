@@ -41,7 +41,9 @@ PRESENT_VALUES = {"yes": True, "y": True, "true": True, "1": True, "no": False, 
 #: The view Raven draws a selection in: the first spectrogram of the sound window.
 VIEW = "Spectrogram 1"
 #: The file names of a recording's tables that the reader accepts, for messages.
-PATTERNS = "<recording>.Table.<n>.selections.txt (Raven), <recording>.selections.txt (OpenSoundscape) or <recording>*.txt"
+PATTERNS = (
+    "<recording>.Table.<n>.selections.txt (Raven), <recording>.selections.txt (OpenSoundscape) or <recording>*.txt"
+)
 
 #: ``<recording>.Table.<n>.selections``, the name Raven gives a recording's tables (without ``.txt``).
 _RAVEN_NAME = re.compile(r"^(?P<recording>.+?)\.Table\.\d+\.selections$")
@@ -85,7 +87,10 @@ def read_rows(path: Path, species_columns: tuple[str, ...], *, hint: str = "") -
     table, header_line = read_text_table(path, delimiter="\t", pad_short_rows=True)
     species_column = next((name for name in species_columns if name in table.columns), species_columns[0])
     require_columns(
-        path, table, header_line, [*BOX_COLUMNS, species_column],
+        path,
+        table,
+        header_line,
+        [*BOX_COLUMNS, species_column],
         f"a selection table needs Raven's {', '.join(BOX_COLUMNS)} and a species column: "
         f"{' or '.join(species_columns)} (found {', '.join(table.columns)}){hint}",
     )
@@ -127,7 +132,8 @@ def read(
     """
     path = Path(path)
     rows, names = read_rows(
-        path, (species_column, OPENSOUNDSCAPE_SPECIES_COLUMN),
+        path,
+        (species_column, OPENSOUNDSCAPE_SPECIES_COLUMN),
         hint=f"; the species column is set by data.species_column in params.yaml (now {species_column!r})",
     )
     rows["recording_id"] = recording_id
@@ -141,8 +147,13 @@ def read(
         rows["present"] = present.astype(bool)
     else:
         rows["present"] = True
-    return validate_events(rows[["recording_id", "species", *BOX_COLUMNS.values(), "present"]],
-                           path, species, names=names, recording=recording)
+    return validate_events(
+        rows[["recording_id", "species", *BOX_COLUMNS.values(), "present"]],
+        path,
+        species,
+        names=names,
+        recording=recording,
+    )
 
 
 def write(detections: pd.DataFrame) -> str:

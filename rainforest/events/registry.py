@@ -44,14 +44,28 @@ def _named(path: Path, recording_ids: set[str]) -> str | None:
 FORMATS: dict[str, EventFormat] = {
     form.name: form
     for form in [
-        EventFormat("competition", "the competition's CSV files", "train_tp.csv, train_fp.csv", competition.read,
-                    competition.write),
-        EventFormat("raven", "Raven selection tables", raven.PATTERNS, raven.read, raven.write, raven.recording_of_file),
+        EventFormat(
+            "competition",
+            "the competition's CSV files",
+            "train_tp.csv, train_fp.csv",
+            competition.read,
+            competition.write,
+        ),
+        EventFormat(
+            "raven", "Raven selection tables", raven.PATTERNS, raven.read, raven.write, raven.recording_of_file
+        ),
         EventFormat("audacity", "Audacity label tracks", "<recording>.txt", audacity.read, audacity.write, _named),
-        EventFormat("verdicts", "review verdicts", "the review page's verdicts CSV, or a detection's Raven table "
-                    f"with a {verdicts.RAVEN_VERDICT_COLUMN} column", verdicts.read, verdicts.write),
-        EventFormat("detections", "rainforest-detect's detections", detections.FILE_NAME, detections.read,
-                    detections.write),
+        EventFormat(
+            "verdicts",
+            "review verdicts",
+            "the review page's verdicts CSV, or a detection's Raven table "
+            f"with a {verdicts.RAVEN_VERDICT_COLUMN} column",
+            verdicts.read,
+            verdicts.write,
+        ),
+        EventFormat(
+            "detections", "rainforest-detect's detections", detections.FILE_NAME, detections.read, detections.write
+        ),
     ]
 }
 

@@ -53,7 +53,8 @@ class SpeciesNames:
         shown = list(self.labels[:3]) if self.labels is not None else []
         named = (
             f"a label of species.csv ({', '.join(shown)}{', ...' if len(self.labels) > 3 else ''}), "
-            if self.labels is not None else ""
+            if self.labels is not None
+            else ""
         )
         return (
             f"write {named}an id (s0..s{last}) or a number (0..{last}), or add the species (to "
@@ -78,9 +79,7 @@ def read_species(path: str | Path) -> tuple[list[str], list[str]]:
     species = list(table.columns[1:])
     expected = [f"s{i}" for i in range(len(species))]
     if not species or species != expected:
-        raise LabelError(
-            f"{path}: species columns must be s0, s1, ... in order; found {', '.join(species) or 'none'}"
-        )
+        raise LabelError(f"{path}: species columns must be s0, s1, ... in order; found {', '.join(species) or 'none'}")
     ids = table["recording_id"]
     if (ids == "").any():
         raise LabelError(f"{path}: row {ids.index[ids == ''][0]} has no recording_id")
@@ -105,7 +104,10 @@ def read_species_names(dataset_dir: str | Path, species: list[str]) -> SpeciesNa
         return SpeciesNames(tuple(species))
     table, header_line = read_text_table(path, pad_short_rows=True)
     require_columns(
-        path, table, header_line, ["species_id", "label"],
+        path,
+        table,
+        header_line,
+        ["species_id", "label"],
         f"the header must start species_id,label (found {','.join(table.columns)})",
     )
     labels: dict[int, str] = {}

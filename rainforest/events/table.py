@@ -98,7 +98,9 @@ def read_text_table(
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
+            reader = csv.reader(
+                file, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+            )
             rows, lines, line = [], [], 1
             for row in reader:
                 fields = [field.strip() for field in row]
@@ -125,7 +127,8 @@ def read_text_table(
     for fields, line in zip(rows[1:], lines[1:]):
         if any(fields[len(header) :]) or (len(fields) < len(header) and not pad_short_rows):
             expected = (
-                f"the header (line {header_line}) has {len(header)} columns" if header_line
+                f"the header (line {header_line}) has {len(header)} columns"
+                if header_line
                 else f"a line has {len(header)} ({'<TAB>'.join(header)})"
             )
             raise LabelError(
@@ -204,7 +207,9 @@ def validate_events(
         if bad.any():
             row = int(bad.argmax())
             expected = "a number" if pd.isna(values.iloc[row]) else "a finite number"
-            raise fail(rows.index[row], f", column {names[column]}: expected {expected}, got {rows[column].iloc[row]!r}")
+            raise fail(
+                rows.index[row], f", column {names[column]}: expected {expected}, got {rows[column].iloc[row]!r}"
+            )
         rows[column] = values
     if "species" in rows.columns:
         lookup = species.lookup()
@@ -266,7 +271,9 @@ def drop_repeated(events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     if repeated.any():
         log.warning(
             "%s: dropped %d duplicate row(s), identical to an earlier row (first: line %d)",
-            events["source"].iloc[0], int(repeated.sum()), events["line"][repeated].iloc[0],
+            events["source"].iloc[0],
+            int(repeated.sum()),
+            events["line"][repeated].iloc[0],
         )
     return events[~repeated].reset_index(drop=True), int(repeated.sum())
 

@@ -21,7 +21,17 @@ from rainforest.events.table import read_text_table, require_columns, validate_e
 
 #: The columns of a verdicts file, as the review page exports it.
 VERDICT_COLUMNS = [
-    "recording", "file", "start", "end", "species", "label", "score", "low_freq", "high_freq", "reason", "verdict",
+    "recording",
+    "file",
+    "start",
+    "end",
+    "species",
+    "label",
+    "score",
+    "low_freq",
+    "high_freq",
+    "reason",
+    "verdict",
 ]
 #: What a reviewer may say of a detection.
 VERDICTS = ("yes", "no", "unsure")
@@ -58,7 +68,10 @@ def read(path: str | Path, species: SpeciesNames) -> pd.DataFrame:
     if is_raven_table(path):
         rows, names = raven.read_rows(path, (raven.SPECIES_ID_COLUMN, "Species"))
         require_columns(
-            path, rows, 1, [RAVEN_VERDICT_COLUMN],
+            path,
+            rows,
+            1,
+            [RAVEN_VERDICT_COLUMN],
             f"a detection's Raven table needs its {RAVEN_VERDICT_COLUMN} column: add it in Raven (yes, no or unsure "
             "on each selection) and save the table",
         )
@@ -67,7 +80,10 @@ def read(path: str | Path, species: SpeciesNames) -> pd.DataFrame:
     else:
         table, header_line = read_text_table(path, pad_short_rows=True)
         require_columns(
-            path, table, header_line, [c for c in VERDICT_COLUMNS if c in (*_EVENT_OF, "recording", "file", "verdict")],
+            path,
+            table,
+            header_line,
+            [c for c in VERDICT_COLUMNS if c in (*_EVENT_OF, "recording", "file", "verdict")],
             f"a verdicts file has the review page's columns: {','.join(VERDICT_COLUMNS)}",
         )
         rows = table.rename(columns=_EVENT_OF)

@@ -48,35 +48,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{page,import}")
     page = commands.add_parser(
-        "page", help="write the review page of a rainforest-detect output folder",
+        "page",
+        help="write the review page of a rainforest-detect output folder",
         description="Write DETECTIONS_DIR/review/index.html: the detections to judge, with spectrograms and audio.",
-        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     page.add_argument("detections_dir", type=Path, metavar="DETECTIONS_DIR", help="a folder rainforest-detect wrote")
     page.add_argument(
-        "--model", type=Path, default=Path("models/model.keras"),
+        "--model",
+        type=Path,
+        default=Path("models/model.keras"),
         help="the model the detections were made with (default: %(default)s)",
     )
     page.add_argument(
         "--detector", type=Path, help="its thresholds and bands (default: detector.json beside the model)"
     )
     page.add_argument(
-        "--top", type=whole_number, default=5,
+        "--top",
+        type=whole_number,
+        default=5,
         help="per species, the highest-scoring detections shown (default: %(default)s)",
     )
     page.add_argument(
-        "--near", type=whole_number, default=5,
+        "--near",
+        type=whole_number,
+        default=5,
         help="per species, the detections nearest its threshold shown; below it only where rainforest-detect ran "
         "with a lower --min-score or --all (default: %(default)s)",
     )
     page.add_argument(
-        "--context-seconds", type=seconds, default=1.0,
+        "--context-seconds",
+        type=seconds,
+        default=1.0,
         help="audio shown and played each side of a detection's window (default: %(default)s)",
     )
     verdicts = commands.add_parser(
-        "import", help="add exported verdicts to the training data",
+        "import",
+        help="add exported verdicts to the training data",
         description="Add the verdicts of verdicts.csv files exported from review pages to data.reviews_dir of params.yaml.",
-        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verdicts.add_argument("verdicts", nargs="+", type=Path, metavar="VERDICTS", help="verdicts.csv files")
     verdicts.add_argument(
@@ -90,12 +102,21 @@ def _page(args: argparse.Namespace) -> None:
 
     detector = args.detector or args.model.with_name("detector.json")
     page = write_review_page(
-        args.detections_dir, model=args.model, detector=detector, top=args.top, near=args.near,
+        args.detections_dir,
+        model=args.model,
+        detector=detector,
+        top=args.top,
+        near=args.near,
         context_seconds=args.context_seconds,
     )
     shown = ", ".join(f"{count} {reason}" for reason, count in page.shown.items())
-    log.info("%s: wrote %s (%d detection(s) to review: %s); open it in a browser", PROG, page.path,
-             sum(page.shown.values()), shown)
+    log.info(
+        "%s: wrote %s (%d detection(s) to review: %s); open it in a browser",
+        PROG,
+        page.path,
+        sum(page.shown.values()),
+        shown,
+    )
 
 
 def _import(args: argparse.Namespace) -> None:

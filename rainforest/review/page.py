@@ -30,18 +30,18 @@ import soundfile as sf
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from rainforest.atomic_writes import atomic_path, write_text
 from rainforest.audio import Recording
-from rainforest.config import FeatureSettings
+from rainforest.card import ModelCard, load_card
+from rainforest.config import SpectrogramSettings
 from rainforest.detect.run import recording_files
 from rainforest.detect.thresholds import Detector, load_detector
-from rainforest.errors import AudioError, ConfigError, LabelError, ModelError
-from rainforest.figures import draw_spectrogram, save_png
-from rainforest.card import ModelCard, load_card
-from rainforest.review.selection import REASONS, select_for_review
+from rainforest.errors import AudioError, ModelError
 from rainforest.events import detections as detection_files
 from rainforest.events.verdicts import VERDICT_COLUMNS, VERDICTS
+from rainforest.figures import draw_spectrogram, save_png
+from rainforest.review.selection import REASONS, select_for_review
 from rainforest.spectrogram import log_mel_spectrogram
-from rainforest.atomic_writes import atomic_path, write_text
 
 #: The review's folder inside a detections folder, and its excerpts' folder inside that.
 REVIEW_DIR = "review"
@@ -108,8 +108,7 @@ def excerpt_figure(
     *,
     window: tuple[float, float],
     band: tuple[float, float],
-    sample_rate: int,
-    features: FeatureSettings,
+    spectrogram_settings: SpectrogramSettings,
     title: str,
 ) -> Figure:
     """An excerpt's spectrogram (:func:`rainforest.figures.draw_spectrogram`)
@@ -127,9 +126,10 @@ def excerpt_figure(
     """
     figure = Figure(figsize=(6.4, 2.8), layout="constrained")
     axes = figure.add_subplot()
-    draw_spectrogram(axes, spectrogram, start=excerpt.start, sample_rate=sample_rate, features=features)
+    draw_spectrogram(axes, spectrogram, start=excerpt.start, spectrogram_settings=spectrogram_settings)
     for edge in window:
         axes.axvline(edge, **_WINDOW_STYLE)
+    features = spectrogram_settings.features
     low, high = librosa.hz_to_mel(np.clip(band, features.fmin, features.fmax))
     axes.add_patch(Rectangle((window[0], low), window[1] - window[0], high - low, **_BAND_STYLE))
     axes.set_ylabel("frequency (Hz)", fontsize=8)
@@ -211,7 +211,8 @@ def _species_name(label: str, species: str) -> str:
 def _card_html(number: int, row, name: str) -> str:
     threshold = "none (not detected by default)" if pd.isna(row.threshold) else f"{row.threshold:.4f}"
     buttons = "".join(
-        f'<button type="button" data-verdict="{verdict}" aria-pressed="false">{verdict}</button>' for verdict in VERDICTS
+        f'<button type="button" data-verdict="{verdict}" aria-pressed="false">{verdict}</button>'
+        for verdict in VERDICTS
     )
     escape = html.escape
     return f"""<article class="card" data-row="{number}" id="row-{number}">
@@ -240,8 +241,10 @@ def page_html(rows: pd.DataFrame, *, title: str) -> str:
     rows that have one as ``verdicts.csv``, in page order.
     """
     export = [
-        {column: _number(row[column]) if isinstance(row[column], float) else str(row[column])
-         for column in VERDICT_COLUMNS[:-1]}
+        {
+            column: _number(row[column]) if isinstance(row[column], float) else str(row[column])
+            for column in VERDICT_COLUMNS[:-1]
+        }
         for _, row in rows.iterrows()
     ]
     digest = hashlib.sha256(json.dumps(export, sort_keys=True).encode()).hexdigest()[:16]
@@ -249,9 +252,12 @@ def page_html(rows: pd.DataFrame, *, title: str) -> str:
     for species, group in rows.groupby("species", sort=False):
         first = group.iloc[0]
         name = _species_name(first["label"], species)
-        counts = ", ".join(f"{(group['reason'] == reason).sum()} {reason}" for reason in REASONS
-                           if (group["reason"] == reason).any())
-        cards = "\n".join(_card_html(int(number) + 1, row, name) for number, row in zip(group.index, group.itertuples()))
+        counts = ", ".join(
+            f"{(group['reason'] == reason).sum()} {reason}" for reason in REASONS if (group["reason"] == reason).any()
+        )
+        cards = "\n".join(
+            _card_html(int(number) + 1, row, name) for number, row in zip(group.index, group.itertuples())
+        )
         sections.append(
             f'<section class="species" data-species="{html.escape(species)}">\n'
             f"<h2>{html.escape(name)} <small>({counts})</small></h2>\n"
@@ -260,9 +266,7 @@ def page_html(rows: pd.DataFrame, *, title: str) -> str:
     body = "\n".join(sections) or '<p class="empty">No detections to review.</p>'
     # "</" inside the JSON would end the script element early.
     data = json.dumps({"key": digest, "columns": VERDICT_COLUMNS, "rows": export}, indent=None).replace("</", "<\\/")
-    return _TEMPLATE.format(
-        title=html.escape(title), total=len(rows), body=body, data=data, css=_CSS, script=_SCRIPT
-    )
+    return _TEMPLATE.format(title=html.escape(title), total=len(rows), body=body, data=data, css=_CSS, script=_SCRIPT)
 
 
 def write_review_page(
@@ -307,7 +311,12 @@ def write_review_page(
     card = load_card(model)
     species_detector = load_detector(detector, card.species)
     rows = review_rows(
-        detections, recording_files(detections_dir), card=card, detector=species_detector, top=top, near=near,
+        detections,
+        recording_files(detections_dir),
+        card=card,
+        detector=species_detector,
+        top=top,
+        near=near,
         source=detections_dir / "detections.csv",
     )
     review_dir = detections_dir / REVIEW_DIR
@@ -325,26 +334,31 @@ def write_review_page(
 def _write_excerpts(rows: pd.DataFrame, folder: Path, *, card: ModelCard, context_seconds: float) -> set[str]:
     # Each card's spectrogram and audio; returns the file names written.
     folder.mkdir(parents=True, exist_ok=True)
-    written = set()
+    written, sample_rate = set(), card.spectrogram_settings.sample_rate
     for file, group in rows.groupby("file", sort=True):
-        with Recording(file, card.sample_rate) as recording:
-            duration = recording.n_samples / card.sample_rate
+        with Recording(file, sample_rate) as recording:
+            duration = recording.n_samples / sample_rate
             for number, row in zip(group.index + 1, group.itertuples()):
                 excerpt = excerpt_span(
-                    row.start, row.end, context_seconds=context_seconds, duration=duration,
-                    sample_rate=card.sample_rate,
+                    row.start,
+                    row.end,
+                    context_seconds=context_seconds,
+                    duration=duration,
+                    sample_rate=sample_rate,
                 )
                 waveform = recording.read(excerpt.first_sample, excerpt.n_samples)
                 name = _species_name(row.label, row.species)
                 figure = excerpt_figure(
-                    log_mel_spectrogram(waveform, card.sample_rate, card.features), excerpt,
-                    window=(row.start, row.end), band=(row.low_freq, row.high_freq), sample_rate=card.sample_rate,
-                    features=card.features,
+                    log_mel_spectrogram(waveform, card.spectrogram_settings),
+                    excerpt,
+                    window=(row.start, row.end),
+                    band=(row.low_freq, row.high_freq),
+                    spectrogram_settings=card.spectrogram_settings,
                     title=f"{name} {row.score:.3f}: {row.recording} {row.start:.2f}-{row.end:.2f} s",
                 )
                 save_png(figure, folder / f"{number:04d}.png")
                 with atomic_path(folder / f"{number:04d}.wav") as temporary:
-                    sf.write(temporary, np.clip(waveform, -1.0, 1.0), card.sample_rate, format="WAV", subtype="PCM_16")
+                    sf.write(temporary, np.clip(waveform, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
                 written |= {f"{number:04d}.png", f"{number:04d}.wav"}
     return written
 

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from rainforest.atomic_writes import atomic_path, write_text
 from rainforest.audio import index_recording_tree, index_recordings
 from rainforest.config import DataSettings
 from rainforest.errors import LabelError
@@ -33,12 +33,12 @@ from rainforest.events import (
     EVENT_COLUMNS,
     REVIEWED_LABELS,
     REVIEWED_RECORDINGS,
+    competition,
+    raven,
     read_reviewed_events,
     read_species,
     read_species_names,
 )
-from rainforest.atomic_writes import atomic_path, write_text
-from rainforest.events import competition, raven
 from rainforest.events import verdicts as verdict_files
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ class ImportSummary:
         copied = (
             f"; copied {len(self.recordings_added)} recording(s) from outside the dataset's train/ into "
             f"{self.labels_path.parent / REVIEWED_RECORDINGS}"
-            if self.recordings_added else ""
+            if self.recordings_added
+            else ""
         )
         return (
             f"{self.labels_path}: read {self.yes} yes, {self.no} no, {self.unsure} unsure and {self.blank} blank "
@@ -128,8 +129,11 @@ def _training_ids(
     make the test figures meaningless.
     """
     train = index_recordings(dataset_dir / "train")
-    test = {path.resolve() for path in index_recordings(dataset_dir / "test").values()} if (
-        dataset_dir / "test").is_dir() else set()
+    test = (
+        {path.resolve() for path in index_recordings(dataset_dir / "test").values()}
+        if (dataset_dir / "test").is_dir()
+        else set()
+    )
     in_train = {path.resolve(): recording_id for recording_id, path in train.items()}
     in_reviews = {_digest(path): recording_id for recording_id, path in reviewed.items()}
     ids: list[str] = []
@@ -213,8 +217,11 @@ def import_verdicts(paths: Sequence[str | Path], *, data: DataSettings) -> Impor
     verdicts = pd.concat(read, ignore_index=True)
     counts = {name: int(count) for name, count in verdicts["verdict"].value_counts().items()}
     summary = ImportSummary(
-        reviews_dir / REVIEWED_LABELS, yes=counts.get("yes", 0), no=counts.get("no", 0),
-        unsure=counts.get("unsure", 0), blank=counts.get("", 0),
+        reviews_dir / REVIEWED_LABELS,
+        yes=counts.get("yes", 0),
+        no=counts.get("no", 0),
+        unsure=counts.get("unsure", 0),
+        blank=counts.get("", 0),
     )
     verdicts = verdicts[verdicts["verdict"].isin(["yes", "no"])].reset_index(drop=True)
     existing = read_reviewed_events(reviews_dir, names)[_LABEL_COLUMNS]
@@ -227,13 +234,20 @@ def import_verdicts(paths: Sequence[str | Path], *, data: DataSettings) -> Impor
     existing = existing.astype({"present": bool, "species_id": int, "songtype_id": int})
     merged = existing.merge(new, on=_KEY, how="outer", suffixes=("_old", ""), indicator=True)
     before = merged["_merge"] == "both"
-    same = before & (merged["present"] == merged["present_old"]) & (merged["f_min"] == merged["f_min_old"]) & (
-        merged["f_max"] == merged["f_max_old"])
+    same = (
+        before
+        & (merged["present"] == merged["present_old"])
+        & (merged["f_min"] == merged["f_min_old"])
+        & (merged["f_max"] == merged["f_max_old"])
+    )
     for column in ("songtype_id", "f_min", "f_max", "present"):
         merged[column] = merged[column].where(merged["_merge"] != "left_only", merged[f"{column}_old"])
     labels = merged[_LABEL_COLUMNS].sort_values(_KEY, kind="stable")
     write_text(reviews_dir / REVIEWED_LABELS, competition.write(labels, with_present=True))
     return dataclasses.replace(
-        summary, added=int((merged["_merge"] == "right_only").sum()), replaced=int((before & ~same).sum()),
-        unchanged=int(same.sum()), recordings_added=copied,
+        summary,
+        added=int((merged["_merge"] == "right_only").sum()),
+        replaced=int((before & ~same).sum()),
+        unchanged=int(same.sum()),
+        recordings_added=copied,
     )

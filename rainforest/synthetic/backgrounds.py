@@ -45,9 +45,7 @@ def _log_frequencies(n_samples: int, sample_rate: int) -> np.ndarray:
     return log_freqs
 
 
-def insect_chorus_spectrum(
-    n_samples: int, sample_rate: int, rng: np.random.Generator
-) -> tuple[int, np.ndarray]:
+def insect_chorus_spectrum(n_samples: int, sample_rate: int, rng: np.random.Generator) -> tuple[int, np.ndarray]:
     """An insect chorus: a steady narrow band with fast amplitude modulation.
 
     The band is 0.4-3 kHz wide, centred at 2-14 kHz; the AM (20-150 Hz,
@@ -125,7 +123,7 @@ def rain(n_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarr
         t = np.arange(n, dtype=np.float32) / np.float32(sample_rate)
         rise, decay = np.float32(rng.uniform(0.05, 0.6)), np.float32(rng.uniform(0.4, 3.0))
         envelope = np.minimum(t / rise, 1) * np.exp(-np.maximum(t - rise, 0) / decay)
-        hiss = band_noise(n, sample_rate, 500.0, min(16000.0, 0.45 * sample_rate), rng, rolloff=800.0)
+        hiss = band_noise(n, sample_rate, 500.0, min(16000.0, 0.45 * sample_rate), rng=rng, rolloff=800.0)
         n_drops = int(rng.poisson(rng.uniform(20, 200) * length))
         k = int(0.004 * sample_rate)
         kernel = rng.standard_normal(k) * np.exp(-np.arange(k) / (0.0008 * sample_rate))

@@ -24,7 +24,6 @@ SPECIES_SHAPE_SEED = 20210101
 DURATION_JITTER = 0.2
 
 
-
 @dataclass(frozen=True)
 class CallShape:
     """How one kind of call sounds; the band and duration are given separately.

@@ -83,6 +83,7 @@ def synthesize_call(
     duration: float,
     f_low: float,
     f_high: float,
+    *,
     sample_rate: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
@@ -134,7 +135,7 @@ def synthesize_call(
         frequencies = _harmonic_frequencies(f_low, f_high, s.n_harmonics, margin=0.01)
         carrier = _stack(n, frequencies, np.ones(n), s.tilt_db, sample_rate, rng)
         carrier /= np.sqrt(np.mean(carrier**2)) + 1e-12
-        noise = band_noise(n, sample_rate, f_low, f_high, rng)
+        noise = band_noise(n, sample_rate, f_low, f_high, rng=rng)
         noise /= np.sqrt(np.mean(noise**2)) + 1e-12
         carrier = np.sqrt(1 - s.noise_share) * carrier + np.sqrt(s.noise_share) * noise
         am = (0.5 - 0.5 * np.cos(2 * np.pi * s.rate * t + rng.uniform(0, 2 * np.pi))) ** s.sharpness

@@ -64,7 +64,6 @@ _STREAM_PLAN = 2
 _STREAM_IDS = 3
 
 
-
 @dataclass(frozen=True)
 class RecordingPlan:
     """What one recording holds.
@@ -168,7 +167,7 @@ def render_recording(
         start = _place(variant.duration, group, recording_seconds, rng)
         if start is None:
             continue
-        call = synthesize_call(variant.shape, variant.duration, variant.f_low, variant.f_high, sr, rng)
+        call = synthesize_call(variant.shape, variant.duration, variant.f_low, variant.f_high, sample_rate=sr, rng=rng)
         first = min(int(round(start * sr)), n_samples - call.size)
         span = slice(first, first + call.size)
         snr_db = float(rng.uniform(*settings.snr_db))
@@ -276,9 +275,7 @@ def plan_recordings(settings: DemoSettings, n_species: int) -> list[RecordingPla
             calls = [call_draws[s].take() for s in species]
             n_lookalikes = int(rng.poisson(settings.lookalikes_per_recording)) if len(species) < n_species else 0
             targets = [target_draw.take(set(species)) for _ in range(n_lookalikes)]
-            plans.append(
-                RecordingPlan(ids[offset + index], split, index, tuple(species), tuple(calls), tuple(targets))
-            )
+            plans.append(RecordingPlan(ids[offset + index], split, index, tuple(species), tuple(calls), tuple(targets)))
     return plans
 
 

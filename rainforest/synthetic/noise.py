@@ -43,7 +43,7 @@ def band_amplitude(freqs: np.ndarray, f_low: float, f_high: float, rolloff: floa
 
 
 def band_noise(
-    n_samples: int, sample_rate: int, f_low: float, f_high: float, rng: np.random.Generator, rolloff: float = 0.0
+    n_samples: int, sample_rate: int, f_low: float, f_high: float, *, rng: np.random.Generator, rolloff: float = 0.0
 ) -> np.ndarray:
     """Unit-RMS Gaussian noise in [f_low, f_high] (soft skirts of ``rolloff`` Hz)."""
     n_fft = fast_length(n_samples)

@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from rainforest.card import ModelCard
 from rainforest.config import ModelSettings
 from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
-from rainforest.card import ModelCard
 from rainforest.model import build_model, save_model
-from rainforest.spectrogram import window_frames
 from tests.support.paths import committed_params
-from tests.support.settings import FEATURES, RATE
+from tests.support.settings import FEATURES, SPECTROGRAM_SETTINGS
 
 #: The installed console script.
 SCRIPT = Path(sys.executable).parent / "rainforest-detect"
@@ -55,9 +54,13 @@ def save_tiny_model(folder: Path, labels: list[str] | None = None) -> Path:
     """
     settings = ModelSettings(**{**committed_params()["model"], "architecture": "cnn", "filters": [4], "dense_units": 4})
     model = build_model(
-        settings, (FEATURES.n_mels, window_frames(FEATURES, RATE)), len(SPECIES), np.full(32, -60.0), np.full(32, 400.0)
+        settings,
+        (FEATURES.n_mels, SPECTROGRAM_SETTINGS.window_frames),
+        len(SPECIES),
+        mean=np.full(32, -60.0),
+        variance=np.full(32, 400.0),
     )
-    save_model(model, folder / "model.keras", ModelCard(RATE, FEATURES, SPECIES, labels=labels))
+    save_model(model, folder / "model.keras", ModelCard(SPECTROGRAM_SETTINGS, SPECIES, labels=labels))
     save_thresholds(folder, [0.0, 0.0, 0.0])
     return folder / "model.keras"
 

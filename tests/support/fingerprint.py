@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.project import make_project, run
-from rainforest.numerics import AVX512, FAST_ENVIRON, cpu_flags
 from rainforest.machine import Machine
+from rainforest.numerics import AVX512, FAST_ENVIRON, cpu_flags
 from tests.support.paths import ROOT
 from tests.support.project import TINY, output_files
 
@@ -63,8 +63,11 @@ class Emulation:
         return ["taskset", "--cpu-list", ",".join(map(str, cpus)), *args]
 
 
-AVX2_ONLY = {"OPENBLAS_CORETYPE": "Haswell", "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
-             "ONEDNN_MAX_CPU_ISA": "AVX2"}
+AVX2_ONLY = {
+    "OPENBLAS_CORETYPE": "Haswell",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+}
 WITH_AVX512 = {"OPENBLAS_CORETYPE": "SkylakeX", "NPY_DISABLE_CPU_FEATURES": "", "ONEDNN_MAX_CPU_ISA": "ALL"}
 
 #: The machines each fingerprint run emulates, by name.
@@ -100,11 +103,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         outputs = fingerprint(Path(folder) / "tiny", EMULATIONS["this machine"])
     here = Machine.here()
-    record = {"machine_class": here.machine_class, "caches": here.caches, "project": "tests.support.project.TINY",
-              "outputs": outputs}
+    record = {
+        "machine_class": here.machine_class,
+        "caches": here.caches,
+        "project": "tests.support.project.TINY",
+        "outputs": outputs,
+    }
     FINGERPRINT_PATH.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {FINGERPRINT_PATH.relative_to(ROOT)}: {len(outputs)} outputs, machine class {here.machine_class} "
-          f"({here.caches})", file=sys.stderr)
+    print(
+        f"wrote {FINGERPRINT_PATH.relative_to(ROOT)}: {len(outputs)} outputs, machine class {here.machine_class} "
+        f"({here.caches})",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,6 @@ RECORDINGS = {
 }
 
 
-
-
 def detections_folder(root: Path) -> dict[str, Path]:
     """Recordings under ``root/field``, the tiny model with labels under
     ``root/model``, and its ``--all`` detections under ``root/detections``;

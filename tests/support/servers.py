@@ -53,13 +53,17 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: floa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited ({process.returncode}) before listening on "
-                               f"{LOOPBACK}:{port}:\n{log.read_text(errors='replace')}")
+            raise RuntimeError(
+                f"{process.args[0]} exited ({process.returncode}) before listening on "
+                f"{LOOPBACK}:{port}:\n{log.read_text(errors='replace')}"
+            )
         with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=1):
             return
         time.sleep(0.1)
-    raise RuntimeError(f"{process.args[0]} did not listen on {LOOPBACK}:{port} within {timeout:.0f} s:\n"
-                       f"{log.read_text(errors='replace')}")
+    raise RuntimeError(
+        f"{process.args[0]} did not listen on {LOOPBACK}:{port} within {timeout:.0f} s:\n"
+        f"{log.read_text(errors='replace')}"
+    )
 
 
 @contextlib.contextmanager
@@ -101,28 +105,36 @@ def ssh_server(folder: Path) -> Iterator[SSHServer]:
     for name in ["host_key", "client_key"]:
         for old in [folder / name, folder / f"{name}.pub"]:
             old.unlink(missing_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)],
+            check=True,
+            capture_output=True,
+        )
     shutil.copy(folder / "client_key.pub", folder / "authorized_keys")
     # sshd refuses to start without its privilege separation folder.
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     port = free_port()
     config = folder / "sshd_config"
-    config.write_text("\n".join([
-        f"ListenAddress {LOOPBACK}:{port}",
-        f"HostKey {folder / 'host_key'}",
-        f"AuthorizedKeysFile {folder / 'authorized_keys'}",
-        f"PidFile {folder / 'sshd.pid'}",
-        "PubkeyAuthentication yes",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "PermitRootLogin prohibit-password",
-        f"AllowUsers {getpass.getuser()}",
-        "StrictModes no",
-        "UsePAM no",
-        "Subsystem sftp internal-sftp",
-        "LogLevel VERBOSE",
-    ]) + "\n")
+    config.write_text(
+        "\n".join(
+            [
+                f"ListenAddress {LOOPBACK}:{port}",
+                f"HostKey {folder / 'host_key'}",
+                f"AuthorizedKeysFile {folder / 'authorized_keys'}",
+                f"PidFile {folder / 'sshd.pid'}",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitRootLogin prohibit-password",
+                f"AllowUsers {getpass.getuser()}",
+                "StrictModes no",
+                "UsePAM no",
+                "Subsystem sftp internal-sftp",
+                "LogLevel VERBOSE",
+            ]
+        )
+        + "\n"
+    )
     # -D: stay in the foreground; -e: log to stderr (the log file).
     with _serving([str(SSHD), "-D", "-e", "-f", str(config)], port, folder / "sshd.log"):
         yield SSHServer(port, getpass.getuser(), folder / "client_key")
@@ -140,8 +152,13 @@ class S3Server:
         """A boto3 S3 client of this server, with the dummy credentials."""
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=S3_KEY_ID, aws_secret_access_key=S3_SECRET)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=S3_KEY_ID,
+            aws_secret_access_key=S3_SECRET,
+        )
 
     def keys(self, bucket: str) -> list[str]:
         """Every object key in ``bucket``."""
@@ -157,8 +174,12 @@ def s3_server(folder: Path) -> Iterator[S3Server]:
     port = free_port()
     moto_server = Path(sys.executable).parent / "moto_server"
     args = [str(moto_server)] if moto_server.exists() else [sys.executable, "-m", "moto.server"]
-    with _serving([*args, "-H", LOOPBACK, "-p", str(port)], port, folder / "moto.log",
-                  env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}):
+    with _serving(
+        [*args, "-H", LOOPBACK, "-p", str(port)],
+        port,
+        folder / "moto.log",
+        env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
+    ):
         yield S3Server(port)
 
 

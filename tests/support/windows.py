@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rainforest.config import ScoringSettings
 from rainforest.detect.scoring import Scorer
 
 
@@ -25,10 +26,8 @@ def cut_windows(spectrogram: np.ndarray, starts: np.ndarray, n_window_frames: in
     return np.ascontiguousarray(views[:, starts].transpose(1, 0, 2))
 
 
-def window_scores(
-    scorer: Scorer, waveform: np.ndarray, *, hop_seconds: float, batch_size: int
-) -> tuple[np.ndarray, np.ndarray]:
+def window_scores(scorer: Scorer, waveform: np.ndarray, *, scoring: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
     """``scorer.scores`` of a recording in memory, fed in the scorer's blocks."""
     pieces = (waveform[first : first + scorer.block_samples] for first in range(0, len(waveform), scorer.block_samples))
     blocks = scorer.input_blocks(pieces, len(waveform))
-    return scorer.scores(blocks, len(waveform), hop_seconds=hop_seconds, batch_size=batch_size)
+    return scorer.scores(blocks, len(waveform), scoring=scoring)
