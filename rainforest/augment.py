@@ -159,7 +159,14 @@ def build_augmented_set(
     chunks = np.array_split(rows, max(1, len(rows) // WINDOWS_PER_JOB)) if settings.copies and len(rows) else []
     jobs = [(windows_path, chunk, settings, spectrogram_settings) for chunk in chunks]
     n_samples = window_span_samples(n_frames, features)
-    writer = WindowWriter(out_path, features.n_mels, n_frames, len(attrs["species"]), n_samples, attrs)
+    writer = WindowWriter(
+        out_path,
+        n_mels=features.n_mels,
+        n_frames=n_frames,
+        n_species=len(attrs["species"]),
+        n_samples=n_samples,
+        attrs=attrs,
+    )
     with writer, ordered_map(settings.workers) as map_in_order:
         results = map_in_order(_augment_chunk, jobs)
         for copies in tqdm(results, total=len(jobs), desc="augment", unit="chunk", disable=None):

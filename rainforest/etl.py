@@ -397,7 +397,12 @@ def build_window_set(
     if names.labels is not None:  # only then, so a dataset without names gives the same bytes as before
         attrs["species_labels"] = list(names.labels)
     writer = WindowWriter(
-        out_path, features.n_mels, n_frames, len(species), window_span_samples(n_frames, features), attrs
+        out_path,
+        n_mels=features.n_mels,
+        n_frames=n_frames,
+        n_species=len(species),
+        n_samples=window_span_samples(n_frames, features),
+        attrs=attrs,
     )
     background_windows = 0
     with writer, ordered_map(settings.workers) as map_in_order:

@@ -64,6 +64,7 @@ class WindowWriter:
     def __init__(
         self,
         path: str | Path,
+        *,
         n_mels: int,
         n_frames: int,
         n_species: int,

@@ -264,7 +264,9 @@ def _window_set(path: Path, n: int = 20, seed: int = 0) -> dict[str, np.ndarray]
         "event_present": rng.integers(0, 2, n).astype(np.uint8),
     }
     attrs = {"sample_rate": RATE, **SHORT_FEATURES.model_dump(), "species": [f"s{i}" for i in range(N_SPECIES)]}
-    with WindowWriter(path, SHORT_FEATURES.n_mels, n_frames, N_SPECIES, n_samples, attrs) as writer:
+    with WindowWriter(
+        path, n_mels=SHORT_FEATURES.n_mels, n_frames=n_frames, n_species=N_SPECIES, n_samples=n_samples, attrs=attrs
+    ) as writer:
         writer.append(**data)
     return data
 

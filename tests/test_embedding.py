@@ -140,7 +140,14 @@ def test_fit_windows_resamples_then_centres_on_the_models_window():
 
 
 def _window_set(path: Path, waveforms: np.ndarray, rate: int) -> Path:
-    with WindowWriter(path, 4, 3, 2, waveforms.shape[1], {"sample_rate": rate, "species": ["s0", "s1"]}) as writer:
+    with WindowWriter(
+        path,
+        n_mels=4,
+        n_frames=3,
+        n_species=2,
+        n_samples=waveforms.shape[1],
+        attrs={"sample_rate": rate, "species": ["s0", "s1"]},
+    ) as writer:
         n = len(waveforms)
         writer.append(
             spectrograms=np.zeros((n, 4, 3), np.float32),

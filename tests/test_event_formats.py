@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import typing
 
 import pandas as pd
@@ -17,6 +18,8 @@ from rainforest.events import (
     competition,
     detections,
     raven,
+    species,
+    table,
     verdicts,
 )
 
@@ -109,3 +112,10 @@ def test_detections_read_back(tmp_path, labelled):
     read = detections.read(path)
     assert list(read.columns) == detections.columns(labelled=labelled)
     assert read.equals(DETECTIONS[detections.columns(labelled=labelled)])
+
+
+@pytest.mark.parametrize("module", [table, species, raven, audacity])
+def test_docstring_examples_run(module):
+    # Whitespace normalised: docstrings expand the tabs of Audacity's lines.
+    failures, tried = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried > 0 and failures == 0

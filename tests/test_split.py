@@ -234,7 +234,14 @@ def _window_set(path, species_per_recording: list[int]):
 
     n, n_species = len(species_per_recording), max(species_per_recording) + 1
     species = np.array(species_per_recording, dtype=np.int16)
-    with WindowWriter(path, 4, 3, n_species, None, {"species": [f"s{i}" for i in range(n_species)]}) as writer:
+    with WindowWriter(
+        path,
+        n_mels=4,
+        n_frames=3,
+        n_species=n_species,
+        n_samples=None,
+        attrs={"species": [f"s{i}" for i in range(n_species)]},
+    ) as writer:
         writer.append(
             spectrograms=np.zeros((n, 4, 3), np.float32),
             targets=np.eye(n_species, dtype=np.uint8)[species],

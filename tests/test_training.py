@@ -129,7 +129,9 @@ def test_use_false_positives_keeps_or_drops_absent_windows():
 
 def write_set(path, data, ids, waveforms=False):
     attrs = {"species": [f"s{i}" for i in range(N_SPECIES)]}
-    with WindowWriter(path, N_MELS, N_FRAMES, N_SPECIES, 8 if waveforms else None, attrs) as writer:
+    with WindowWriter(
+        path, n_mels=N_MELS, n_frames=N_FRAMES, n_species=N_SPECIES, n_samples=8 if waveforms else None, attrs=attrs
+    ) as writer:
         fields = {("spectrograms" if name == "inputs" else name): values for name, values in data.items()}
         if waveforms:
             fields["waveforms"] = np.zeros((len(ids), 8), np.float32)

@@ -45,7 +45,14 @@ def _batch(n: int, seed: int, offset: int = 0, waveforms: bool = True) -> dict[s
 
 
 def _write_set(path: Path, batches: list[dict], waveforms: bool = True) -> int:
-    writer = WindowWriter(path, N_MELS, N_FRAMES, N_SPECIES, N_SAMPLES if waveforms else None, _attrs())
+    writer = WindowWriter(
+        path,
+        n_mels=N_MELS,
+        n_frames=N_FRAMES,
+        n_species=N_SPECIES,
+        n_samples=N_SAMPLES if waveforms else None,
+        attrs=_attrs(),
+    )
     with writer:
         for batch in batches:
             writer.append(**batch)
@@ -142,7 +149,9 @@ def test_append_refuses_extra_waveforms(tmp_path):
 
 def test_failed_write_leaves_no_file(tmp_path):
     path = tmp_path / "windows.h5"
-    writer = WindowWriter(path, N_MELS, N_FRAMES, N_SPECIES, N_SAMPLES, _attrs())
+    writer = WindowWriter(
+        path, n_mels=N_MELS, n_frames=N_FRAMES, n_species=N_SPECIES, n_samples=N_SAMPLES, attrs=_attrs()
+    )
     with pytest.raises(RuntimeError, match="stage killed"), writer:
         writer.append(**_batch(10, 1))
         raise RuntimeError("stage killed")
@@ -153,7 +162,9 @@ def test_failed_write_keeps_previous_set(tmp_path):
     path = tmp_path / "windows.h5"
     _write_set(path, [_batch(6, 1)])
     before = path.read_bytes()
-    writer = WindowWriter(path, N_MELS, N_FRAMES, N_SPECIES, N_SAMPLES, _attrs())
+    writer = WindowWriter(
+        path, n_mels=N_MELS, n_frames=N_FRAMES, n_species=N_SPECIES, n_samples=N_SAMPLES, attrs=_attrs()
+    )
     with pytest.raises(RuntimeError), writer:
         writer.append(**_batch(10, 2))
         raise RuntimeError("stage killed")

@@ -21,6 +21,11 @@ from rainforest.events.table import RecordingShape, read_text_table, validate_ev
 NAMES = {"species_id": "label", "t_min": "start", "t_max": "end", "f_min": "low frequency", "f_max": "high frequency"}
 
 
+def recording_of_file(path: Path, recording_ids: set[str]) -> str | None:
+    """The recording a track beside it labels: the one its name (``<recording>.txt``) names, or None."""
+    return path.stem if path.stem in recording_ids else None
+
+
 def read(
     path: str | Path, species: SpeciesNames, *, recording_id: str, recording: RecordingShape | None = None
 ) -> pd.DataFrame:

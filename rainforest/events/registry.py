@@ -37,10 +37,6 @@ class EventFormat:
     recording_of: Callable[[Path, set[str]], str | None] | None = None
 
 
-def _named(path: Path, recording_ids: set[str]) -> str | None:
-    return path.stem if path.stem in recording_ids else None
-
-
 FORMATS: dict[str, EventFormat] = {
     form.name: form
     for form in [
@@ -54,7 +50,14 @@ FORMATS: dict[str, EventFormat] = {
         EventFormat(
             "raven", "Raven selection tables", raven.PATTERNS, raven.read, raven.write, raven.recording_of_file
         ),
-        EventFormat("audacity", "Audacity label tracks", "<recording>.txt", audacity.read, audacity.write, _named),
+        EventFormat(
+            "audacity",
+            "Audacity label tracks",
+            "<recording>.txt",
+            audacity.read,
+            audacity.write,
+            audacity.recording_of_file,
+        ),
         EventFormat(
             "verdicts",
             "review verdicts",
