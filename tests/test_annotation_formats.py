@@ -116,7 +116,8 @@ def test_real_species_csv_of_xc_birds(shared_file):
     labels = read_species_labels(path.parent, species)
     assert len(labels) == len(species) == 10 and len(set(labels)) == 10
     assert labels[0] == "Black Phoebe"
-    assert SpeciesNames(tuple(species), tuple(labels)).lookup()["Black Phoebe"] == 0
+    names = SpeciesNames(tuple(species), tuple(labels))
+    assert names.identify(pd.Series(["Black Phoebe", "black phoebe", "BLACK PHOEBE"])).tolist() == [0.0] * 3
 
 
 @pytest.mark.real_audio
@@ -278,6 +279,45 @@ def test_a_table_named_after_no_recording_names_the_accepted_patterns(tmp_path):
     assert message.startswith(str(dataset / "train" / "notes.txt"))
     for pattern in ["<recording>.Table.<n>.selections.txt", "<recording>.selections.txt", "<recording>*.txt"]:
         assert pattern in message
+
+
+def test_species_names_match_without_regard_to_case(tmp_path):
+    tables = {
+        "rec_a.Table.1.selections.txt": [
+            RAVEN_HEADER,
+            raven_row(1, 0.5, 1.25, 1000.0, 3000.0, "black PHOEBE"),
+            raven_row(2, 2.0, 3.5, 2500, 4000, "S2"),
+        ]
+    }
+    events, _ = read_annotation_events(make_dataset(tmp_path, tables, SPECIES_CSV), SPECIES, "raven", labels=NAMES)
+    assert list(events["species_id"]) == [0, 2] and list(events["label"]) == ["Black Phoebe", "Dark-eyed Junco"]
+
+
+def test_every_bad_row_of_a_table_is_reported_at_once_with_a_close_match(tmp_path):
+    rows = [
+        raven_row(1, 0.5, 1.25, 1000.0, 3000.0, "Dark eyed Junco"),
+        raven_row(2, 2.0, 3.5, 2500, 4000, "s2"),  # fine
+        raven_row(3, 2.0, "soon", 2500, 4000, "s2"),
+        raven_row(4, 3.0, 2.0, 2500, 4000, "s1"),
+        raven_row(5, 1.0, 2.0, 500, 4000, "Wrentit"),
+    ]
+    dataset = make_dataset(tmp_path, {"rec_a.Table.1.selections.txt": [RAVEN_HEADER, *rows]}, SPECIES_CSV)
+    with pytest.raises(LabelError) as error:
+        read_annotation_events(dataset, SPECIES, "raven", labels=NAMES)
+    message = str(error.value)
+    assert message.startswith(f"{dataset / 'train' / 'rec_a.Table.1.selections.txt'}: 4 rows to fix; write a label")
+    lines = message.split("\n")[1:]
+    assert [line_of(line) for line in lines] == [2, 4, 5, 6]
+    assert "unknown species 'Dark eyed Junco' (did you mean 'Dark-eyed Junco'?)" in lines[0]
+    assert "column End Time (s): expected a number, got 'soon'" in lines[1]
+    assert "Begin Time (s) must be smaller than End Time (s)" in lines[2]
+    assert "unknown species 'Wrentit'" in lines[3] and "did you mean" not in lines[3]
+
+
+def test_species_csv_refuses_names_that_differ_only_in_case(tmp_path):
+    dataset = make_dataset(tmp_path, {}, "species_id,label\n0,Black Phoebe\n1,black phoebe\n2,Dark-eyed Junco\n")
+    with pytest.raises(LabelError, match="line 3: label 'black phoebe' is also species 0's"):
+        read_species_labels(dataset, SPECIES)
 
 
 def test_no_tables_at_all(tmp_path):

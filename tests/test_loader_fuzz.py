@@ -93,8 +93,8 @@ def test_event_rows_load_or_name_a_bad_line(folder, rows, blank_after):
         with pytest.raises(LabelError) as error:
             read_events(path, N_SPECIES)
         message = str(error.value)
-        assert message.startswith(f"{path}: line ")
-        assert int(re.match(r".*?: line (\d+)", message).group(1)) in bad_lines
+        assert message.startswith(f"{path}: line " if len(bad_lines) == 1 else f"{path}: {len(bad_lines)} rows to fix")
+        assert {int(line) for line in re.findall(r"line (\d+)", message)} == bad_lines  # every bad row, at once
         return
     events = read_events(path, N_SPECIES)
     expected = {tuple(float(row[c]) if c != "recording_id" else row[c] for c in EVENT_COLUMNS) for row, _ in rows}

@@ -10,8 +10,11 @@ outputs. An annotation may call a species by its name, its id or its number.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from rainforest.errors import LabelError
 from rainforest.events.table import read_text_table, require_columns
@@ -27,8 +30,8 @@ class SpeciesNames:
     Examples
     --------
     >>> names = SpeciesNames(("s0", "s1"), ("Screaming Piha", "Tink Frog"))
-    >>> names.lookup()["Tink Frog"], names.lookup()["s0"], names.lookup()["1"]
-    (1, 0, 1)
+    >>> names.identify(pd.Series(["Tink Frog", "tink frog", "s0", "1"])).tolist()
+    [1.0, 1.0, 0.0, 1.0]
     >>> names.name(0), SpeciesNames(("s0",)).name(0)
     ('Screaming Piha', 's0')
     """
@@ -37,11 +40,35 @@ class SpeciesNames:
     labels: tuple[str, ...] | None = None
 
     def lookup(self) -> dict[str, int]:
-        """What an annotation may call a species -> its index: the name, ``s3`` or ``3``."""
+        """What an annotation may call a species -> its index: the name, ``s3`` or ``3``, in lower case
+        (:meth:`identify` matches without regard to case)."""
         lookup = {name: i for i, name in enumerate(self.ids)} | {str(i): i for i in range(len(self.ids))}
         if self.labels is not None:
             lookup |= {label: i for i, label in enumerate(self.labels)}
-        return lookup
+        return {name.casefold(): i for name, i in lookup.items()}
+
+    def identify(self, names: pd.Series) -> pd.Series:
+        """Each name's species index, matched without regard to case (NaN where none matches).
+
+        Examples
+        --------
+        >>> SpeciesNames(("s0", "s1"), ("Tink Frog", "Rain Frog")).identify(pd.Series(["rain frog", "S0", "x"])).tolist()
+        [1.0, 0.0, nan]
+        """
+        return names.str.casefold().map(self.lookup()).astype(float)
+
+    def suggestion(self, name: str) -> str:
+        """`` (did you mean 'X'?)`` for the species name closest to an unknown ``name``, or ``""``.
+
+        Examples
+        --------
+        >>> SpeciesNames(("s0",), ("Dark-eyed Junco",)).suggestion("Dark eyed Junco")
+        " (did you mean 'Dark-eyed Junco'?)"
+        """
+        known = list(self.labels) if self.labels is not None else list(self.ids)
+        by_folded = {label.casefold(): label for label in known}
+        close = difflib.get_close_matches(name.casefold(), by_folded, n=1, cutoff=0.6)
+        return f" (did you mean {by_folded[close[0]]!r}?)" if close else ""
 
     def name(self, index: int) -> str:
         """The species' label, or its id where the dataset names none."""
@@ -122,11 +149,12 @@ def read_species_names(dataset_dir: str | Path, species: list[str]) -> SpeciesNa
             raise LabelError(f"{path}: line {line}: species_id {value} is listed twice; keep one row per species")
         if not label:
             raise LabelError(f"{path}: line {line}: species {value} has an empty label; give it a name")
-        if label in seen:
+        if label.casefold() in seen:
             raise LabelError(
-                f"{path}: line {line}: label {label!r} is also species {seen[label]}'s; each species needs its own"
+                f"{path}: line {line}: label {label!r} is also species {seen[label.casefold()]}'s (names are matched "
+                "without regard to case); each species needs its own"
             )
-        labels[int(value)], seen[label] = label, int(value)
+        labels[int(value)], seen[label.casefold()] = label, int(value)
     absent = [f"{i}" for i in range(len(species)) if i not in labels]
     if absent:
         raise LabelError(

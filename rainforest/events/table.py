@@ -193,31 +193,33 @@ def validate_events(
         outside its recording.
     """
 
-    def fail(line, message: str) -> LabelError:
-        return LabelError(f"{path}: line {line}{message}")
-
+    problems: list[tuple[int, str]] = []  # (line, what is wrong there), every one of the file
     rows = rows.copy()
-    blank = rows["recording_id"].isna() | (rows["recording_id"] == "")
-    if blank.any():
-        raise fail(rows.index[blank.to_numpy()][0], ": recording_id is empty")
+    blank = (rows["recording_id"].isna() | (rows["recording_id"] == "")).to_numpy()
+    problems += [(line, ": recording_id is empty") for line in rows.index[blank]]
+    checked = ~blank  # rows without a problem yet: a row's later checks need its values
     numeric = [c for c in ["species_id", "songtype_id", *BOX_COLUMNS] if c in rows.columns]
     for column in numeric:
         values = pd.to_numeric(rows[column].replace("", np.nan), errors="coerce")
         bad = ~np.isfinite(values.to_numpy(dtype=float))
-        if bad.any():
-            row = int(bad.argmax())
-            expected = "a number" if pd.isna(values.iloc[row]) else "a finite number"
-            raise fail(
-                rows.index[row], f", column {names[column]}: expected {expected}, got {rows[column].iloc[row]!r}"
+        for i in np.flatnonzero(bad):
+            expected = "a number" if pd.isna(values.iloc[i]) else "a finite number"
+            problems.append(
+                (rows.index[i], f", column {names[column]}: expected {expected}, got {rows[column].iloc[i]!r}")
             )
+        checked &= ~bad
         rows[column] = values
+    hint = ""
     if "species" in rows.columns:
-        lookup = species.lookup()
-        ids = rows["species"].map(lookup)
-        if ids.isna().any():
-            line = ids.index[ids.isna()][0]
-            raise fail(line, f": unknown species {rows['species'][line]!r}; {species.how_to_name()}")
-        rows["species_id"] = ids.astype(int)
+        ids = species.identify(rows["species"])
+        unknown = ids.isna().to_numpy()
+        for i in np.flatnonzero(unknown):
+            name = rows["species"].iloc[i]
+            problems.append((rows.index[i], f": unknown species {name!r}{species.suggestion(name)}"))
+        if unknown.any():
+            hint = species.how_to_name()
+        checked &= ~unknown
+        rows["species_id"] = ids.fillna(0)
     if "songtype_id" not in rows.columns:
         rows["songtype_id"] = SONGTYPE_ID
     last = len(species.ids) - 1
@@ -249,13 +251,15 @@ def validate_events(
                 f"{recording.recording_id!r}",
             ),
         ]
-    for bad, message in checks:
-        bad = bad.to_numpy()
-        if bad.any():
-            row = int(bad.argmax())
-            values = {names.get(c, c): rows[c].iloc[row] for c in [*BOX_COLUMNS] if c in rows.columns}
+    for condition, message in checks:
+        bad = condition.to_numpy() & checked
+        for i in np.flatnonzero(bad):
+            values = {names.get(c, c): rows[c].iloc[i] for c in BOX_COLUMNS if c in rows.columns}
             box = ", ".join(f"{name} {value:g}" for name, value in values.items())
-            raise fail(rows.index[row], f": {message}; the box is {box}; fix or remove the row")
+            problems.append((rows.index[i], f": {message}; the box is {box}; fix or remove the row"))
+        checked &= ~bad  # one problem a row: the first check it fails
+    if problems:
+        raise LabelError(_problems_message(path, problems, hint))
     rows["species_id"] = rows["species_id"].astype(int)
     rows["songtype_id"] = rows["songtype_id"].astype(int)
     rows["label"] = [species.name(i) for i in rows["species_id"]]
@@ -263,6 +267,23 @@ def validate_events(
     # Object ids, whatever pandas would infer: every format's table concatenates alike.
     events = rows.rename_axis("line").reset_index().astype({"recording_id": object, "present": bool})
     return events[TABLE_COLUMNS]
+
+
+#: How many of a file's problems one message lists.
+MAX_PROBLEMS_SHOWN = 20
+
+
+def _problems_message(path: Path, problems: list[tuple[int, str]], hint: str) -> str:
+    """One problem as ``PATH: line N...``; several as a count and a line each, in file order."""
+    problems = sorted(problems, key=lambda problem: problem[0])
+    advice = f"; {hint}" if hint else ""
+    if len(problems) == 1:
+        line, text = problems[0]
+        return f"{path}: line {line}{text}{advice}"
+    shown = [f"  line {line}{text}" for line, text in problems[:MAX_PROBLEMS_SHOWN]]
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        shown.append(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
+    return f"{path}: {len(problems)} rows to fix{advice}:\n" + "\n".join(shown)
 
 
 def drop_repeated(events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
