@@ -73,6 +73,8 @@ def merge_overlapping(detections: pd.DataFrame) -> pd.DataFrame:
     0         a   16.4  20.4      s0    0.9
     1         a   30.0  32.0      s0    0.8
     """
+    if detections.empty:  # read from a header alone, its columns are not numbers
+        return detections.reset_index(drop=True)
     table = detections.reset_index(drop=True).assign(_position=np.arange(len(detections)))
     ordered = table.sort_values(["recording", "species", "start"], kind="stable")
     keys = [ordered["recording"], ordered["species"]]
