@@ -161,6 +161,19 @@ def test_cards_are_grouped_by_species_in_the_models_order(page):
     assert set(sections) == set(SPECIES)
 
 
+def test_each_species_is_led_by_its_best_detection_as_a_reference(page, made):
+    text = page.path.read_text()
+    detections = pd.read_csv(made["detections"] / "detections.csv", dtype={"recording": str, "species": str})
+    for number, species in enumerate(SPECIES):
+        section = text.split(f'data-species="{species}"')[1].split("</section>")[0]
+        assert section.index('<figure class="reference">') < section.index("<article")
+        best = detections.loc[detections["species"] == species, "score"].max()
+        assert f"highest-scoring detection in the run, score\n{best:.4f}," in section
+        for kind in ("png", "wav"):
+            assert f'src="excerpts/reference-{number:03d}.{kind}"' in section
+            assert (page.path.parent / "excerpts" / f"reference-{number:03d}.{kind}").is_file()
+
+
 def test_page_loads_nothing_from_the_network(page):
     parser = parse(page.path)
     assert parser.urls and all(url.startswith("excerpts/") for url in parser.urls)
@@ -312,10 +325,13 @@ def test_rerun_writes_the_same_bytes_and_drops_excerpts_it_no_longer_shows(made,
     fewer = write_review_page(folder, model=made["model"], detector=made["detector"], top=1, near=0)
     cards = sum(fewer.shown.values())
     assert fewer.shown == {"top": cards, "near": 0, "bin": 0}
+    # A reference for each species with a card.
+    shown = {card["species_section"] for card in parse(fewer.path).cards.values()}
+    stems = [f"{number:04d}" for number in range(1, cards + 1)] + [
+        f"reference-{SPECIES.index(species):03d}" for species in shown
+    ]
     assert sorted(path.name for path in (folder / "review" / "excerpts").iterdir()) == sorted(
-        f"{stem}.{kind}"
-        for stem in [*(f"{number:04d}" for number in range(1, cards + 1)), *(f"reference-{n:03d}" for n in range(3))]
-        for kind in ("png", "wav")
+        f"{stem}.{kind}" for stem in stems for kind in ("png", "wav")
     )
 
 

@@ -7,8 +7,8 @@ one call are merged: :func:`rainforest.review.selection.merge_detected`) and
 writes ``review/index.html`` beside ``detections.csv``: one card per chosen
 detection, grouped by species, with the spectrogram of its window and some
 context (``review/excerpts/NNNN.png``, the window and the species' band
-marked), the same audio (``NNNN.wav``), where the recording's Raven table
-has it, and yes / no / unsure buttons; first in each species' group, its
+marked), the same audio (``NNNN.wav``), its recording's Raven table and
+begin time, and yes / no / unsure buttons; first in each species' group, its
 reference, the highest-scoring detection of the species in the run
 (``reference-NNN.png`` and ``.wav``). The page needs no network and no
 server: opened from disk, it keeps the verdicts in the browser's
@@ -62,7 +62,7 @@ SPEEDS = (1.0, 0.5, 0.25)
 #: The page's keys, as it lists them (its script answers these).
 KEYS = (
     ("y / n / u", "yes / no / unsure, then the next card"),
-    ("space", "play / pause"),
+    ("space / p", "play / pause"),
     ("j / &rarr;", "next card"),
     ("k / &larr;", "previous card"),
     ("s", "speed"),
@@ -163,7 +163,7 @@ class ReviewRows(NamedTuple):
     cards
         The detections chosen for review, in page order.
     references
-        Per species with any detection, in the model's order, the one that scores highest.
+        Per species with a card, in the model's order, its detection that scores highest.
     """
 
     cards: pd.DataFrame
@@ -222,6 +222,7 @@ def review_rows(
         detections.loc[detections.groupby("species", sort=False)["score"].idxmax()] if len(detections) else detections
     )
     order = {species: number for number, species in enumerate(card.species)}
+    best = best[best["species"].isin(chosen["species"])]
     best = best.sort_values("species", key=lambda species: species.map(order)).assign(reason="reference")
     lost = sorted((set(chosen["recording"]) | set(best["recording"])) - set(files))
     if lost:
@@ -302,8 +303,8 @@ Compare each card with it.</figcaption>
 </figure>"""
 
 
-def _reference_stem(species: str, species_order: list[str]) -> str:
-    return f"reference-{species_order.index(species):03d}"
+def _reference_stem(species: str, species_ids: list[str]) -> str:
+    return f"reference-{species_ids.index(species):03d}"
 
 
 def page_html(rows: pd.DataFrame, *, title: str, references: pd.DataFrame | None = None) -> str:
