@@ -27,6 +27,7 @@ from rainforest.detect.run import find_recordings
 from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
 from rainforest.errors import AudioError
 from rainforest.events import raven
+from rainforest.events.detections import merge_overlapping
 from tests.support.detector import (
     BANDS,
     SCRIPT,
@@ -220,6 +221,27 @@ def test_all_writes_every_window_and_min_score_one_threshold(every_window, thres
     assert run_in_process(field["folder"], *options) == 0
     expected = every_window[(every_window["score"] >= thresholds[2]) & (every_window["recording"] != "extra")]
     pd.testing.assert_frame_equal(read_detections(tmp_path / "out"), expected.reset_index(drop=True))
+
+
+def test_merge_writes_one_detection_per_run_of_touching_windows(every_window, thresholds, field, model_dir, tmp_path):
+    options = ["--model", model_dir / "model.keras", "-o", tmp_path / "out", "--min-score", str(thresholds[2])]
+    assert run_in_process(field["folder"], *options, "--merge") == 0
+    windows = every_window[(every_window["score"] >= thresholds[2]) & (every_window["recording"] != "extra")]
+    merged = read_detections(tmp_path / "out")
+    pd.testing.assert_frame_equal(merged, merge_overlapping(windows))
+    # The tiny model's windows are 1 s apart and 1 s long: runs of them touch.
+    assert len(merged) < len(windows)
+    assert (merged["end"] - merged["start"] > 1.0).any()
+    for recording, expected in merged.groupby("recording"):
+        table = read_raven(tmp_path / "out" / f"{recording}.Table.1.selections.txt")
+        np.testing.assert_allclose(table["Begin Time (s)"].astype(float), expected["start"], atol=5e-4)
+        np.testing.assert_allclose(table["End Time (s)"].astype(float), expected["end"], atol=5e-4)
+        np.testing.assert_allclose(table["Score"].astype(float), expected["score"], atol=5e-5)
+
+
+def test_merge_with_all_is_refused(capsys, field, model_dir, tmp_path):
+    assert run_in_process(field["extra"], "--model", model_dir / "model.keras", "-o", tmp_path, "--merge", "--all") == 1
+    assert "--merge with --all would join every window" in error_line(capsys.readouterr().err)
 
 
 # --- bad input ------------------------------------------------------------------------------

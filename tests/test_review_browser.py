@@ -2,14 +2,17 @@
 
 Headless Chromium (Debian's ``chromium`` and ``chromium-driver``, driven by
 selenium) opens the page from disk, as a person would, clicks verdicts,
-exports them, and reloads the page; ``rainforest-review import`` then adds
-the exported verdicts to a dataset. The whole module is slow: the detections
+exports them, and reloads the page; answers another page with keys alone;
+lays the page out as a phone and a wide screen would; and
+``rainforest-review import`` then adds the exported verdicts to a dataset. The whole module is slow: the detections
 it reviews come from the tiny model (TensorFlow) and Chromium takes seconds
 to start.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,12 +22,15 @@ import pytest
 import yaml
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
+from rainforest.detect.thresholds import load_detector
 from rainforest.events import EVENT_COLUMNS
 from rainforest.events.verdicts import VERDICT_COLUMNS
 from rainforest.review.cli import review
 from rainforest.review.page import write_review_page
+from rainforest.review.selection import merge_detected
 from tests.support.detector import BANDS, SPECIES, restored_logging, write_recording
 from tests.support.events import read_reviewed, read_training_events
 from tests.support.paths import committed_params
@@ -45,7 +51,10 @@ CLICKS = {1: "yes", 2: "no", 3: "unsure", 6: "yes", 7: "no", 11: "yes", 12: "no"
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> dict[str, Path]:
     made = detections_folder(tmp_path_factory.mktemp("review"))
-    page = write_review_page(made["detections"], model=made["model"], detector=made["detector"], top=2, near=3)
+    # One card per window: the tiny model's scores, and so the number of calls, change from run to run.
+    page = write_review_page(
+        made["detections"], model=made["model"], detector=made["detector"], top=2, near=3, merge=False
+    )
     assert sum(page.shown.values()) >= max(CLICKS), "too few cards to click"
     return {**made, "page": page.path, "downloads": tmp_path_factory.mktemp("downloads")}
 
@@ -67,7 +76,9 @@ def browser(made):
         "--no-sandbox",
         "--disable-gpu",
         "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
+        "--window-size=1440,1000",
+        # Keys start a player as a person's would; a test's synthetic ones count as no gesture without this.
+        "--autoplay-policy=no-user-gesture-required",
     ]:
         options.add_argument(argument)
     options.add_experimental_option(
@@ -149,6 +160,111 @@ def test_verdicts_survive_a_reload(browser, exported):
     browser.refresh()
     assert browser.find_element(By.ID, "counter").text == str(len(CLICKS))
     assert pressed(browser) == CLICKS
+
+
+# --- keys, merged calls, and the width of a phone and of a wide screen ----------------------------
+
+
+def press(driver, keys: str) -> None:
+    """Type ``keys`` to the page, one key at a time, as a person at the keyboard would."""
+    for key in keys:
+        ActionChains(driver).send_keys(key).perform()
+
+
+def current_card(driver) -> int:
+    return int(driver.find_element(By.CSS_SELECTOR, ".card.current").get_attribute("data-row"))
+
+
+@pytest.fixture(scope="module")
+def keyboard_page(made, tmp_path_factory) -> dict[str, Path]:
+    """The page of the same detections, calls merged, made in another folder: its own verdicts (the page's
+    location keys them) and downloads."""
+    root = tmp_path_factory.mktemp("keyboard")
+    folder = Path(shutil.copytree(made["detections"], root / "detections"))
+    page = write_review_page(folder, model=made["model"], detector=made["detector"], top=3, near=4)
+    return {"page": page.path, "downloads": root / "downloads"}
+
+
+def test_keys_answer_cards_play_them_slower_and_export(browser, keyboard_page, exported):
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(keyboard_page["downloads"])}
+    )
+    browser.get(keyboard_page["page"].as_uri())
+    assert current_card(browser) == 1 and "y / n / u" in browser.find_element(By.CLASS_NAME, "keys").text
+    # y, n: cards 1 and 2, each moving on; j skips 3; u answers 4; k, k go back to 3; y answers it.
+    press(browser, "ynju")
+    assert current_card(browser) == 5
+    press(browser, "kky")
+    assert current_card(browser) == 4 and browser.find_element(By.ID, "counter").text == "4"
+    assert pressed(browser) == {1: "yes", 2: "no", 3: "yes", 4: "unsure"}
+    # s slows every player: 1x, then 0.5x, then 0.25x; space plays the card in focus, and pauses it.
+    rates = "return Array.from(document.querySelectorAll('audio'), audio => audio.playbackRate);"
+    assert set(browser.execute_script(rates)) == {1}
+    press(browser, "s")
+    assert set(browser.execute_script(rates)) == {0.5}
+    assert browser.find_element(By.ID, "speed").get_attribute("value") == "0.5"
+    paused = "return document.querySelector('.card.current audio').paused;"
+    press(browser, " ")
+    deadline = time.monotonic() + 10
+    while browser.execute_script(paused) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not browser.execute_script(paused), "space did not play the card in focus"
+    press(browser, " ")
+    assert browser.execute_script(paused)
+    browser.find_element(By.ID, "export").click()
+    verdicts = pd.read_csv(wait_for_download(keyboard_page["downloads"]), dtype=str, keep_default_na=False)
+    data = json.loads(browser.find_element(By.ID, "review-data").get_attribute("textContent"))
+    assert list(verdicts["verdict"]) == ["yes", "no", "yes", "unsure"]
+    assert verdicts.drop(columns="verdict").to_dict("records") == data["rows"][:4]
+
+
+def test_windows_of_one_call_are_one_card(browser, made, keyboard_page):
+    browser.get(keyboard_page["page"].as_uri())
+    detections = pd.read_csv(made["detections"] / "detections.csv", dtype={"recording": str, "species": str})
+    detector = load_detector(made["detector"], SPECIES)
+    calls = merge_detected(detections, {entry.species: entry.threshold for entry in detector.species})
+    spans = []
+    for card in browser.find_elements(By.CSS_SELECTOR, ".card"):
+        shown = {dt.text: dd.text for dt, dd in zip(*definitions(card))}
+        start, end = (float(value) for value in shown["time"].removesuffix(" s").split("\u2013"))
+        spans.append((shown["species"].split("(")[-1].rstrip(")"), shown["recording"], start, end))
+    assert len(spans) == len(set(spans)), "a call shown on two cards"
+    # s2's threshold is 0: each recording's windows of it are one call, its whole length, on one card.
+    assert ("s2", "SD01/0500", 0.0, 5.0) in spans and ("s2", "SD02/0500", 0.0, 4.0) in spans
+    merged = {(row.species, row.recording, round(row.start, 3), round(row.end, 3)) for row in calls.itertuples()}
+    assert set(spans) <= merged and sum(end - start > 1.0 for *_, start, end in spans) >= 2
+
+
+def definitions(card) -> tuple[list, list]:
+    return card.find_elements(By.TAG_NAME, "dt"), card.find_elements(By.TAG_NAME, "dd")
+
+
+def lay_out(driver, width: int, height: int, *, phone: bool) -> dict:
+    """The page laid out at ``width`` CSS pixels (a phone's, touch and all, with ``phone``): its widths and
+    the distinct left edges of its cards (one per column)."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 3 if phone else 1, "mobile": phone},
+    )
+    driver.refresh()
+    return driver.execute_script(
+        "return {viewport: window.innerWidth, document: document.documentElement.scrollWidth,"
+        " columns: new Set(Array.from(document.querySelectorAll('.card'), card => card.getBoundingClientRect().left)).size,"
+        " button: document.querySelector('.verdicts button').getBoundingClientRect().height};"
+    )
+
+
+def test_a_phone_shows_one_column_without_sideways_scrolling_and_a_wide_screen_several(browser, made):
+    browser.get(made["page"].as_uri())
+    try:
+        phone = lay_out(browser, 390, 844, phone=True)
+        # Without the viewport tag a phone lays the page out 980 px wide and shrinks it.
+        assert phone["viewport"] == 390 and phone["document"] <= phone["viewport"], phone
+        assert phone["columns"] == 1 and phone["button"] >= 40, phone
+        wide = lay_out(browser, 1440, 900, phone=False)
+        assert wide["document"] <= wide["viewport"] == 1440 and wide["columns"] >= 3, wide
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 # --- into training ------------------------------------------------------------------------------

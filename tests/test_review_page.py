@@ -29,7 +29,7 @@ from rainforest.events.verdicts import VERDICT_COLUMNS
 from rainforest.figures import spectrogram_extent
 from rainforest.review.cli import review
 from rainforest.review.page import excerpt_figure, excerpt_span, review_rows, write_review_page
-from rainforest.review.selection import select_for_review
+from rainforest.review.selection import merge_detected, select_for_review
 from rainforest.spectrogram import log_mel_spectrogram
 from tests.support.detector import BANDS, SCRIPT, SPECIES, restored_logging
 from tests.support.review import LABELS, RECORDINGS, detections_folder
@@ -106,11 +106,11 @@ def page(made):
 
 @pytest.fixture(scope="module")
 def expected(made) -> pd.DataFrame:
-    """What select_for_review chooses with the detector's thresholds: the cards, in order."""
+    """What select_for_review chooses with the detector's thresholds, of the calls merged: the cards, in order."""
     detections = pd.read_csv(made["detections"] / "detections.csv", dtype={"recording": str, "species": str})
     detector = load_detector(made["detector"], SPECIES)
     thresholds = {entry.species: entry.threshold for entry in detector.species}
-    return select_for_review(detections, thresholds, top=TOP, near=NEAR)
+    return select_for_review(merge_detected(detections, thresholds), thresholds, top=TOP, near=NEAR)
 
 
 def copy_of(made, tmp_path) -> Path:
@@ -132,6 +132,7 @@ def test_every_chosen_detection_has_a_card_with_its_spectrogram_audio_and_button
     assert page.shown == {
         "top": int((expected["reason"] == "top").sum()),
         "near": int((expected["reason"] == "near").sum()),
+        "bin": 0,
     }
     assert page.shown["top"] > 0 and page.shown["near"] > 0
     files = recording_files(made["detections"])
@@ -148,6 +149,7 @@ def test_every_chosen_detection_has_a_card_with_its_spectrogram_audio_and_button
         assert f"reason {row.reason}" in text
         assert f"recording {row.recording}" in text
         assert f"{row.start:.3f}–{row.end:.3f} s" in text  # noqa: RUF001 (the page writes an en dash)
+        assert f"Raven {row.recording}.Table.1.selections.txt, begin {row.start:.3f} s" in text
         threshold = load_detector(made["detector"], SPECIES).species[SPECIES.index(row.species)].threshold
         assert ("threshold none" in text) if threshold is None else (f"threshold {threshold:.4f}" in text)
         assert Path(files[row.recording]).is_file()
@@ -157,6 +159,19 @@ def test_cards_are_grouped_by_species_in_the_models_order(page):
     sections = [card["species_section"] for card in parse(page.path).cards.values()]
     assert sections == sorted(sections, key=SPECIES.index)
     assert set(sections) == set(SPECIES)
+
+
+def test_each_species_is_led_by_its_best_detection_as_a_reference(page, made):
+    text = page.path.read_text()
+    detections = pd.read_csv(made["detections"] / "detections.csv", dtype={"recording": str, "species": str})
+    for number, species in enumerate(SPECIES):
+        section = text.split(f'data-species="{species}"')[1].split("</section>")[0]
+        assert section.index('<figure class="reference">') < section.index("<article")
+        best = detections.loc[detections["species"] == species, "score"].max()
+        assert f"highest-scoring detection in the run, score\n{best:.4f}," in section
+        for kind in ("png", "wav"):
+            assert f'src="excerpts/reference-{number:03d}.{kind}"' in section
+            assert (page.path.parent / "excerpts" / f"reference-{number:03d}.{kind}").is_file()
 
 
 def test_page_loads_nothing_from_the_network(page):
@@ -227,6 +242,41 @@ def test_excerpt_figure_marks_the_window_and_the_band_in_seconds_and_hertz():
     assert axes.get_xlim() == pytest.approx((1.0, 4.0), abs=FEATURES.n_fft / RATE)
 
 
+def test_bins_draw_one_window_from_each_score_bin_that_holds_any():
+    scores = [0.05, 0.12, 0.18, 0.55, 0.61, 0.97, 0.99]
+    rows = pd.DataFrame(
+        {"recording": [f"r{n}" for n in range(7)], "start": 0.0, "end": 1.0, "species": "s0", "score": scores}
+    )
+    chosen = select_for_review(rows, {"s0": 0.5}, top=1, bins=4, seed=3)
+    assert list(chosen["reason"]) == ["top", "bin", "bin", "bin"]
+    # The rest (0.05 .. 0.97) in bins of width 0.23: [0.05, 0.28) [0.28, 0.51) (empty) [0.51, 0.74) [0.74, 0.97].
+    bins = sorted(chosen.loc[chosen["reason"] == "bin", "score"])
+    assert bins[0] in scores[:3] and bins[1] in (0.55, 0.61) and bins[2] == 0.97
+    assert chosen.equals(select_for_review(rows, {"s0": 0.5}, top=1, bins=4, seed=3))
+    with pytest.raises(ValueError, match="bins must be 0 or more"):
+        select_for_review(rows, {"s0": 0.5}, bins=-1)
+
+
+def test_windows_of_one_call_are_merged_above_the_threshold_only():
+    rows = pd.DataFrame(
+        {
+            "recording": "a",
+            "start": [16.4, 17.4, 18.4, 19.4, 20.4, 40.0],
+            "end": [18.4, 19.4, 20.4, 21.4, 22.4, 42.0],
+            "species": ["s0"] * 5 + ["s1"],
+            "score": [0.7, 0.9, 0.6, 0.2, 0.1, 0.55],
+        }
+    )
+    merged = merge_detected(rows, {"s0": 0.5, "s1": None})
+    # s0's three windows over its threshold are one call; those under it stay windows; s1's cut is 0.5.
+    assert merged[["species", "start", "end", "score"]].values.tolist() == [
+        ["s0", 16.4, 20.4, 0.9],
+        ["s1", 40.0, 42.0, 0.55],
+        ["s0", 19.4, 21.4, 0.2],
+        ["s0", 20.4, 22.4, 0.1],
+    ]
+
+
 def test_label_is_empty_and_the_id_names_the_species_without_names():
     detections = pd.DataFrame(
         {"recording": ["a", "a"], "start": [0.0, 1.0], "end": [1.0, 2.0], "species": ["s1", "s1"], "score": [0.9, 0.2]}
@@ -234,7 +284,7 @@ def test_label_is_empty_and_the_id_names_the_species_without_names():
     detector = Detector(
         0.9, [SpeciesDetector(name, 0.5, "target_precision", 1.0, 1.0, *band) for name, band in zip(SPECIES, BANDS)]
     )
-    rows = review_rows(
+    rows, references = review_rows(
         detections,
         {"a": Path("/field/a.wav")},
         card=ModelCard(SPECTROGRAM_SETTINGS, SPECIES),
@@ -246,13 +296,14 @@ def test_label_is_empty_and_the_id_names_the_species_without_names():
     assert list(rows["label"]) == ["", ""] and list(rows["reason"]) == ["top", "near"]
     assert list(rows["file"]) == ["/field/a.wav"] * 2
     assert list(rows.columns[: len(VERDICT_COLUMNS) - 1]) == VERDICT_COLUMNS[:-1]
+    assert list(references["score"]) == [0.9] and list(references["reason"]) == ["reference"]
 
 
 def test_a_run_that_detected_nothing_gives_a_page_that_says_so(made, tmp_path):
     folder = copy_of(made, tmp_path)
     (folder / "detections.csv").write_text("recording,start,end,species,score\n")
     page = write_review_page(folder, model=made["model"], detector=made["detector"])
-    assert page.shown == {"top": 0, "near": 0}
+    assert page.shown == {"top": 0, "near": 0, "bin": 0}
     assert not parse(page.path).cards and "No detections to review." in page.path.read_text()
     assert not list((folder / "review" / "excerpts").iterdir())
 
@@ -273,9 +324,14 @@ def test_rerun_writes_the_same_bytes_and_drops_excerpts_it_no_longer_shows(made,
     assert folder_bytes(folder / "review") == first
     fewer = write_review_page(folder, model=made["model"], detector=made["detector"], top=1, near=0)
     cards = sum(fewer.shown.values())
-    assert fewer.shown == {"top": cards, "near": 0}
+    assert fewer.shown == {"top": cards, "near": 0, "bin": 0}
+    # A reference for each species with a card.
+    shown = {card["species_section"] for card in parse(fewer.path).cards.values()}
+    stems = [f"{number:04d}" for number in range(1, cards + 1)] + [
+        f"reference-{SPECIES.index(species):03d}" for species in shown
+    ]
     assert sorted(path.name for path in (folder / "review" / "excerpts").iterdir()) == sorted(
-        f"{number:04d}.{kind}" for number in range(1, cards + 1) for kind in ("png", "wav")
+        f"{stem}.{kind}" for stem in stems for kind in ("png", "wav")
     )
 
 
@@ -292,7 +348,7 @@ def test_command_explains_itself(capsys):
     with pytest.raises(SystemExit):
         review(["page", "--help"])
     out = capsys.readouterr().out
-    for option in ["--model", "--detector", "--top", "--near", "--context-seconds", "--min-score or --all"]:
+    for option in ["--model", "--detector", "--top", "--near", "--bins", "--no-merge", "--context-seconds", "--all"]:
         assert option in out
 
 
@@ -300,12 +356,13 @@ def test_command_writes_the_page(made, tmp_path, capsys):
     folder = copy_of(made, tmp_path)
     shutil.rmtree(folder / "review")
     status = run_review(
-        "page", folder, "--model", made["model"], "--top", "1", "--near", "1", "--context-seconds", "0.5"
+        "page", folder, "--model", made["model"], "--top", "1", "--near", "1", "--bins", "2", "--context-seconds", "0.5"
     )
     assert status == 0
     cards = len(parse(folder / "review" / "index.html").cards)
     log = capsys.readouterr().err
     assert f"wrote {folder / 'review' / 'index.html'} ({cards} detection(s) to review: " in log
+    assert " bin)" in log and " 0 bin)" not in log
     assert "open it in a browser" in log
 
 

@@ -32,7 +32,8 @@ model.
 
 Writes to OUTPUT: detections.csv (recording, start, end, species, score, and
 label, the species' name, for a model trained with a species.csv; one row per
-window and species detected, by recording, start and species), one
+window and species detected, by recording, start and species; with --merge one
+per call: a species' overlapping windows joined), one
 Raven Pro selection table per recording, <recording>.Table.1.selections.txt,
 to open over the recording in Raven (File > Open Selection Table), and
 skipped.csv (the recordings left out by --skip-unreadable, and why).
@@ -57,6 +58,7 @@ examples:
   rainforest-detect site3/ extra/rec_0412.wav --output detections/site3
   rainforest-detect field.flac --min-score 0.3      # more detections, less precise
   rainforest-detect field.flac --all                # every window and species, for analysis
+  rainforest-detect field.flac --merge              # one row per call, not per overlapping window
   rainforest-detect /archive/2026 --workers 8       # a season of recorder cards, 8 processes
   rainforest-detect /archive/2026 --scheduler tcp://10.0.0.5:8786   # an existing Dask cluster"""
 
@@ -101,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="one threshold for every species instead of the detector's per-species thresholds",
     )
     chosen.add_argument("--all", action="store_true", help="write every window and species, whatever its score")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="write a species' overlapping or touching windows in a recording as one detection, from the first "
+        "one's start to the last one's end, with the best score (default: one row per window)",
+    )
     parser.add_argument(
         "--skip-unreadable",
         action="store_true",
@@ -162,6 +170,11 @@ def _detect(args: argparse.Namespace) -> None:
             f"--hop-seconds ({hop_seconds}) must not exceed the model's window "
             f"({window_seconds} s): windows would skip audio"
         )
+    if args.merge and args.all:
+        raise ConfigError(
+            "--merge with --all would join every window of a species into one detection per recording: "
+            "use --merge with the detector's thresholds or --min-score"
+        )
     if args.all or args.min_score is not None:
         thresholds = np.full(len(card.species), 0.0 if args.all else args.min_score)
     else:
@@ -179,6 +192,7 @@ def _detect(args: argparse.Namespace) -> None:
         tuple(map(float, thresholds)),
         ScoringSettings(hop_seconds=hop_seconds, batch_size=args.batch_size),
         args.skip_unreadable,
+        merge=args.merge,
     )
     # --workers asks for local processes, whatever the environment names.
     scheduler = args.scheduler or (None if args.workers else os.environ.get("DASK_SCHEDULER_ADDRESS") or None)

@@ -95,10 +95,12 @@ class RecordingDetections:
 
 
 def recording_detections(
-    item: WindowScores | Skipped, card: ModelCard, detector: Detector, thresholds: np.ndarray
+    item: WindowScores | Skipped, card: ModelCard, detector: Detector, thresholds: np.ndarray, *, merge: bool = False
 ) -> RecordingDetections | Skipped:
     """A recording's window scores -> its ``detections.csv`` rows and Raven
-    selection table (:func:`window_detections`); a skipped recording stays skipped."""
+    selection table (:func:`window_detections`, with ``merge`` the overlapping
+    windows of a species joined: :func:`rainforest.events.detections.merge_overlapping`);
+    a skipped recording stays skipped."""
     if isinstance(item, Skipped):
         return item
     table = window_detections(
@@ -110,6 +112,8 @@ def recording_detections(
         detector=detector,
         thresholds=thresholds,
     )
+    if merge:
+        table = detection_files.merge_overlapping(table)
     if card.labels is not None:
         table["label"] = table["species"].map(dict(zip(card.species, card.labels)))
     rows = detection_files.write(table, labelled=card.labels is not None, header=False)

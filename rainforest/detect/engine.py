@@ -56,6 +56,9 @@ class DetectionJob:
         Seconds between window starts, and windows scored at a time.
     skip_unreadable
         Whether a recording that cannot be decoded is reported instead of stopping the run.
+    merge
+        Whether the overlapping windows of one species are written as one detection
+        (:func:`rainforest.events.detections.merge_overlapping`).
     """
 
     model: Path
@@ -63,6 +66,7 @@ class DetectionJob:
     thresholds: tuple[float, ...]
     scoring: ScoringSettings
     skip_unreadable: bool = False
+    merge: bool = False
 
 
 #: Dask's setting of the environment its nannies start workers in.
@@ -124,7 +128,7 @@ def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> Record
     _share_the_worker_cores()
     scorer, card, detector = _loaded(job.model, job.detector)
     item = score_recording(scorer, recording_id, path, scoring=job.scoring, skip_unreadable=job.skip_unreadable)
-    return recording_detections(item, card, detector, np.asarray(job.thresholds))
+    return recording_detections(item, card, detector, np.asarray(job.thresholds), merge=job.merge)
 
 
 def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections | Skipped]:
@@ -141,7 +145,7 @@ def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[Reco
         workers=available_cores(),
     )
     for item in scored:
-        yield recording_detections(item, card, detector, np.asarray(job.thresholds))
+        yield recording_detections(item, card, detector, np.asarray(job.thresholds), merge=job.merge)
 
 
 def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections | Skipped]:

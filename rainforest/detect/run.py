@@ -96,6 +96,8 @@ def run_key(job: DetectionJob) -> str:
         digest.update(Path(path).read_bytes())
     digest.update(np.asarray(job.thresholds, dtype=np.float64).tobytes())
     digest.update(f"{job.scoring.hop_seconds!r} {job.scoring.batch_size!r}".encode())
+    if job.merge:  # only then, so the journals of runs without it stay valid
+        digest.update(b"merge")
     return digest.hexdigest()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rainforest.errors import ConfigError, LabelError
@@ -39,6 +40,54 @@ def write(detections: pd.DataFrame, *, labelled: bool, header: bool = True) -> s
     """
     rows = detections[columns(labelled=labelled)].round({"start": 3, "end": 3, "score": 6})
     return rows.to_csv(index=False, header=header, lineterminator="\n")
+
+
+def merge_overlapping(detections: pd.DataFrame) -> pd.DataFrame:
+    """One detection per call: the overlapping or touching windows of one species in one recording joined.
+
+    Windows slid with a hop shorter than their length overlap, so one call
+    reaching the threshold in three windows is three rows; joined, it is one
+    row from the first window's start to the last one's end, with the best
+    window's score and its other columns.
+
+    Parameters
+    ----------
+    detections
+        Rows with at least ``recording``, ``start``, ``end``, ``species`` and
+        ``score`` (as :func:`read` gives or a run writes).
+
+    Returns
+    -------
+    pd.DataFrame
+        The same columns, one row per run of windows of a species whose each
+        window starts at or before the end of the ones before it, in the
+        order of each run's first window in ``detections``. Merging merged
+        rows changes nothing.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"recording": "a", "start": [16.4, 17.4, 18.4, 30.0], "end": [18.4, 19.4, 20.4, 32.0],
+    ...                      "species": "s0", "score": [0.7, 0.9, 0.6, 0.8]})
+    >>> merge_overlapping(rows)
+      recording  start   end species  score
+    0         a   16.4  20.4      s0    0.9
+    1         a   30.0  32.0      s0    0.8
+    """
+    if detections.empty:  # read from a header alone, its columns are not numbers
+        return detections.reset_index(drop=True)
+    table = detections.reset_index(drop=True).assign(_position=np.arange(len(detections)))
+    ordered = table.sort_values(["recording", "species", "start"], kind="stable")
+    keys = [ordered["recording"], ordered["species"]]
+    # The furthest end reached by the windows before each one, of its recording and species.
+    reached = ordered.groupby(keys, sort=False)["end"].cummax().groupby(keys, sort=False).shift()
+    runs = (~(ordered["start"] <= reached)).cumsum()
+    grouped = ordered.groupby(runs, sort=False)
+    merged = ordered.loc[grouped["score"].idxmax()].assign(
+        start=grouped["start"].min().to_numpy(),
+        end=grouped["end"].max().to_numpy(),
+        _position=grouped["_position"].min().to_numpy(),
+    )
+    return merged.sort_values("_position").drop(columns="_position").reset_index(drop=True)
 
 
 def read(path: str | Path) -> pd.DataFrame:

@@ -21,11 +21,15 @@ _DESCRIPTION = """\
 Give verdicts on detections, then train on them.
 
 page: writes DETECTIONS_DIR/review/index.html, a page to open in any browser
-(offline, from disk, no server): for each species, the detections that score
-highest (--top) and those nearest its threshold (--near), each with its
-spectrogram (the window and the species' band marked), its audio to play and
-yes / no / unsure buttons. Verdicts are kept in the browser across reloads;
-"Export verdicts (CSV)" downloads them as verdicts.csv. DETECTIONS_DIR is a
+(offline, from disk, no server; on a phone too): for each species, the
+detections that score highest (--top), those nearest its threshold (--near)
+and one from each of --bins score bins, the overlapping windows of one call
+merged into one card, each with its spectrogram (the window and the species'
+band marked), its audio to play (at 1x, 0.5x or 0.25x), its Raven table and
+begin time, and yes / no / unsure buttons (or the keys y, n, u); the
+species' highest-scoring detection leads its cards as a reference. Verdicts
+are kept in the browser across reloads; "Export verdicts (CSV)" downloads
+them as verdicts.csv. DETECTIONS_DIR is a
 folder rainforest-detect wrote (detections.csv and its journal); make the
 page with the model and detector it ran with.
 
@@ -37,6 +41,7 @@ _EXAMPLES = """\
 examples:
   rainforest-review page detections                       # then open detections/review/index.html
   rainforest-review page detections/site3 --top 10 --near 20
+  rainforest-review page detections --top 0 --near 0 --bins 10   # a spread of scores, one per bin
   rainforest-review page detections --model models/model.keras --detector models/detector.json
   rainforest-review import ~/Downloads/verdicts.csv
   rainforest-review import site3/verdicts.csv site4/verdicts.csv --params params.yaml"""
@@ -78,6 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
         "with a lower --min-score or --all (default: %(default)s)",
     )
     page.add_argument(
+        "--bins",
+        type=whole_number,
+        default=0,
+        help="per species, one detection drawn at random from each of this many equal-width bins between its "
+        "lowest and highest score, as BirdNET-Analyzer's segments tool samples across confidence "
+        "(default: %(default)s)",
+    )
+    page.add_argument(
+        "--merge",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one card per call: the overlapping or touching windows of a species that reach its threshold "
+        "joined, with the best score (default: merged; --no-merge shows one card per window)",
+    )
+    page.add_argument(
         "--context-seconds",
         type=seconds,
         default=1.0,
@@ -107,6 +127,8 @@ def _page(args: argparse.Namespace) -> None:
         detector=detector,
         top=args.top,
         near=args.near,
+        bins=args.bins,
+        merge=args.merge,
         context_seconds=args.context_seconds,
     )
     shown = ", ".join(f"{count} {reason}" for reason, count in page.shown.items())
