@@ -23,7 +23,7 @@ import pytest
 
 from rainforest.detect.cli import detect
 from rainforest.detect.detections import window_detections
-from rainforest.detect.run import find_recordings
+from rainforest.detect.run import Journal, find_recordings
 from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
 from rainforest.errors import AudioError
 from rainforest.events import raven
@@ -285,7 +285,10 @@ def test_bad_input_stops_with_one_line(capsys, field, model_dir, tmp_path, case,
         (tmp_path / "bad.wav").write_bytes(b"RIFF and then nothing useful" * 20)
         inputs = [field["extra"], tmp_path / "bad.wav"]
     assert run_in_process(*inputs, *options, "-o", tmp_path / "out") == 1
-    assert expected in error_line(capsys.readouterr().err)
+    error = error_line(capsys.readouterr().err)
+    assert expected in error
+    if case == "undecodable recording":  # detect's own advice, not etl's
+        assert "label rows" not in error and error.endswith("(or pass --skip-unreadable to leave it out)")
     assert not (tmp_path / "out").exists()
 
 
@@ -293,7 +296,13 @@ def test_unreadable_recordings_can_be_skipped(capsys, field, model_dir, tmp_path
     (tmp_path / "bad.wav").write_bytes(b"RIFF and then nothing useful" * 20)
     options = ["--model", model_dir / "model.keras", "-o", tmp_path / "out", "--skip-unreadable"]
     assert run_in_process(field["extra"], tmp_path / "bad.wav", *options) == 0
-    assert "skipped" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "skipped" in err
+    # The counts agree: the one recording read and the one left out make the two.
+    assert "scored 1 recording(s) (1 unreadable, left out)" in err
+    assert "2 recording(s): 1 scored now, 0 scored by an earlier run, 1 unreadable" in err
+    assert run_in_process(field["extra"], tmp_path / "bad.wav", *options) == 0  # resumed: the same counts
+    assert "2 recording(s): 0 scored now, 1 scored by an earlier run, 1 unreadable" in capsys.readouterr().err
     assert set(read_detections(tmp_path / "out")["recording"]) == {"extra"}
     assert not (tmp_path / "out" / "bad.Table.1.selections.txt").exists()
     skipped = pd.read_csv(tmp_path / "out" / "skipped.csv")
@@ -405,6 +414,18 @@ def test_a_killed_run_continues_where_it_stopped(archive, model_dir, tmp_path):
     # No finished recording was scored again: one journal line each.
     assert sorted(entry["recording"] for entry in _journal(out)) == sorted(f"rec_{i:02d}" for i in range(40))
     assert _outputs(out) == _outputs(tmp_path / "whole")
+
+
+def test_a_journal_line_cut_short_by_a_kill_loses_no_later_entry(tmp_path):
+    recording = tmp_path / "rec.wav"
+    write_recording(recording, *RECORDINGS["site_b.flac"][:3], "WAV", "PCM_16")
+    journal = Journal(tmp_path / "out", key="run")
+    journal.record("first", recording, "first,0.0,1.0,s0,0.5\n")
+    with open(journal.path, "a") as cut:
+        cut.write('{"recording": "second", "fi')  # a kill mid-line
+    journal.record("third", recording, "third,0.0,1.0,s0,0.5\n")
+    assert set(journal.entries()) == {"first", "third"}
+    assert set(journal.finished({"first": recording, "second": recording, "third": recording})) == {"first", "third"}
 
 
 def test_a_changed_recording_or_option_is_redone(archive, model_dir, tmp_path, capsys):

@@ -186,8 +186,8 @@ def _detect(args: argparse.Namespace) -> None:
     summary = detect_recordings(job, recordings, args.output, workers=workers, scheduler=scheduler)
     total = len(recordings)
     logging.info(
-        "%s: %d recording(s): %d scored now, %d done by an earlier run, %d unreadable (listed in %s); with %s and "
-        "%s; wrote %d detection(s) to %s and %d Raven selection table(s) beside it; done in %.1f s",
+        "%s: %d recording(s): %d scored now, %d scored by an earlier run, %d unreadable (listed in %s); with %s "
+        "and %s; wrote %d detection(s) to %s and %d Raven selection table(s) beside it; done in %.1f s",
         PROG,
         total,
         summary.scored,

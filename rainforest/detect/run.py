@@ -155,8 +155,13 @@ class Journal:
             write_text(self._part(recording_id), rows)
         entry = {"recording": recording_id, **_file_key(path), "run": self.key, "skipped": skipped}
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as journal:
-            journal.write(json.dumps(entry, sort_keys=True) + "\n")
+        line = json.dumps(entry, sort_keys=True) + "\n"
+        with open(self.path, "ab+") as journal:
+            if journal.tell():  # after a line cut short by a kill, a new line, or this entry is lost with it
+                journal.seek(-1, os.SEEK_END)
+                if journal.read(1) != b"\n":
+                    line = "\n" + line
+            journal.write(line.encode())
             journal.flush()
             os.fsync(journal.fileno())
 
@@ -188,9 +193,10 @@ class DetectionSummary:
     scored
         Recordings scored by this run.
     resumed
-        Recordings an earlier run had finished (scored or skipped), taken from the journal.
+        Recordings an earlier run had scored, taken from the journal.
     skipped
-        Recording id -> why it could not be read, for every unreadable recording of the run.
+        Recording id -> why it could not be read, for every unreadable recording of the run (found
+        now or by an earlier run); with ``scored`` and ``resumed``, every recording of the run.
     detections
         Rows written to ``detections.csv``.
     """
@@ -263,6 +269,14 @@ def detect_recordings(
                 journal.record(result.recording_id, result.path, result.rows)
     except AudioError as error:
         raise AudioError(f"{error} (or pass --skip-unreadable to leave it out)") from None
+    except KeyboardInterrupt:
+        log.info(
+            "stopped after scoring %d recording(s); the journal in %s keeps every finished one: the same command "
+            "continues from there",
+            n_scored,
+            journal.folder,
+        )
+        raise
     skipped = {recording_id: skipped[recording_id] for recording_id in recordings if recording_id in skipped}
     if len(skipped) == len(recordings):
         first = next(iter(skipped.values()))
@@ -273,5 +287,8 @@ def detect_recordings(
     skipped_table = pd.DataFrame({"recording": list(skipped), "reason": list(skipped.values())})
     write_text(out_dir / "skipped.csv", skipped_table.to_csv(index=False, lineterminator="\n"))
     return DetectionSummary(
-        scored=n_scored, resumed=len(done), skipped=skipped, detections=sum(row.count("\n") for row in rows)
+        scored=n_scored,
+        resumed=sum(not entry["skipped"] for entry in done.values()),
+        skipped=skipped,
+        detections=sum(row.count("\n") for row in rows),
     )
