@@ -11,6 +11,7 @@ two of its scores, as ``--all`` reports them).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -220,6 +221,42 @@ def test_all_writes_every_window_and_min_score_one_threshold(every_window, thres
     assert run_in_process(field["folder"], *options) == 0
     expected = every_window[(every_window["score"] >= thresholds[2]) & (every_window["recording"] != "extra")]
     pd.testing.assert_frame_equal(read_detections(tmp_path / "out"), expected.reset_index(drop=True))
+
+
+def test_a_run_that_detects_little_says_why_and_what_next(every_window, thresholds, field, model_dir, tmp_path, capsys):
+    # s0 at 0 detects every window: plenty, and no word on it.
+    assert run_in_process(field["folder"], "--model", model_dir / "model.keras", "-o", tmp_path / "plenty") == 0
+    assert "few detections" not in capsys.readouterr().err
+
+    # One threshold above every score: nothing detected.
+    best = every_window.groupby("species")["score"].max().sort_values(ascending=False)
+    options = ["--model", model_dir / "model.keras", "--min-score", "1", "-o", tmp_path / "few"]
+    assert run_in_process(field["folder"], field["extra"], *options) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "rainforest-detect: " in line]
+    why, what_next = lines[-2:]
+    n = len(RECORDINGS) + 1
+    assert f"few detections (0 in {n} recording(s)): the model knows only the 3 species it was trained on" in why
+    # Each species' best score against the threshold, the closest first (to 2 places, from scores rounded to 4).
+    said = re.findall(r"(s\d) (\d\.\d\d) of (\d\.\d\d)", why.split("against its threshold: ")[1])
+    assert [name for name, _, _ in said] == list(best.index)
+    assert all(abs(float(score) - best[name]) < 0.0051 and of == "1.00" for name, score, of in said)
+    assert "--min-score SCORE" in what_next and "--all" in what_next and "train on them" in what_next
+    # Resumed from the journal, which keeps each recording's highest scores: the same words.
+    assert run_in_process(field["folder"], field["extra"], *options) == 0
+    again = [line for line in capsys.readouterr().err.splitlines() if "few detections" in line]
+    assert [line.split(" INFO ")[1] for line in again] == [why.split(" INFO ")[1]]
+
+    # With the detector's thresholds, a species without one is said to have none.
+    save_thresholds(model_dir, [1.0, None, 1.0])
+    try:
+        options = ["--model", model_dir / "model.keras", "-o", tmp_path / "none"]
+        assert run_in_process(field["folder"], *options) == 0
+    finally:
+        save_thresholds(model_dir, thresholds)
+    [why] = [line for line in capsys.readouterr().err.splitlines() if "few detections" in line]
+    assert "few detections (0 in " in why and "1 of them without a threshold" in why
+    [score] = re.findall(r"s1 (\d\.\d\d) \(none\)$", why)
+    assert abs(float(score) - best["s1"]) < 0.0051
 
 
 # --- bad input ------------------------------------------------------------------------------

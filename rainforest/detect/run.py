@@ -149,11 +149,22 @@ class Journal:
             done[recording_id] = entry
         return done
 
-    def record(self, recording_id: str, path: Path, rows: str | None, skipped: str | None = None) -> None:
-        """Mark a recording finished: its ``detections.csv`` rows, or why it was skipped."""
+    def record(
+        self,
+        recording_id: str,
+        path: Path,
+        rows: str | None,
+        *,
+        skipped: str | None = None,
+        highest: tuple[float, ...] | None = None,
+    ) -> None:
+        """Mark a recording finished: its ``detections.csv`` rows and each species' highest
+        window score, or why it was skipped."""
         if rows is not None:
             write_text(self._part(recording_id), rows)
         entry = {"recording": recording_id, **_file_key(path), "run": self.key, "skipped": skipped}
+        if highest is not None:
+            entry["highest"] = list(highest)
         self.folder.mkdir(parents=True, exist_ok=True)
         line = json.dumps(entry, sort_keys=True) + "\n"
         with open(self.path, "ab+") as journal:
@@ -199,12 +210,17 @@ class DetectionSummary:
         now or by an earlier run); with ``scored`` and ``resumed``, every recording of the run.
     detections
         Rows written to ``detections.csv``.
+    highest
+        Each species' highest window score over the recordings scored (now, or by an earlier run
+        whose journal kept it), in model order; None when none was, or a journal of an older version
+        kept none.
     """
 
     scored: int
     resumed: int
     skipped: dict[str, str]
     detections: int
+    highest: tuple[float, ...] | None = None
 
 
 def detect_recordings(
@@ -257,6 +273,10 @@ def detect_recordings(
     pending = {recording_id: path for recording_id, path in recordings.items() if recording_id not in done}
     n_scored = 0
     skipped = {recording_id: entry["skipped"] for recording_id, entry in done.items() if entry["skipped"]}
+    # Each species' highest score, kept as the recordings stream by: what the summary says when little is detected.
+    highest = np.full(len(job.thresholds), -np.inf)
+    for entry in done.values():
+        highest = np.maximum(highest, entry.get("highest", -np.inf))
     try:
         with detection_results(job, pending, workers=workers, scheduler=scheduler) as results:
             for result in results:
@@ -266,7 +286,8 @@ def detect_recordings(
                     continue
                 write_text(out_dir / raven.table_name(result.recording_id), result.selection_table)
                 n_scored += 1
-                journal.record(result.recording_id, result.path, result.rows)
+                journal.record(result.recording_id, result.path, result.rows, highest=result.highest)
+                highest = np.maximum(highest, result.highest)
     except AudioError as error:
         raise AudioError(f"{error} (or pass --skip-unreadable to leave it out)") from None
     except KeyboardInterrupt:
@@ -291,4 +312,5 @@ def detect_recordings(
         resumed=sum(not entry["skipped"] for entry in done.values()),
         skipped=skipped,
         detections=sum(row.count("\n") for row in rows),
+        highest=tuple(map(float, highest)) if np.isfinite(highest).all() else None,
     )
