@@ -36,6 +36,7 @@ from tests.support.detector import (
     save_thresholds,
     save_tiny_model,
     write_recording,
+    write_recordings,
 )
 from tests.support.settings import FEATURES, RATE
 
@@ -420,10 +421,7 @@ def _journal(out: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> Path:
     """A folder of 40 recordings of 20 s: long enough a run to kill half-way."""
-    folder = tmp_path_factory.mktemp("archive")
-    for i in range(40):
-        write_recording(folder / f"rec_{i:02d}.wav", RATE, 1, 20.0, "WAV", "PCM_16")
-    return folder
+    return write_recordings(tmp_path_factory.mktemp("archive"), 40, seconds=20.0)
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ import pytest
 
 from rainforest.detect.run import find_recordings
 from rainforest.errors import AudioError
-from tests.support.detector import SCRIPT, save_tiny_model, write_recording
+from tests.support.detector import SCRIPT, save_tiny_model, write_recording, write_recordings
 from tests.support.settings import RATE
 
 DASK = Path(sys.executable).parent / "dask"
@@ -271,10 +271,7 @@ def _run_within(argv: list, *, cores: set[int], limit: float, interrupt_after: i
 @pytest.fixture(scope="module")
 def twelve(tmp_path_factory) -> Path:
     """Twelve short FLAC recordings, 00 to 11."""
-    folder = tmp_path_factory.mktemp("twelve")
-    for i in range(12):
-        write_recording(folder / f"{i:02d}.flac", RATE, 1, 3.0, "FLAC", "PCM_16")
-    return folder
+    return write_recordings(tmp_path_factory.mktemp("twelve"), 12, seconds=3.0, name="{:02d}.flac")
 
 
 def _corrupt(path: Path) -> None:
@@ -307,9 +304,7 @@ def test_a_corrupt_recording_stops_the_run_promptly(twelve, model, tmp_path, run
 @pytest.mark.slow
 @pytest.mark.parametrize("runs_on", ["one-decoding-thread", "local-dask-cluster"])
 def test_ctrl_c_stops_a_run_at_once_and_the_same_command_continues(model, runs_on, tmp_path):
-    archive = tmp_path / "archive"
-    for i in range(30):
-        write_recording(archive / f"rec_{i:02d}.wav", RATE, 1, 20.0, "WAV", "PCM_16")
+    archive = write_recordings(tmp_path / "archive", 30, seconds=20.0)
     cores, options = RUNS_ON[runs_on]
     argv = [archive, "--model", model, "--min-score", "0.4", *options]
     _, _, whole_wall = _run_within(argv, cores=cores, limit=300, out=tmp_path / "whole")
