@@ -186,7 +186,7 @@ class Recording:
         self._waveform: np.ndarray | None = None
         try:
             if self._file.frames == 0:
-                raise AudioError(f"{self.path}: recording holds no samples; remove it or its label rows")
+                raise AudioError(f"{self.path}: recording holds no samples; remove it")
             _check_complete(self.path, self._file.extra_info)
             #: Length of the recording at ``sample_rate`` (librosa.resample's rounding).
             self.n_samples = int(np.ceil(self._file.frames * (sample_rate / self._file.samplerate)))
@@ -258,8 +258,7 @@ class Recording:
             raise AudioError(f"{self.path}: recording not found") from None
         except (sf.LibsndfileError, RuntimeError, ValueError) as error:
             raise AudioError(
-                f"{self.path}: cannot decode audio ({error}); re-export the file as FLAC or WAV, "
-                "or remove it and its label rows"
+                f"{self.path}: cannot decode audio ({error}); re-export the file as FLAC or WAV, or remove it"
             ) from None
 
     def __enter__(self) -> Recording:
@@ -302,7 +301,7 @@ def _check_complete(path: Path, header_log: str) -> None:
     if match and int(match["declared"]) > int(match["actual"]):
         raise AudioError(
             f"{path}: file is truncated: its header declares {match['declared']} bytes of audio but only "
-            f"{match['actual']} are there; copy or export the file again, or remove it and its label rows"
+            f"{match['actual']} are there; copy or export the file again, or remove it"
         )
 
 
@@ -314,7 +313,7 @@ def _check_samples(path: Path, samples: np.ndarray, offset: int = 0) -> None:
         first = offset + int(np.flatnonzero(~finite.all(axis=1))[0])
         raise AudioError(
             f"{path}: {int((~finite).sum())} sample(s) are NaN or infinite (first at sample {first}); "
-            "the file is corrupt: re-export it, or remove it and its label rows"
+            "the file is corrupt: re-export it, or remove it"
         )
     peak = float(np.abs(samples).max())
     if peak > MAX_PEAK:

@@ -7,7 +7,8 @@ INFO lines with their time on stderr, and a
 :class:`~rainforest.errors.PipelineError` (bad data, settings or files: its
 message names what to fix) printed as one line, ``PROGRAM: error: MESSAGE``,
 with exit status 1 and no traceback. A command line a program cannot use
-exits with status 2, as argparse does.
+exits with status 2, as argparse does. Ctrl-C (SIGINT) stops a program at
+once with ``PROGRAM: interrupted`` and status 130, as a shell reports it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def run_program(program: str, work: Callable[[], object]) -> int:
     """Run ``work`` with the project's logging; returns the exit status.
 
     0 when it returns; 1 when it raises a :class:`~rainforest.errors.PipelineError`,
-    printed as ``PROGRAM: error: MESSAGE`` on stderr.
+    printed as ``PROGRAM: error: MESSAGE`` on stderr; 130 (128 + SIGINT) when
+    Ctrl-C stops it, printed as ``PROGRAM: interrupted``.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     try:
@@ -35,6 +37,9 @@ def run_program(program: str, work: Callable[[], object]) -> int:
     except PipelineError as error:
         print(f"{program}: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -232,7 +232,10 @@ def _recording_job(job: RecordingJob) -> RecordingResult | Skipped:
     except AudioError as error:
         if job.skip_unreadable:
             return Skipped(job.recording_id, job.path, str(error))
-        raise AudioError(f"{error} (or set etl.on_unreadable: skip in params.yaml to leave it out)") from None
+        raise AudioError(
+            f"{error} (if you remove the recording, remove its label rows too; or set etl.on_unreadable: skip in "
+            "params.yaml to leave it out)"
+        ) from None
     windows["recording_ids"] = np.array([job.recording_id] * len(windows["targets"]), dtype=object)
     return RecordingResult(windows, events_clamped=clamped)
 

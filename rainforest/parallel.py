@@ -66,22 +66,30 @@ class _Failed:
 _END = object()
 
 
+@contextlib.contextmanager
 def streams_ahead(
     streams: Iterable[Callable[[], Iterable[T]]], *, workers: int, depth: int = 2
-) -> Iterator[Iterator[T]]:
+) -> Iterator[Iterator[Iterator[T]]]:
     """Run each stream on one of ``workers`` threads, ahead of its consumer.
 
-    Yields, for each of ``streams`` in order, an iterator over the items that
-    stream makes. Up to ``workers`` streams run at once, each at most
-    ``depth`` items ahead of where its consumer is, so memory is bounded by
-    the items in flight, not by the length of a stream or their number. Work
-    that releases the GIL (decoding, FFTs) overlaps what the consumer does.
-    An exception in a stream is raised where its consumer reaches it; the
-    other streams go on. Consume each stream whole before asking for the next.
+    Yields an iterator that gives, for each of ``streams`` in order, an
+    iterator over the items that stream makes. Up to ``workers`` streams run
+    at once, each at most ``depth`` items ahead of where its consumer is, so
+    memory is bounded by the items in flight, not by the length of a stream
+    or their number. Work that releases the GIL (decoding, FFTs) overlaps
+    what the consumer does. An exception in a stream is raised where its
+    consumer reaches it; the other streams go on. Consume each stream whole
+    before asking for the next.
+
+    Leaving the ``with`` block, however it is left (an exception in a stream
+    or in the consumer, Ctrl-C), stops every thread: a stream stops at its
+    next item, and streams not started yet never start. The threads do not
+    outlive the block, so a failure never leaves the program waiting on them.
 
     Examples
     --------
-    >>> [list(items) for items in streams_ahead([lambda: range(3), lambda: "ab"], workers=2)]
+    >>> with streams_ahead([lambda: range(3), lambda: "ab"], workers=2) as streams:
+    ...     [list(items) for items in streams]
     [[0, 1, 2], ['a', 'b']]
     """
     stop = threading.Event()
@@ -110,15 +118,19 @@ def streams_ahead(
                 raise item.error
             yield item
 
-    with ThreadPoolExecutor(workers) as pool:
-        try:
-            pending: deque[queue.Queue] = deque()
-            for stream in streams:
-                pending.append(queue.Queue(depth))
-                pool.submit(produce, stream, pending[-1])
-                if len(pending) > workers:
-                    yield consume(pending.popleft())
-            while pending:
+    def in_order(pool: ThreadPoolExecutor) -> Iterator[Iterator[T]]:
+        pending: deque[queue.Queue] = deque()
+        for stream in streams:
+            pending.append(queue.Queue(depth))
+            pool.submit(produce, stream, pending[-1])
+            if len(pending) > workers:
                 yield consume(pending.popleft())
-        finally:
-            stop.set()
+        while pending:
+            yield consume(pending.popleft())
+
+    pool = ThreadPoolExecutor(workers)
+    try:
+        yield in_order(pool)
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)

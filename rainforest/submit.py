@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import keras
@@ -55,9 +56,10 @@ def score_recordings(
         progress="submit",
     )
     rows = []
-    for item in scored:
-        assert isinstance(item, WindowScores)  # without skip_unreadable an unreadable recording raises
-        rows.append(aggregate_windows(item.scores, settings.aggregation, settings.top_k))
+    with contextlib.closing(scored):  # its decoding threads stop whenever this stops (an error, Ctrl-C)
+        for item in scored:
+            assert isinstance(item, WindowScores)  # without skip_unreadable an unreadable recording raises
+            rows.append(aggregate_windows(item.scores, settings.aggregation, settings.top_k))
     return np.stack(rows)
 
 

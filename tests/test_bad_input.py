@@ -193,6 +193,22 @@ def test_unreadable_recording_stops_etl(tmp_path, case):
     assert outputs(tmp_path) == PREVIOUS
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_corrupt_recording_among_many_stops_etl_promptly(tmp_path, workers):
+    # The bad one in the middle of twelve: the workers still busy with the others end with the run.
+    good = audio_bytes(tone(), format="FLAC")
+    recordings = {f"{i:02d}.flac": _flac_with_garbage() if i == 5 else good for i in range(12)}
+    dataset = make_dataset(tmp_path, recordings, [event(f"{i:02d}") for i in range(12)])
+    write_params(tmp_path, project_params(dataset, workers=workers))
+    write_previous_outputs(tmp_path)
+    started = time.monotonic()
+    message = stopped_with(etl(tmp_path))  # etl's time limit fails the test if the run hangs
+    print(f"etl, {workers} worker(s): stopped at the corrupt recording in {time.monotonic() - started:.1f} s")
+    assert str(dataset / "train" / "05.flac") in message and "cannot decode audio" in message
+    assert "remove its label rows too" in message
+    assert outputs(tmp_path) == PREVIOUS
+
+
 def test_recording_missing_for_a_label_row_stops_etl(tmp_path):
     dataset = make_dataset(tmp_path, {"good.flac": audio_bytes(tone(), format="FLAC")}, [event("good"), event("gone")])
     write_params(tmp_path, project_params(dataset))

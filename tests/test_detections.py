@@ -11,6 +11,7 @@ two of its scores, as ``--all`` reports them).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,7 @@ import pytest
 
 from rainforest.detect.cli import detect
 from rainforest.detect.detections import window_detections
-from rainforest.detect.run import find_recordings
+from rainforest.detect.run import Journal, find_recordings
 from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
 from rainforest.errors import AudioError
 from rainforest.events import raven
@@ -36,6 +37,7 @@ from tests.support.detector import (
     save_thresholds,
     save_tiny_model,
     write_recording,
+    write_recordings,
 )
 from tests.support.settings import FEATURES, RATE
 
@@ -244,6 +246,43 @@ def test_merge_with_all_is_refused(capsys, field, model_dir, tmp_path):
     assert "--merge with --all would join every window" in error_line(capsys.readouterr().err)
 
 
+def test_a_run_that_detects_little_says_why_and_what_next(every_window, thresholds, field, model_dir, tmp_path, capsys):
+    # s0 at 0 detects every window: plenty, and no word on it.
+    assert run_in_process(field["folder"], "--model", model_dir / "model.keras", "-o", tmp_path / "plenty") == 0
+    assert "few detections" not in capsys.readouterr().err
+
+    # One threshold above every score: nothing detected.
+    best = every_window.groupby("species")["score"].max().sort_values(ascending=False)
+    options = ["--model", model_dir / "model.keras", "--min-score", "1", "-o", tmp_path / "few"]
+    assert run_in_process(field["folder"], field["extra"], *options) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "rainforest-detect: " in line]
+    why, what_next = lines[-2:]
+    n = len(RECORDINGS) + 1
+    assert f"few detections (0 in {n} recording(s)): the model knows only the 3 species it was trained on" in why
+    # Each species' best score against the threshold, the closest first (to 2 places, from scores rounded to 4).
+    said = re.findall(r"(s\d) (\d\.\d\d) of (\d\.\d\d)", why.split("against its threshold: ")[1])
+    assert [name for name, _, _ in said] == list(best.index)
+    assert all(abs(float(score) - best[name]) < 0.0051 and of == "1.00" for name, score, of in said)
+    assert "--min-score SCORE" in what_next and "--all" in what_next and "train on them" in what_next
+    # Resumed from the journal, which keeps each recording's highest scores: the same words.
+    assert run_in_process(field["folder"], field["extra"], *options) == 0
+    again = [line for line in capsys.readouterr().err.splitlines() if "few detections" in line]
+    assert [line.split(" INFO ")[1] for line in again] == [why.split(" INFO ")[1]]
+
+    # With the detector's thresholds, a species without one is said to have none.
+    save_thresholds(model_dir, [1.0, None, 1.0])
+    try:
+        options = ["--model", model_dir / "model.keras", "-o", tmp_path / "none"]
+        assert run_in_process(field["folder"], *options) == 0
+    finally:
+        save_thresholds(model_dir, thresholds)
+    [why] = [line for line in capsys.readouterr().err.splitlines() if "few detections" in line]
+    assert "few detections (0 in " in why and "1 of them without a threshold" in why
+    [score] = re.findall(r"s1 (\d\.\d\d) \(none\)$", why)
+    in_folder = every_window[every_window["recording"] != "extra"]  # this run left the extra recording out
+    assert abs(float(score) - in_folder.loc[in_folder["species"] == "s1", "score"].max()) < 0.0051
+
+
 # --- bad input ------------------------------------------------------------------------------
 
 
@@ -307,7 +346,10 @@ def test_bad_input_stops_with_one_line(capsys, field, model_dir, tmp_path, case,
         (tmp_path / "bad.wav").write_bytes(b"RIFF and then nothing useful" * 20)
         inputs = [field["extra"], tmp_path / "bad.wav"]
     assert run_in_process(*inputs, *options, "-o", tmp_path / "out") == 1
-    assert expected in error_line(capsys.readouterr().err)
+    error = error_line(capsys.readouterr().err)
+    assert expected in error
+    if case == "undecodable recording":  # detect's own advice, not etl's
+        assert "label rows" not in error and error.endswith("(or pass --skip-unreadable to leave it out)")
     assert not (tmp_path / "out").exists()
 
 
@@ -315,7 +357,13 @@ def test_unreadable_recordings_can_be_skipped(capsys, field, model_dir, tmp_path
     (tmp_path / "bad.wav").write_bytes(b"RIFF and then nothing useful" * 20)
     options = ["--model", model_dir / "model.keras", "-o", tmp_path / "out", "--skip-unreadable"]
     assert run_in_process(field["extra"], tmp_path / "bad.wav", *options) == 0
-    assert "skipped" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "skipped" in err
+    # The counts agree: the one recording read and the one left out make the two.
+    assert "scored 1 recording(s) (1 unreadable, left out)" in err
+    assert "2 recording(s): 1 scored now, 0 scored by an earlier run, 1 unreadable" in err
+    assert run_in_process(field["extra"], tmp_path / "bad.wav", *options) == 0  # resumed: the same counts
+    assert "2 recording(s): 0 scored now, 1 scored by an earlier run, 1 unreadable" in capsys.readouterr().err
     assert set(read_detections(tmp_path / "out")["recording"]) == {"extra"}
     assert not (tmp_path / "out" / "bad.Table.1.selections.txt").exists()
     skipped = pd.read_csv(tmp_path / "out" / "skipped.csv")
@@ -396,10 +444,7 @@ def _journal(out: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory) -> Path:
     """A folder of 40 recordings of 20 s: long enough a run to kill half-way."""
-    folder = tmp_path_factory.mktemp("archive")
-    for i in range(40):
-        write_recording(folder / f"rec_{i:02d}.wav", RATE, 1, 20.0, "WAV", "PCM_16")
-    return folder
+    return write_recordings(tmp_path_factory.mktemp("archive"), 40, seconds=20.0)
 
 
 @pytest.mark.slow
@@ -427,6 +472,18 @@ def test_a_killed_run_continues_where_it_stopped(archive, model_dir, tmp_path):
     # No finished recording was scored again: one journal line each.
     assert sorted(entry["recording"] for entry in _journal(out)) == sorted(f"rec_{i:02d}" for i in range(40))
     assert _outputs(out) == _outputs(tmp_path / "whole")
+
+
+def test_a_journal_line_cut_short_by_a_kill_loses_no_later_entry(tmp_path):
+    recording = tmp_path / "rec.wav"
+    write_recording(recording, *RECORDINGS["site_b.flac"][:3], "WAV", "PCM_16")
+    journal = Journal(tmp_path / "out", key="run")
+    journal.record("first", recording, "first,0.0,1.0,s0,0.5\n")
+    with open(journal.path, "a") as cut:
+        cut.write('{"recording": "second", "fi')  # a kill mid-line
+    journal.record("third", recording, "third,0.0,1.0,s0,0.5\n")
+    assert set(journal.entries()) == {"first", "third"}
+    assert set(journal.finished({"first": recording, "second": recording, "third": recording})) == {"first", "third"}
 
 
 def test_a_changed_recording_or_option_is_redone(archive, model_dir, tmp_path, capsys):

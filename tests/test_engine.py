@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 
 from rainforest.detect.run import find_recordings
 from rainforest.errors import AudioError
-from tests.support.detector import SCRIPT, save_tiny_model, write_recording
+from tests.support.detector import SCRIPT, save_tiny_model, write_recording, write_recordings
 from tests.support.settings import RATE
 
 DASK = Path(sys.executable).parent / "dask"
@@ -215,4 +216,113 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(cluster, model, tm
     lost_ids = {key.split("-", 2)[2] for key in lost}
     assert lost_ids and lost_ids <= set(ids)
     assert _journal_ids(out) == sorted(ids)
+    assert _outputs(out) == _outputs(tmp_path / "whole")
+
+
+# --- a failure or Ctrl-C ends a run promptly ---------------------------------------
+
+#: Seconds a run that stops at a bad file may take (the program's start with TensorFlow included,
+#: on a busy 2-core machine); a run that hangs fails the test here instead of hanging CI.
+STOP_LIMIT = 120
+
+#: How the recordings are decoded and scored: one or two decoding threads beside the model in this
+#: process (the threads follow the cores the process may use), or a local Dask cluster.
+RUNS_ON = {
+    "one-decoding-thread": ({0}, ["--workers", "1"]),
+    "two-decoding-threads": ({0, 1}, ["--workers", "1"]),
+    "local-dask-cluster": ({0, 1}, ["--workers", "2"]),
+}
+
+
+def _run_within(argv: list, *, cores: set[int], limit: float, interrupt_after: int | None = None, out: Path):
+    """Run ``rainforest-detect`` on ``cores``; fail the test unless it ends within ``limit`` seconds.
+
+    ``interrupt_after``: send SIGINT, as Ctrl-C does, once the journal holds that many recordings.
+    Returns the finished process, its stderr and its wall time.
+    """
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [SCRIPT, *map(str, argv), "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: a hung run is killed whole, Dask workers too
+        preexec_fn=lambda: os.sched_setaffinity(0, cores),
+    )
+    journal = out / ".journal" / "journal.jsonl"
+    try:
+        if interrupt_after is not None:
+            while not (journal.exists() and journal.read_text().count("\n") >= interrupt_after):
+                assert process.poll() is None, "the run ended before it could be interrupted"
+                assert time.monotonic() < started + limit, "the run did not get going"
+                time.sleep(0.01)
+            interrupted = time.monotonic()
+            os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C does: to every process of the run
+            _, stderr = process.communicate(timeout=limit)
+            return process, stderr, time.monotonic() - interrupted
+        _, stderr = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        pytest.fail(f"rainforest-detect {' '.join(map(str, argv))} still running after {limit} s: it hangs")
+    return process, stderr, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def twelve(tmp_path_factory) -> Path:
+    """Twelve short FLAC recordings, 00 to 11."""
+    return write_recordings(tmp_path_factory.mktemp("twelve"), 12, seconds=3.0, name="{:02d}.flac")
+
+
+def _corrupt(path: Path) -> None:
+    # Garbage over the middle of the audio: the header reads, decoding fails ("cannot decode audio").
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 2000] = b"\xff" * 2000
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runs_on", list(RUNS_ON))
+@pytest.mark.parametrize(("where", "bad"), [("first", "00"), ("middle", "05"), ("last", "11")])
+def test_a_corrupt_recording_stops_the_run_promptly(twelve, model, tmp_path, runs_on, where, bad):
+    folder = tmp_path / "recordings"
+    shutil.copytree(twelve, folder)
+    _corrupt(folder / f"{bad}.flac")
+    cores, options = RUNS_ON[runs_on]
+    process, stderr, wall = _run_within(
+        [folder, "--model", model, *options], cores=cores, limit=STOP_LIMIT, out=tmp_path / "out"
+    )
+    print(f"corrupt recording {where}, {runs_on}: exit {process.returncode} in {wall:.1f} s")
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr, stderr
+    [error] = [line for line in stderr.splitlines() if line.startswith("rainforest-detect: error:")]
+    assert f"{bad}.flac: cannot decode audio" in error
+    assert error.endswith("or remove it (or pass --skip-unreadable to leave it out)")
+    assert "label rows" not in error
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runs_on", ["one-decoding-thread", "local-dask-cluster"])
+def test_ctrl_c_stops_a_run_at_once_and_the_same_command_continues(model, runs_on, tmp_path):
+    archive = write_recordings(tmp_path / "archive", 30, seconds=20.0)
+    cores, options = RUNS_ON[runs_on]
+    argv = [archive, "--model", model, "--min-score", "0.4", *options]
+    _, _, whole_wall = _run_within(argv, cores=cores, limit=300, out=tmp_path / "whole")
+
+    out = tmp_path / "interrupted"
+    process, stderr, stop_wall = _run_within(argv, cores=cores, limit=30, interrupt_after=3, out=out)
+    print(f"Ctrl-C, {runs_on}: exit {process.returncode} {stop_wall:.1f} s after SIGINT")
+    assert process.returncode == 130, stderr
+    assert "rainforest-detect: interrupted" in stderr
+    assert "the same command continues from there" in stderr
+    assert not (out / "detections.csv").exists()
+    finished = _journal_ids(out)
+    assert 3 <= len(finished) < 30, "the run was not interrupted part-way"
+    assert len(set(finished)) == len(finished)
+
+    process, stderr, rest_wall = _run_within(argv, cores=cores, limit=300, out=out)
+    print(f"uninterrupted run {whole_wall:.1f} s; the resumed run {rest_wall:.1f} s")
+    assert process.returncode == 0, stderr
+    assert f"{len(finished)} of 30 recording(s) already done" in stderr
+    assert _journal_ids(out) == sorted(f"rec_{i:02d}" for i in range(30))  # none scored twice
     assert _outputs(out) == _outputs(tmp_path / "whole")

@@ -12,12 +12,18 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rainforest.cli import positive_number, positive_whole_number, run_program, score
 from rainforest.errors import ConfigError
 from rainforest.parallel import available_cores
+
+if TYPE_CHECKING:  # loaded in _detect, not for --help
+    from rainforest.card import ModelCard
+    from rainforest.detect.run import DetectionSummary
+    from rainforest.detect.thresholds import Detector
 
 PROG = "rainforest-detect"
 
@@ -200,8 +206,8 @@ def _detect(args: argparse.Namespace) -> None:
     summary = detect_recordings(job, recordings, args.output, workers=workers, scheduler=scheduler)
     total = len(recordings)
     logging.info(
-        "%s: %d recording(s): %d scored now, %d done by an earlier run, %d unreadable (listed in %s); with %s and "
-        "%s; wrote %d detection(s) to %s and %d Raven selection table(s) beside it; done in %.1f s",
+        "%s: %d recording(s): %d scored now, %d scored by an earlier run, %d unreadable (listed in %s); with %s "
+        "and %s; wrote %d detection(s) to %s and %d Raven selection table(s) beside it; done in %.1f s",
         PROG,
         total,
         summary.scored,
@@ -215,3 +221,57 @@ def _detect(args: argparse.Namespace) -> None:
         total - len(summary.skipped),
         time.perf_counter() - started,
     )
+    if not args.all:
+        for line in why_few_detections(summary, card=card, detector=detector, thresholds=thresholds):
+            logging.info("%s: %s", PROG, line)
+
+
+#: Species named, at most, in the line on the highest scores.
+NAMED_SPECIES = 8
+
+
+def why_few_detections(
+    summary: DetectionSummary, *, card: ModelCard, detector: Detector, thresholds: np.ndarray
+) -> list[str]:
+    """Why a run detected little, and what to do next: two lines for its summary, or none.
+
+    "Little" is fewer detections than recordings scored: a species that calls
+    in a recording is usually detected in several of its windows. The lines
+    say which species the model knows (its card), which of them have no
+    threshold, the highest score each species reached against its threshold
+    (those closest to theirs first), and the options that show more.
+
+    Parameters
+    ----------
+    thresholds
+        The run's per-species thresholds, in model order (``--min-score``'s, or
+        the detector's; infinite for a species without one).
+    """
+    recordings = summary.scored + summary.resumed
+    if summary.highest is None or summary.detections >= recordings:
+        return []
+    names, highest, finite = card.display_names(), np.asarray(summary.highest), np.isfinite(thresholds)
+    # Those closest to their threshold first, then those without one, by score.
+    gaps = np.where(finite, highest - np.where(finite, thresholds, 0.0), highest)
+    order = sorted(range(len(names)), key=lambda j: (finite[j], gaps[j]), reverse=True)
+    scores = ", ".join(
+        f"{names[j]} {highest[j]:.2f} " + (f"of {thresholds[j]:.2f}" if finite[j] else "(none)")
+        for j in order[:NAMED_SPECIES]
+    )
+    more = f" and {len(names) - NAMED_SPECIES} more" if len(names) > NAMED_SPECIES else ""
+    without = (
+        f", {int((~finite).sum())} of them without a threshold (below the target precision "
+        f"{detector.target_precision:g} on validation)"
+        if not finite.all()
+        else ""
+    )
+    why = (
+        f"few detections ({summary.detections} in {recordings} recording(s)): the model knows only the "
+        f"{len(names)} species it was trained on{without}; each species' highest score against its threshold: "
+        f"{scores}{more}"
+    )
+    what_next = (
+        "to see more: --min-score SCORE detects every species at SCORE (less precise), --all writes every "
+        "window's scores; for other species or sites, label your own recordings and train on them (docs/data.md)"
+    )
+    return [why, what_next]

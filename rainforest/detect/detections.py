@@ -85,6 +85,8 @@ class RecordingDetections:
         Its ``detections.csv`` rows (:mod:`rainforest.events.detections`, no header).
     selection_table
         Its Raven selection table's text.
+    highest
+        Each species' highest window score in the recording, in model order.
     """
 
     recording_id: str
@@ -92,6 +94,7 @@ class RecordingDetections:
     seconds: float
     rows: str
     selection_table: str
+    highest: tuple[float, ...]
 
 
 def recording_detections(
@@ -117,4 +120,5 @@ def recording_detections(
     if card.labels is not None:
         table["label"] = table["species"].map(dict(zip(card.species, card.labels)))
     rows = detection_files.write(table, labelled=card.labels is not None, header=False)
-    return RecordingDetections(item.recording_id, item.path, item.seconds, rows, raven.write(table))
+    highest = tuple(map(float, item.scores.max(axis=0)))
+    return RecordingDetections(item.recording_id, item.path, item.seconds, rows, raven.write(table), highest)

@@ -24,7 +24,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from rainforest.card import load_card
 from rainforest.config import ScoringSettings
 from rainforest.detect.detections import RecordingDetections, recording_detections
 from rainforest.detect.thresholds import load_detector
+from rainforest.errors import AudioError
 from rainforest.numerics import unpinned_libraries
 from rainforest.parallel import available_cores, one_blas_thread
 
@@ -118,20 +119,23 @@ def _share_the_worker_cores() -> None:
 def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> RecordingDetections | Skipped:
     """Detect species in one recording: the task a Dask worker runs.
 
-    Raises
-    ------
-    AudioError
-        If the recording cannot be decoded, unless ``job.skip_unreadable``.
+    A recording that cannot be decoded comes back as
+    :class:`~rainforest.audio.Skipped` even without ``job.skip_unreadable``:
+    the process that writes the outputs stops the run at it
+    (:func:`detection_results`), and the worker does not log it as a task that crashed.
     """
     from rainforest.detect.scoring import score_recording  # see _loaded
 
     _share_the_worker_cores()
     scorer, card, detector = _loaded(job.model, job.detector)
-    item = score_recording(scorer, recording_id, path, scoring=job.scoring, skip_unreadable=job.skip_unreadable)
+    try:
+        item = score_recording(scorer, recording_id, path, scoring=job.scoring, skip_unreadable=job.skip_unreadable)
+    except AudioError as error:
+        return Skipped(recording_id, path, str(error))
     return recording_detections(item, card, detector, np.asarray(job.thresholds), merge=job.merge)
 
 
-def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections | Skipped]:
+def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Generator[RecordingDetections | Skipped, None, None]:
     # One process: TensorFlow on every core, the next recordings decoded ahead, a thread per core.
     from rainforest.detect.scoring import score_windows  # see _loaded
 
@@ -144,14 +148,17 @@ def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Iterator[Reco
         progress="detect",
         workers=available_cores(),
     )
-    for item in scored:
-        yield recording_detections(item, card, detector, np.asarray(job.thresholds), merge=job.merge)
+    with contextlib.closing(scored):  # its decoding threads stop whenever this stops
+        for item in scored:
+            yield recording_detections(item, card, detector, np.asarray(job.thresholds), merge=job.merge)
 
 
-def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Iterator[RecordingDetections | Skipped]:
+def _on_cluster(
+    client, job: DetectionJob, recordings: dict[str, Path]
+) -> Generator[RecordingDetections | Skipped, None, None]:
     from distributed import as_completed
 
-    started, audio_seconds = time.perf_counter(), 0.0
+    started, audio_seconds, unreadable = time.perf_counter(), 0.0, 0
     # One task per recording; the recordings of a worker that dies are given
     # to another (the scheduler does that), and each result comes back once.
     run = uuid.uuid4().hex
@@ -166,13 +173,20 @@ def _on_cluster(client, job: DetectionJob, recordings: dict[str, Path]) -> Itera
         for future in as_completed(futures):
             result = future.result()
             future.release()  # its result is written: let the cluster forget it
-            audio_seconds += 0.0 if isinstance(result, Skipped) else result.seconds
+            if isinstance(result, Skipped) and not job.skip_unreadable:
+                raise AudioError(result.reason)
+            if isinstance(result, Skipped):
+                unreadable += 1
+            else:
+                audio_seconds += result.seconds
             bar.update()
             yield result
     elapsed = time.perf_counter() - started
     log.info(
-        "scored %d recordings, %.0f s of audio, in %.1f s on %d worker(s): %.1f audio seconds per second",
-        len(recordings),
+        "scored %d recording(s) (%d unreadable, left out), %.0f s of audio, in %.1f s on %d worker(s): %.1f audio "
+        "seconds per second",
+        len(recordings) - unreadable,
+        unreadable,
         audio_seconds,
         elapsed,
         len(client.scheduler_info()["workers"]),
@@ -241,9 +255,12 @@ def detection_results(
     if not recordings:
         yield iter(())
         return
+    # Closed on leaving the block, however it is left (an error, Ctrl-C): its
+    # decoding threads, or the cluster's tasks, stop with it.
     if scheduler is None and min(workers, len(recordings)) <= 1:
-        yield _in_process(job, recordings)
+        with contextlib.closing(_in_process(job, recordings)) as results:
+            yield results
         return
     workers = min(workers, len(recordings))  # no idle processes
-    with _client(workers, scheduler) as client:
-        yield _on_cluster(client, job, recordings)
+    with _client(workers, scheduler) as client, contextlib.closing(_on_cluster(client, job, recordings)) as results:
+        yield results

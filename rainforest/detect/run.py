@@ -151,14 +151,30 @@ class Journal:
             done[recording_id] = entry
         return done
 
-    def record(self, recording_id: str, path: Path, rows: str | None, skipped: str | None = None) -> None:
-        """Mark a recording finished: its ``detections.csv`` rows, or why it was skipped."""
+    def record(
+        self,
+        recording_id: str,
+        path: Path,
+        rows: str | None,
+        *,
+        skipped: str | None = None,
+        highest: tuple[float, ...] | None = None,
+    ) -> None:
+        """Mark a recording finished: its ``detections.csv`` rows and each species' highest
+        window score, or why it was skipped."""
         if rows is not None:
             write_text(self._part(recording_id), rows)
         entry = {"recording": recording_id, **_file_key(path), "run": self.key, "skipped": skipped}
+        if highest is not None:
+            entry["highest"] = list(highest)
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as journal:
-            journal.write(json.dumps(entry, sort_keys=True) + "\n")
+        line = json.dumps(entry, sort_keys=True) + "\n"
+        with open(self.path, "ab+") as journal:
+            if journal.tell():  # after a line cut short by a kill, a new line, or this entry is lost with it
+                journal.seek(-1, os.SEEK_END)
+                if journal.read(1) != b"\n":
+                    line = "\n" + line
+            journal.write(line.encode())
             journal.flush()
             os.fsync(journal.fileno())
 
@@ -190,17 +206,23 @@ class DetectionSummary:
     scored
         Recordings scored by this run.
     resumed
-        Recordings an earlier run had finished (scored or skipped), taken from the journal.
+        Recordings an earlier run had scored, taken from the journal.
     skipped
-        Recording id -> why it could not be read, for every unreadable recording of the run.
+        Recording id -> why it could not be read, for every unreadable recording of the run (found
+        now or by an earlier run); with ``scored`` and ``resumed``, every recording of the run.
     detections
         Rows written to ``detections.csv``.
+    highest
+        Each species' highest window score over the recordings scored (now, or by an earlier run
+        whose journal kept it), in model order; None when none was, or a journal of an older version
+        kept none.
     """
 
     scored: int
     resumed: int
     skipped: dict[str, str]
     detections: int
+    highest: tuple[float, ...] | None = None
 
 
 def detect_recordings(
@@ -253,6 +275,10 @@ def detect_recordings(
     pending = {recording_id: path for recording_id, path in recordings.items() if recording_id not in done}
     n_scored = 0
     skipped = {recording_id: entry["skipped"] for recording_id, entry in done.items() if entry["skipped"]}
+    # Each species' highest score, kept as the recordings stream by: what the summary says when little is detected.
+    highest = np.full(len(job.thresholds), -np.inf)
+    for entry in done.values():
+        highest = np.maximum(highest, entry.get("highest", -np.inf))
     try:
         with detection_results(job, pending, workers=workers, scheduler=scheduler) as results:
             for result in results:
@@ -262,9 +288,18 @@ def detect_recordings(
                     continue
                 write_text(out_dir / raven.table_name(result.recording_id), result.selection_table)
                 n_scored += 1
-                journal.record(result.recording_id, result.path, result.rows)
+                journal.record(result.recording_id, result.path, result.rows, highest=result.highest)
+                highest = np.maximum(highest, result.highest)
     except AudioError as error:
         raise AudioError(f"{error} (or pass --skip-unreadable to leave it out)") from None
+    except KeyboardInterrupt:
+        log.info(
+            "stopped after scoring %d recording(s); the journal in %s keeps every finished one: the same command "
+            "continues from there",
+            n_scored,
+            journal.folder,
+        )
+        raise
     skipped = {recording_id: skipped[recording_id] for recording_id in recordings if recording_id in skipped}
     if len(skipped) == len(recordings):
         first = next(iter(skipped.values()))
@@ -275,5 +310,9 @@ def detect_recordings(
     skipped_table = pd.DataFrame({"recording": list(skipped), "reason": list(skipped.values())})
     write_text(out_dir / "skipped.csv", skipped_table.to_csv(index=False, lineterminator="\n"))
     return DetectionSummary(
-        scored=n_scored, resumed=len(done), skipped=skipped, detections=sum(row.count("\n") for row in rows)
+        scored=n_scored,
+        resumed=sum(not entry["skipped"] for entry in done.values()),
+        skipped=skipped,
+        detections=sum(row.count("\n") for row in rows),
+        highest=tuple(map(float, highest)) if np.isfinite(highest).all() else None,
     )

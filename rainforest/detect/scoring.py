@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -378,7 +378,7 @@ def score_windows(
     workers: int = 1,
     skip_unreadable: bool = False,
     progress: str = "score",
-) -> Iterator[WindowScores | Skipped]:
+) -> Generator[WindowScores | Skipped, None, None]:
     """The window scores of every recording, in order, as each is scored.
 
     Each recording is decoded (any format, rate and channel count, mixed to
@@ -405,10 +405,15 @@ def score_windows(
     ------
     AudioError
         If a recording cannot be decoded, unless ``skip_unreadable``.
+
+    Notes
+    -----
+    Close the generator (:func:`contextlib.closing`) when not consuming it
+    to the end: that stops the decoding threads at once.
     """
-    started, audio_seconds = time.perf_counter(), 0.0
-    with one_blas_thread():
-        streams = streams_ahead([_blocks_of(scorer, path) for path in recordings.values()], workers=workers)
+    started, audio_seconds, unreadable = time.perf_counter(), 0.0, 0
+    decoded = [_blocks_of(scorer, path) for path in recordings.values()]
+    with one_blas_thread(), streams_ahead(decoded, workers=workers) as streams:
         for (recording_id, path), stream in tqdm(
             zip(recordings.items(), streams), total=len(recordings), desc=progress, unit="rec", disable=None
         ):
@@ -420,12 +425,16 @@ def score_windows(
                 skip_unreadable=skip_unreadable,
                 stream=stream,
             )
-            audio_seconds += 0.0 if isinstance(item, Skipped) else item.seconds
+            if isinstance(item, Skipped):
+                unreadable += 1
+            else:
+                audio_seconds += item.seconds
             yield item
     elapsed = time.perf_counter() - started
     log.info(
-        "scored %d recordings, %.0f s of audio, in %.1f s: %.1f audio seconds per second",
-        len(recordings),
+        "scored %d recording(s) (%d unreadable, left out), %.0f s of audio, in %.1f s: %.1f audio seconds per second",
+        len(recordings) - unreadable,
+        unreadable,
         audio_seconds,
         elapsed,
         audio_seconds / elapsed,

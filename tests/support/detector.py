@@ -20,7 +20,7 @@ from rainforest.config import ModelSettings
 from rainforest.detect.thresholds import Detector, SpeciesDetector, save_detector
 from rainforest.model import build_model, save_model
 from tests.support.paths import committed_params
-from tests.support.settings import FEATURES, SPECTROGRAM_SETTINGS
+from tests.support.settings import FEATURES, RATE, SPECTROGRAM_SETTINGS
 
 #: The installed console script.
 SCRIPT = Path(sys.executable).parent / "rainforest-detect"
@@ -36,6 +36,15 @@ def write_recording(path: Path, rate: int, channels: int, seconds: float, format
     samples = chirp[:, None] + 0.05 * rng.standard_normal((len(t), channels))
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, samples.astype(np.float32), rate, format=format, subtype=subtype)
+
+
+def write_recordings(folder: Path, count: int, *, seconds: float, name: str = "rec_{:02d}.wav") -> Path:
+    """``count`` mono recordings of ``seconds`` at :data:`RATE` in ``folder``, named by ``name``
+    (its suffix picks the format: WAV or FLAC, 16-bit); returns the folder."""
+    for i in range(count):
+        path = folder / name.format(i)
+        write_recording(path, RATE, 1, seconds, path.suffix[1:].upper(), "PCM_16")
+    return folder
 
 
 def save_thresholds(folder: Path, thresholds: list[float | None]) -> None:
