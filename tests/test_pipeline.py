@@ -144,9 +144,10 @@ def test_the_folds_ensemble_instead_of_the_refit(project, tmp_path):
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = run(["dvc", "repro"], path)
     log = result.stdout + result.stderr
-    # The folds' models are the same: only the model shipped, and what reads it, change.
+    # The folds' models are the same: only the model shipped, and what reads it, change (and check
+    # validates the changed settings).
     ran = {stage for stage in STAGES if f"Running stage '{stage}'" in log}
-    assert ran == {"train", "evaluate", "submit"}, log
+    assert ran == {"check", "train", "evaluate", "submit"}, log
     assert (path / "data/validation_scores.csv").read_bytes() == (
         project[0] / "data/validation_scores.csv"
     ).read_bytes()
