@@ -28,7 +28,7 @@ import yaml
 #: The repository root, the pipeline the projects copy.
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STAGES = ["demo", "etl", "split", "augment", "embed", "train", "evaluate", "submit"]
+STAGES = ["check", "demo", "etl", "split", "augment", "embed", "train", "evaluate", "submit"]
 
 
 def project_env(cwd, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -13,7 +13,8 @@ pipeline (``TINY``):
   ``dvc repro``'s own log; a stage whose rerun writes the same bytes stops
   the cascade.
 * **Run cache.** Undoing the change restores the earlier outputs from DVC's
-  run cache without running anything.
+  run cache without running anything but ``check``, which validates the
+  settings again (a stage with a persistent output is never run-cached).
 * **Comparing runs.** ``dvc params/metrics/plots diff`` show a change between
   two commits; ``dvc exp run -S`` and ``dvc exp show`` work, queued
   experiments included.
@@ -67,6 +68,8 @@ AFTER_ETL = {"etl", "split", "augment", "embed", "train", "evaluate", "submit"}
 AFTER_SPLIT = {"split", "augment", "embed", "train", "evaluate", "submit"}
 AFTER_AUGMENT = {"augment", "embed", "train", "evaluate", "submit"}
 AFTER_TRAIN = {"train", "evaluate", "submit"}
+#: Any change of settings also reruns check, which validates them all.
+CHECK = {"check"}
 
 
 # ---------------------------------------------------------------------------
@@ -282,6 +285,11 @@ class Change:
     #: Outputs the change must alter, so that the expectation is not vacuous.
     alters: tuple[str, ...] = ()
 
+    @property
+    def checked(self) -> set[str]:
+        """check, where the change is one of settings: it validates them again, and is never run-cached."""
+        return CHECK if self.params else set()
+
 
 def _copy_demo_dataset(path: Path) -> None:
     shutil.copytree(path / "data/demo", path / "data/demo_copy")
@@ -363,7 +371,7 @@ def test_a_change_reruns_exactly_what_it_affects(change, base, scenarios, reques
     for name in change.alters:
         assert outcome.changed_outputs[name] != base.outputs[name], f"{change.name} left {name} as it was"
     # Only the expected stages ran...
-    assert_ran(outcome.changed, change.expected)
+    assert_ran(outcome.changed, change.expected | change.checked)
     # ... and the outputs of every other stage are the base run's bytes.
     untouched = _stage_outputs(base, set(STAGES) - change.expected)
     before = {name: base.outputs[name] for name in untouched}
@@ -375,7 +383,7 @@ def test_undoing_a_change_restores_outputs_from_the_run_cache(change, base, scen
     """After the change above, params.yaml (and the edited file) are put
     back: every stage that ran comes back from DVC's run cache, nothing runs."""
     outcome = scenarios.outcome(request)
-    assert_ran(outcome.undone, set(), cached=change.expected)
+    assert_ran(outcome.undone, change.checked, cached=change.expected)
     assert differing(base.outputs, outcome.undone_outputs) == []
     assert UP_TO_DATE in outcome.status
 
@@ -410,7 +418,7 @@ def _plot_rows(plots: dict, name: str) -> dict[str, list[dict]]:
 
 def test_params_metrics_and_plots_diff_show_a_change_between_commits(scenarios, request):
     changed, diffs = scenarios.outcome(request)
-    assert_ran(changed, AFTER_TRAIN)
+    assert_ran(changed, AFTER_TRAIN | CHECK)
     assert diffs["params"] == {"params.yaml": {"train.epochs": {"old": 1, "new": 2, "diff": 1}}}
     metrics = diffs["metrics"]
     assert metrics["metrics/validation.json"], "no validation metric changed"
@@ -453,9 +461,9 @@ def experiments(base: Project, workdir: Path):
 
 def test_experiments_run_queue_and_show_with_params_and_metrics(base, scenarios, request):
     in_workspace, queued, shown = scenarios.outcome(request)
-    # Each experiment changes only the submission's hop, so only submit runs.
-    assert re.findall(r"Running stage '([^']+)'", in_workspace) == ["submit"], in_workspace
-    assert re.findall(r"Running stage '([^']+)'", queued) == ["submit", "submit"], queued
+    # Each experiment changes only the submission's hop, so only submit runs, after check validates it.
+    assert re.findall(r"Running stage '([^']+)'", in_workspace) == ["check", "submit"], in_workspace
+    assert re.findall(r"Running stage '([^']+)'", queued) == ["check", "submit"] * 2, queued
     found = _experiments(shown)
     assert set(found) >= {"hop-half", "hop-quarter", "hop-two"}, shown
     for name, hop in [("hop-half", 0.5), ("hop-quarter", 0.25), ("hop-two", 2.0)]:
