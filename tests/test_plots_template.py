@@ -19,16 +19,13 @@ from pathlib import Path
 
 import pytest
 from dvc_render.html import PAGE_HTML
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
 from benchmarks.project import make_project, run
 from rainforest.errors import PipelineError
 from rainforest.plots_template import LIBRARIES, PLACEHOLDERS, TEMPLATE, Library, page
+from tests.support.browser import chromium_options, start_chromium
 from tests.support.paths import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 #: The pipeline's Vega plots: 3 training curves, precision-recall, confusion, 2 per-species tables.
 VEGA_PLOTS = 7
 PICTURES = 4
@@ -84,27 +81,11 @@ def project(tmp_path_factory) -> Path:
 def browser():
     """Headless Chromium that reaches no network: every host name fails to resolve, and its proxy is a
     closed port on this machine."""
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if missing:
-        pytest.fail(
-            f"{', '.join(missing)} not found: the browser tests need Debian's Chromium and its driver: "
-            "apt-get install -y --no-install-recommends chromium chromium-driver"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    # --no-sandbox: Chromium's sandbox refuses to run as root, as CI does.
-    for argument in [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--proxy-server=127.0.0.1:9",
-    ]:
-        options.add_argument(argument)
+    options = chromium_options(
+        "--window-size=1400,1000", "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"
+    )
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the page's console, for its errors
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = start_chromium(options)
     try:
         yield driver
     finally:

@@ -20,8 +20,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
@@ -31,6 +29,7 @@ from rainforest.events.verdicts import VERDICT_COLUMNS
 from rainforest.review.cli import review
 from rainforest.review.page import write_review_page
 from rainforest.review.selection import merge_detected
+from tests.support.browser import chromium_options, start_chromium
 from tests.support.detector import BANDS, SPECIES, restored_logging, write_recording
 from tests.support.events import read_reviewed, read_training_events
 from tests.support.paths import committed_params
@@ -38,8 +37,6 @@ from tests.support.review import detections_folder
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 #: How long the browser may take to write the export.
 DOWNLOAD_SECONDS = 30
 
@@ -62,29 +59,15 @@ def made(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def browser(made):
     """Headless Chromium that saves downloads to ``made["downloads"]`` without asking."""
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if missing:
-        pytest.fail(
-            f"{', '.join(missing)} not found: the browser tests need Debian's Chromium and its driver: "
-            "apt-get install -y --no-install-recommends chromium chromium-driver"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    # --no-sandbox: Chromium's sandbox refuses to run as root, as CI does.
-    for argument in [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
+    options = chromium_options(
         "--window-size=1440,1000",
         # Keys start a player as a person's would; a test's synthetic ones count as no gesture without this.
         "--autoplay-policy=no-user-gesture-required",
-    ]:
-        options.add_argument(argument)
+    )
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(made["downloads"]), "download.prompt_for_download": False}
     )
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = start_chromium(options)
     try:
         # Headless Chromium ignores the download preferences without this.
         driver.execute_cdp_cmd(
