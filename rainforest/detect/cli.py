@@ -163,6 +163,7 @@ def _detect(args: argparse.Namespace) -> None:
     from rainforest.detect.engine import DetectionJob
     from rainforest.detect.run import detect_recordings, find_recordings
     from rainforest.detect.thresholds import load_detector
+    from rainforest.events import detections as detection_files
 
     started = time.perf_counter()
     recordings = find_recordings(args.inputs)
@@ -217,7 +218,7 @@ def _detect(args: argparse.Namespace) -> None:
         args.model,
         detector_path,
         summary.detections,
-        args.output / "detections.csv",
+        args.output / detection_files.FILE_NAME,
         total - len(summary.skipped),
         time.perf_counter() - started,
     )

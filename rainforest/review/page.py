@@ -406,7 +406,8 @@ def write_review_page(
         be read, or the model or detector file is bad.
     """
     detections_dir = Path(detections_dir)
-    detections = detection_files.read(detections_dir / detection_files.FILE_NAME)
+    detections_path = detections_dir / detection_files.FILE_NAME
+    detections = detection_files.read(detections_path)
     card = load_card(model)
     species_detector = load_detector(detector, card.species)
     rows = review_rows(
@@ -418,7 +419,7 @@ def write_review_page(
         near=near,
         bins=bins,
         merge=merge,
-        source=detections_dir / "detections.csv",
+        source=detections_path,
     )
     stems = [f"{number:04d}" for number in range(1, len(rows.cards) + 1)] + [
         _reference_stem(species, card.species) for species in rows.references["species"]
