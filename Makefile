@@ -1,6 +1,7 @@
 # make run: set everything up and run the pipeline; make test: set up and run the tests;
 # make test-fast: the same without the tests marked slow (real dvc runs, TensorFlow subprocesses,
-# training), under two minutes on 2 cores. make test also installs what only the tests need: the
+# training), under two minutes on 2 cores. Both install the onnx extra (onnxruntime, and onnx, with
+# which the tests build a tiny embedding model); make test also installs what only its tests need: the
 # BirdNET extra (its tests; CC BY-NC-SA 4.0) and, as root with apt-get, the sshd and Chromium the
 # tests start (tests/support/system-packages.sh; elsewhere it names the command to run).
 # make lint: ruff's lint rules, its formatting (check only) and mypy, as configured in pyproject.toml,
@@ -13,7 +14,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 WITH_VENV = PATH="$(abspath $(BIN)):$$PATH"
 
-.PHONY: setup setup-birdnet setup-lint lint run test test-fast clean
+.PHONY: setup setup-birdnet setup-onnx setup-lint lint run test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -29,6 +30,13 @@ setup-birdnet: $(VENV)/.installed-birdnet
 
 $(VENV)/.installed-birdnet: requirements-birdnet.txt $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -r requirements-birdnet.txt
+	touch $@
+
+# The optional runtime of your own ONNX embedding models (onnxruntime, MIT): see docs/model.md.
+setup-onnx: $(VENV)/.installed-onnx
+
+$(VENV)/.installed-onnx: requirements-onnx.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r requirements-onnx.txt
 	touch $@
 
 # The lint and type checkers, pinned (requirements-lint.txt).
@@ -55,11 +63,11 @@ run: setup
 	@echo "Submission: data/submission.csv. Per-species figures: metrics/plots/validation_species.csv,"
 	@echo "metrics/test_species.csv. For dvc and rainforest-detect: . $(BIN)/activate"
 
-test: setup setup-birdnet
+test: setup setup-birdnet setup-onnx
 	@bash tests/support/system-packages.sh
 	$(WITH_VENV) python -m pytest
 
-test-fast: setup
+test-fast: setup setup-onnx
 	$(WITH_VENV) python -m pytest -m "not slow"
 
 clean:

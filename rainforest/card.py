@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from rainforest.config import FeatureSettings, SpectrogramSettings
 from rainforest.errors import ModelError
@@ -28,11 +29,37 @@ class EmbeddingCard:
     """The pretrained model whose embeddings a head was trained on, so that
     inference computes the same ones: its name in
     :data:`rainforest.embedding.EMBEDDING_MODELS`, the SHA-256 of its file and
-    its licence (a head inherits it)."""
+    its licence (a head inherits it). For a model read from a file
+    (``embedding.model: onnx``) also the file, as ``embedding.onnx_file`` named
+    it, and its descriptor's fields (:class:`rainforest.config.OnnxDescriptor`)."""
 
     model: str
     sha256: str
     licence: str
+    file: str | None = None
+    descriptor: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Its fields, without those that are None (a BirdNET card is as it always was)."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    def to_attrs(self) -> dict[str, str]:
+        """Its fields as an embedding file's attributes: text, the descriptor as JSON."""
+        return {
+            key: json.dumps(value, sort_keys=True) if key == "descriptor" else str(value)
+            for key, value in self.to_dict().items()
+        }
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> EmbeddingCard:
+        """The card an embedding file's attributes (:meth:`to_attrs`) hold."""
+        return cls(
+            str(attrs["model"]),
+            str(attrs["sha256"]),
+            str(attrs["licence"]),
+            str(attrs["file"]) if "file" in attrs else None,
+            json.loads(str(attrs["descriptor"])) if "descriptor" in attrs else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -55,7 +82,7 @@ class ModelCard:
             "species": self.species,
         }
         if self.embedding is not None:
-            values["embedding"] = asdict(self.embedding)
+            values["embedding"] = self.embedding.to_dict()
         if self.labels is not None:
             values["labels"] = self.labels
         return json.dumps(values, indent=2, sort_keys=True)

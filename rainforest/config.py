@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
 import yaml
@@ -231,10 +231,120 @@ class AugmentSettings(_Section):
     time_stretch: TimeStretchSettings
 
 
+#: The folder of user-supplied embedding models (``embedding.onnx_file``): the
+#: embed stage depends on it, so replacing a model or its descriptor reruns
+#: what it must.
+EMBEDDING_MODELS_DIR = "embedding_models"
+
+
 class EmbeddingSettings(_Section):
-    # none, or a model of rainforest.embedding.EMBEDDING_MODELS (listed here,
-    # not imported: every stage reads the settings, few need the models).
-    model: Literal["none", "birdnet-v2.4"]
+    # A model of rainforest.embedding.EMBEDDING_MODELS: none, birdnet-v2.4 or
+    # onnx (listed here, not imported: every stage reads the settings, few
+    # need the models; a test keeps the two lists equal).
+    model: Literal["none", "birdnet-v2.4", "onnx"]
+    # For model onnx: the ONNX file, with its descriptor beside it (the same
+    # name ending in .yaml, read by OnnxDescriptor).
+    onnx_file: Annotated[str, Strict()] = f"{EMBEDDING_MODELS_DIR}/model.onnx"
+
+    @field_validator("onnx_file")
+    @classmethod
+    def _check_onnx_file(cls, onnx_file: str) -> str:
+        path = PurePosixPath(onnx_file)
+        if path.is_absolute() or ".." in path.parts or path.parts[:1] != (EMBEDDING_MODELS_DIR,):
+            raise ValueError(
+                f"must be a path inside the project's {EMBEDDING_MODELS_DIR}/ folder, which the embed stage "
+                f"depends on, e.g. {EMBEDDING_MODELS_DIR}/perch_v2.onnx: copy or link the model there"
+            )
+        if path.suffix != ".onnx":
+            raise ValueError("must name an .onnx file")
+        return onnx_file
+
+    @model_validator(mode="after")
+    def _check_file_exists(self) -> EmbeddingSettings:
+        # Here, in the check stage, not in embed: a missing model stops the run
+        # before DVC deletes any output.
+        if self.model == "onnx":
+            for path, what in [
+                (Path(self.onnx_file), "the ONNX model"),
+                (descriptor_path(self.onnx_file), "its descriptor"),
+            ]:
+                if not path.is_file():
+                    raise ValueError(
+                        f"embedding.onnx_file: {path} ({what}) not found; put the model and its descriptor in "
+                        f"{EMBEDDING_MODELS_DIR}/ (docs/model.md, 'Your own embedding model')"
+                    )
+        return self
+
+
+def descriptor_path(onnx_file: str | Path) -> Path:
+    """The descriptor of an ONNX embedding model: beside it, the same name ending in ``.yaml``.
+
+    Examples
+    --------
+    >>> descriptor_path("embedding_models/perch_v2.onnx").as_posix()
+    'embedding_models/perch_v2.yaml'
+    """
+    return Path(onnx_file).with_suffix(".yaml")
+
+
+class OnnxPreprocessing(_Section):
+    # Applied to each window in this order, after it is fitted to the model's
+    # rate and length. remove_mean: subtract the window's mean. peak: scale the
+    # window so its largest absolute sample is this (Perch's cards recommend
+    # 0.25); windows quieter than rainforest.embedding.PEAK_FLOOR are scaled
+    # as if that loud.
+    remove_mean: bool = False
+    peak: PositiveFloat | None = None
+
+
+class OnnxDescriptor(_Section):
+    """What the pipeline needs to know to run a user's ONNX embedding model.
+
+    Read from the YAML file beside the model (:func:`descriptor_path`); see
+    docs/model.md for the fields and an example (Perch v2).
+    """
+
+    # Audio the model takes: one window of window_seconds at sample_rate Hz,
+    # float32 samples in [-1, 1], as input tensor `input` of shape (batch, samples).
+    sample_rate: Annotated[Integer, Field(ge=1000)]
+    window_seconds: PositiveFloat
+    input: Annotated[str, Strict(), Field(min_length=1)]
+    # The embedding: output tensor `output` of shape (batch, dimension).
+    output: Annotated[str, Strict(), Field(min_length=1)]
+    dimension: PositiveInt
+    preprocessing: OnnxPreprocessing = OnnxPreprocessing()
+    # The licence of the model's weights, in words (a head trained on its
+    # embeddings inherits it); it goes on the model card.
+    licence: Annotated[str, Strict(), Field(min_length=1)]
+    # Optional: the file's SHA-256, refused if the file has another.
+    sha256: Annotated[str, Strict(), Field(pattern="^[0-9a-f]{64}$")] | None = None
+
+
+def load_descriptor(path: str | Path) -> OnnxDescriptor:
+    """Read and validate an ONNX embedding model's descriptor.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or not YAML, or any field is missing, unknown
+        or invalid; the message names the file and every offending field.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "m.yaml").write_text("sample_rate: 32000\nwindow_seconds: 5.0\n"
+    ...     "input: inputs\noutput: embedding\ndimension: 1536\nlicence: Apache-2.0\n")
+    >>> load_descriptor(folder / "m.yaml").dimension
+    1536
+    """
+    values = _read_yaml_mapping(
+        Path(path), what="descriptor of an ONNX embedding model", missing="write it beside the model (docs/model.md)"
+    )
+    try:
+        return OnnxDescriptor.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error, str(path), reference="docs/model.md")) from None
 
 
 class ModelSettings(_Section):
@@ -361,7 +471,7 @@ class Settings(_Section):
             raise ValueError(
                 f"model.architecture ({self.model.architecture}) and embedding.model ({self.embedding.model}) "
                 "disagree: the embedding_head architecture trains on a pretrained model's embeddings, so set "
-                "both (model.architecture: embedding_head, embedding.model: birdnet-v2.4) or neither "
+                "both (model.architecture: embedding_head, embedding.model: birdnet-v2.4 or onnx) or neither "
                 "(embedding.model: none)"
             )
         if self.submit.hop_seconds > self.features.window_seconds:
@@ -373,7 +483,7 @@ class Settings(_Section):
         return self
 
 
-def _format_errors(error: ValidationError, source: str) -> str:
+def _format_errors(error: ValidationError, source: str, *, reference: str = "params.yaml in the project") -> str:
     lines = [f"{source}: {error.error_count()} invalid setting(s):"]
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"])
@@ -383,9 +493,9 @@ def _format_errors(error: ValidationError, source: str) -> str:
             # with the key it is about, and its input is the whole file.
             lines.append(f"  {item['msg'].removeprefix('Value error, ')}")
         elif item["type"] == "missing":
-            lines.append(f"  {key}: missing; add it (see params.yaml in the project for its default)")
+            lines.append(f"  {key}: missing; add it (see {reference})")
         elif item["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key; check its spelling against params.yaml in the project{got}")
+            lines.append(f"  {key}: unknown key; check its spelling against {reference}{got}")
         else:
             lines.append(f"  {key}: {item['msg'].removeprefix('Value error, ')}{got}")
     return "\n".join(lines)
@@ -408,13 +518,19 @@ def load_settings(path: str | Path = "params.yaml") -> Settings:
         If the file is missing, is not YAML, or any value is invalid. The
         message names every offending key.
     """
-    path = Path(path)
+    values = _read_yaml_mapping(Path(path), what="settings file", missing="run from the project root")
+    return settings_from_dict(values, source=str(path))
+
+
+def _read_yaml_mapping(path: Path, *, what: str, missing: str) -> dict:
+    """The mapping the YAML file ``path`` holds; ``what`` names the file and
+    ``missing`` says what to do when it is not there."""
     try:
         values = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path}: settings file not found; run from the project root") from None
+        raise ConfigError(f"{path}: {what} not found; {missing}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections, got {type(values).__name__}")
-    return settings_from_dict(values, source=str(path))
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(values).__name__}")
+    return values

@@ -296,8 +296,7 @@ def model_card(windows_path: str | Path, embeddings_path: str | Path | None = No
     labels = [str(name) for name in window_attrs["species_labels"]] if "species_labels" in window_attrs else None
     embedding = None
     if embeddings_path is not None:
-        attrs = read_window_attrs(embeddings_path)
-        embedding = EmbeddingCard(str(attrs["model"]), str(attrs["sha256"]), str(attrs["licence"]))
+        embedding = EmbeddingCard.from_attrs(read_window_attrs(embeddings_path))
     return ModelCard(read_spectrogram_settings(windows_path), species, embedding, labels)
 
 

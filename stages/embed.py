@@ -4,7 +4,8 @@ Usage: python stages/embed.py WINDOWS_H5 AUGMENTED_H5 WINDOW_EMBEDDINGS_H5 AUGME
 
 Each output holds one embedding per row of its input (``embeddings``, float32,
 (n, dimension)) and, as file attributes, the embedding model's name, the
-SHA-256 of its file and its licence. With ``embedding.model: none`` (the
+SHA-256 of its file and its licence (for a user's ONNX model also its path and
+descriptor). With ``embedding.model: none`` (the
 default: the CNN trains on spectrograms) both outputs are small placeholders
 that name no model, so the stage costs nothing and changes nothing downstream.
 """
@@ -19,6 +20,7 @@ def main(settings, windows_path, augmented_path, window_embeddings_path, augment
     embed_window_sets(
         {windows_path: window_embeddings_path, augmented_path: augmented_embeddings_path},
         model=settings.embedding.model,
+        onnx_file=settings.embedding.onnx_file,
     )
 
 

@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from rainforest.config import EmbeddingSettings, FeatureSettings, Settings, load_settings, settings_from_dict
-from rainforest.embedding import EMBEDDING_MODELS, NO_MODEL
+from rainforest.embedding import EMBEDDING_MODELS
 from rainforest.errors import ConfigError
 from tests.support.paths import PARAMS_PATH, committed_params
 from tests.support.project import with_setting
@@ -280,4 +280,28 @@ def test_embedding_head_and_embedding_model_go_together(base):
 
 def test_embedding_models_in_the_settings_are_the_registered_ones():
     allowed = set(get_args(EmbeddingSettings.model_fields["model"].annotation))
-    assert allowed == {NO_MODEL, *EMBEDDING_MODELS}
+    assert allowed == set(EMBEDDING_MODELS) == {"none", "birdnet-v2.4", "onnx"}
+
+
+def test_onnx_file_must_lie_in_the_folder_embed_depends_on(base):
+    for path in ["models/perch.onnx", "/data/perch.onnx", "embedding_models/../perch.onnx"]:
+        with pytest.raises(
+            ConfigError, match=r"embedding\.onnx_file: must be a path inside the project's embedding_models/"
+        ):
+            settings_from_dict(with_setting(base, "embedding.onnx_file", path))
+    with pytest.raises(ConfigError, match=r"embedding\.onnx_file: must name an \.onnx file"):
+        settings_from_dict(with_setting(base, "embedding.onnx_file", "embedding_models/perch.tflite"))
+
+
+def test_a_missing_onnx_model_stops_the_settings_check(base, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    onnx = with_setting(with_setting(base, "model.architecture", "embedding_head"), "embedding.model", "onnx")
+    onnx = with_setting(onnx, "embedding.onnx_file", "embedding_models/perch.onnx")
+    with pytest.raises(ConfigError, match=r"embedding_models/perch\.onnx \(the ONNX model\) not found"):
+        settings_from_dict(onnx)
+    (tmp_path / "embedding_models").mkdir()
+    (tmp_path / "embedding_models/perch.onnx").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"embedding_models/perch\.yaml \(its descriptor\) not found"):
+        settings_from_dict(onnx)
+    (tmp_path / "embedding_models/perch.yaml").write_text("")
+    assert settings_from_dict(onnx).embedding.onnx_file == "embedding_models/perch.onnx"

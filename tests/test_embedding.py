@@ -4,7 +4,6 @@ import dataclasses
 import hashlib
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +23,8 @@ from rainforest.embedding import (
 )
 from rainforest.errors import ConfigError, ModelError
 from rainforest.model import build_model
-from rainforest.window_sets import WindowWriter, read_window_attrs, read_windows
-from tests.support.windows import window_scores
+from rainforest.window_sets import read_window_attrs, read_windows
+from tests.support.windows import window_scores, write_window_set
 
 INFO = BirdNetEmbedder.info
 
@@ -139,33 +138,9 @@ def test_fit_windows_resamples_then_centres_on_the_models_window():
     np.testing.assert_array_equal(fit_windows(longer, 48_000, INFO)[0], longer[0, 24_000:168_000])
 
 
-def _window_set(path: Path, waveforms: np.ndarray, rate: int) -> Path:
-    with WindowWriter(
-        path,
-        n_mels=4,
-        n_frames=3,
-        n_species=2,
-        n_samples=waveforms.shape[1],
-        attrs={"sample_rate": rate, "species": ["s0", "s1"]},
-    ) as writer:
-        n = len(waveforms)
-        writer.append(
-            spectrograms=np.zeros((n, 4, 3), np.float32),
-            waveforms=waveforms,
-            targets=np.zeros((n, 2), np.uint8),
-            masks=np.zeros((n, 2), np.uint8),
-            recording_ids=np.array(["r"] * n, dtype=object),
-            start_times=np.zeros(n),
-            end_times=np.ones(n),
-            event_species=np.zeros(n, np.int16),
-            event_present=np.ones(n, np.uint8),
-        )
-    return path
-
-
 def test_no_model_writes_the_same_placeholder_whatever_the_windows(tmp_path):
-    a = _window_set(tmp_path / "a.h5", np.zeros((3, 800), np.float32), 16_000)
-    b = _window_set(tmp_path / "b.h5", np.ones((70, 800), np.float32), 16_000)
+    a = write_window_set(tmp_path / "a.h5", np.zeros((3, 800), np.float32), 16_000)
+    b = write_window_set(tmp_path / "b.h5", np.ones((70, 800), np.float32), 16_000)
     embed_window_sets({a: tmp_path / "ea.h5", b: tmp_path / "eb.h5"}, model="none")
     assert (tmp_path / "ea.h5").read_bytes() == (tmp_path / "eb.h5").read_bytes()
     assert read_window_attrs(tmp_path / "ea.h5") == {"model": "none"}
@@ -177,7 +152,7 @@ def test_embedding_files_hold_one_embedding_per_window(embedder, windows, tmp_pa
     # 2 s windows at 32 kHz, as etl would cut them, more than one chunk of them.
     two_seconds = soxr.resample(windows[:, 24_000:120_000].T, 48_000, 32_000).T.astype(np.float32)
     many = np.concatenate([two_seconds] * 14)[: EMBEDDING_CHUNK + 3]
-    source = _window_set(tmp_path / "w.h5", many, 32_000)
+    source = write_window_set(tmp_path / "w.h5", many, 32_000)
     embed_window_sets({source: tmp_path / "e.h5"}, model="birdnet-v2.4", threads=2)
     stored = read_windows(tmp_path / "e.h5", ("embeddings",))["embeddings"]
     assert stored.shape == (len(many), 1024)

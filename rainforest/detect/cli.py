@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-species thresholds and bands (default: detector.json beside the model)",
     )
     parser.add_argument(
+        "--embedding-model",
+        type=Path,
+        metavar="ONNX_FILE",
+        help="for a head on your own ONNX embedding model: its file, with its descriptor beside it, if not at the "
+        "path the model's card names (from the project folder); it must be the file the head was trained on",
+    )
+    parser.add_argument(
         "-o", "--output", type=Path, default=Path("detections"), help="output folder (default: %(default)s)"
     )
     parser.add_argument(
@@ -200,6 +207,7 @@ def _detect(args: argparse.Namespace) -> None:
         ScoringSettings(hop_seconds=hop_seconds, batch_size=args.batch_size),
         args.skip_unreadable,
         merge=args.merge,
+        embedding_file=_embedding_file(card, args.embedding_model),
     )
     # --workers asks for local processes, whatever the environment names.
     scheduler = args.scheduler or (None if args.workers else os.environ.get("DASK_SCHEDULER_ADDRESS") or None)
@@ -225,6 +233,23 @@ def _detect(args: argparse.Namespace) -> None:
     if not args.all:
         for line in why_few_detections(summary, card=card, detector=detector, thresholds=thresholds):
             logging.info("%s: %s", PROG, line)
+
+
+def _embedding_file(card: ModelCard, given: Path | None) -> Path | None:
+    """The ONNX file of a head on a user's embedding model, as an absolute
+    path (workers may start elsewhere); None for other models."""
+    if card.embedding is None or card.embedding.file is None:
+        if given is not None:
+            raise ConfigError("--embedding-model: the model's card names no ONNX embedding model; leave it out")
+        return None
+    path = given or Path(card.embedding.file)
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: the ONNX embedding model the head was trained on was not found"
+            + ("" if given else " (the path on the model's card, from this folder): run from the project folder, or")
+            + " give its file with --embedding-model"
+        )
+    return path.resolve()
 
 
 #: Species named, at most, in the line on the highest scores.

@@ -60,6 +60,9 @@ class DetectionJob:
     merge
         Whether the overlapping windows of one species are written as one detection
         (:func:`rainforest.events.detections.merge_overlapping`).
+    embedding_file
+        For a head on a user's ONNX embedding model: its file, if not at the
+        path on the model's card.
     """
 
     model: Path
@@ -68,6 +71,7 @@ class DetectionJob:
     scoring: ScoringSettings
     skip_unreadable: bool = False
     merge: bool = False
+    embedding_file: Path | None = None
 
 
 #: Dask's setting of the environment its nannies start workers in.
@@ -75,7 +79,7 @@ NANNY_ENVIRON = "distributed.nanny.pre-spawn-environ"
 
 
 @functools.lru_cache(maxsize=1)
-def _loaded(model_path: Path, detector_path: Path):
+def _loaded(model_path: Path, detector_path: Path, embedding_file: Path | None):
     # Once per process: the scorer, card and detector (a worker keeps them for every recording).
     # TensorFlow is imported here, in the processes that score, not at the top: the
     # process that only hands recordings to a cluster and writes the outputs never loads it.
@@ -83,7 +87,7 @@ def _loaded(model_path: Path, detector_path: Path):
     from rainforest.model import load_model
 
     model, card = load_model(model_path), load_card(model_path)
-    return make_scorer(model, card), card, load_detector(detector_path, card.species)
+    return make_scorer(model, card, embedding_file=embedding_file), card, load_detector(detector_path, card.species)
 
 
 @functools.cache
@@ -127,7 +131,7 @@ def detect_recording(job: DetectionJob, recording_id: str, path: Path) -> Record
     from rainforest.detect.scoring import score_recording  # see _loaded
 
     _share_the_worker_cores()
-    scorer, card, detector = _loaded(job.model, job.detector)
+    scorer, card, detector = _loaded(job.model, job.detector, job.embedding_file)
     try:
         item = score_recording(scorer, recording_id, path, scoring=job.scoring, skip_unreadable=job.skip_unreadable)
     except AudioError as error:
@@ -139,7 +143,7 @@ def _in_process(job: DetectionJob, recordings: dict[str, Path]) -> Generator[Rec
     # One process: TensorFlow on every core, the next recordings decoded ahead, a thread per core.
     from rainforest.detect.scoring import score_windows  # see _loaded
 
-    scorer, card, detector = _loaded(job.model, job.detector)
+    scorer, card, detector = _loaded(job.model, job.detector, job.embedding_file)
     scored = score_windows(
         scorer,
         recordings,

@@ -34,8 +34,8 @@ from tqdm import tqdm
 from rainforest.audio import Recording, Skipped
 from rainforest.card import ModelCard
 from rainforest.config import ScoringSettings, SpectrogramSettings
-from rainforest.embedding import EmbeddingModel, fit_windows, load_embedding_model
-from rainforest.errors import AudioError, ModelError
+from rainforest.embedding import EmbeddingModel, check_same_model, fit_windows, load_embedding_model
+from rainforest.errors import AudioError
 from rainforest.model import TimeFrequencyPooling, ensemble_members
 from rainforest.parallel import one_blas_thread, streams_ahead
 from rainforest.spectrogram import (
@@ -247,7 +247,9 @@ class EmbeddingScorer:
     block_samples = EMBEDDING_BLOCK_SAMPLES
 
     def __init__(self, model: keras.Model, card: ModelCard, embedder: EmbeddingModel):
-        self.model, self.embedder, self.sample_rate = model, embedder, card.spectrogram_settings.sample_rate
+        assert embedder.info is not None, "a head on embeddings reads a model"
+        self.model, self.embedder, self.info = model, embedder, embedder.info
+        self.sample_rate = card.spectrogram_settings.sample_rate
         self.window_samples = round(card.spectrogram_settings.features.window_seconds * self.sample_rate)
         self._head = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
@@ -262,7 +264,7 @@ class EmbeddingScorer:
         length = max(n_samples, self.window_samples)
         starts = sliding_window_starts(length, self.window_samples, round(scoring.hop_seconds * self.sample_rate))
         scores = [
-            self._head(self.embedder.embed(fit_windows(windows, self.sample_rate, self.embedder.info))).numpy()
+            self._head(self.embedder.embed(fit_windows(windows, self.sample_rate, self.info))).numpy()
             for windows in stream_windows(blocks, starts, self.window_samples, scoring.batch_size)
         ]
         return starts / self.sample_rate, np.concatenate(scores)
@@ -271,25 +273,25 @@ class EmbeddingScorer:
 Scorer = RecordingScorer | EmbeddingScorer
 
 
-def make_scorer(model: keras.Model, card: ModelCard) -> Scorer:
+def make_scorer(model: keras.Model, card: ModelCard, *, embedding_file: Path | None = None) -> Scorer:
     """The scorer of a model saved by ``train``: on spectrograms, or for an
     ``embedding_head`` on the embeddings of the model its card names.
+
+    ``embedding_file`` is where that model's ONNX file is, for a head on a
+    model from a file (default: the path on the card, from the current folder).
 
     Raises
     ------
     ConfigError, ModelError
-        If the embedding model is not installed, or its file is not the one
-        the head was trained on.
+        If the embedding model is not installed or not found, or its file (or
+        descriptor) is not the one the head was trained on.
     """
     if card.embedding is None:
         return RecordingScorer(model, card.spectrogram_settings)
-    embedder = load_embedding_model(card.embedding.model, threads=os.cpu_count() or 1)
-    if embedder.info.sha256 != card.embedding.sha256:
-        raise ModelError(
-            f"the model was trained on embeddings of a {card.embedding.model} file with SHA-256 "
-            f"{card.embedding.sha256}, but the installed one has {embedder.info.sha256}; install the version "
-            "it was trained with, or retrain (dvc repro)"
-        )
+    embedder = load_embedding_model(
+        card.embedding.model, onnx_file=embedding_file or card.embedding.file, threads=os.cpu_count() or 1
+    )
+    check_same_model(embedder, card.embedding)
     return EmbeddingScorer(model, card, embedder)
 
 
