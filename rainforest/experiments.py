@@ -178,13 +178,12 @@ def bare_birdnet_speed(dataset_dir: Path) -> float:
     on the test recordings cut into 3 s windows without overlap (the model
     alone: decoding is not timed)."""
     import numpy as np
-    import tensorflow as tf
 
     from rainforest.audio import index_recordings, load_recording
     from rainforest.embedding import BirdNetEmbedder
 
     info = BirdNetEmbedder.info
-    interpreter = tf.lite.Interpreter(model_content=BirdNetEmbedder.model_bytes(), num_threads=os.cpu_count() or 1)
+    interpreter = BirdNetEmbedder.interpreter(BirdNetEmbedder.model_bytes(), threads=os.cpu_count() or 1)
     interpreter.allocate_tensors()
     index = interpreter.get_input_details()[0]["index"]
     windows: list[np.ndarray] = []

