@@ -69,7 +69,7 @@ def make_project(path: Path, overrides: dict, source: Path = ROOT) -> Path:
     nested sections (``augment.noise``) are merged key by key.
     """
     path.mkdir(parents=True, exist_ok=True)
-    for name in ["dvc.yaml", "stages", "rainforest", "reviews", "embedding_models"]:
+    for name in ["dvc.yaml", "stages", "rainforest", "reviews", "embedding_models", "pool"]:
         if (source / name).is_dir():
             shutil.copytree(source / name, path / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:

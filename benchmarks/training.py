@@ -40,6 +40,8 @@ SPLIT = "data/split.csv"
 AUGMENTED = "data/features/augmented.h5"
 WINDOW_EMBEDDINGS = "data/features/window_embeddings.h5"
 AUGMENTED_EMBEDDINGS = "data/features/augmented_embeddings.h5"
+POOL = "data/features/pool.h5"
+POOL_EMBEDDINGS = "data/features/pool_embeddings.h5"
 
 
 def _settings(params_path: str | Path, overrides: dict[str, object]):
@@ -106,8 +108,23 @@ def training_throughput(
             "validation_scores": out / "validation_scores.csv",
             "live_dir": out / "train",
         }
-        if hasattr(training, "TrainingFiles"):
-            training.train_model(model=settings.model, settings=settings.train, files=training.TrainingFiles(**files))
+        if hasattr(training, "PseudoLabels"):  # a checkout with pseudo-label rounds
+            files |= {
+                "pool": POOL,
+                "pool_embeddings": POOL_EMBEDDINGS,
+                "round_models": out / "rounds",
+                "pseudo_labels": out / "pseudo_labels.csv",
+                "rounds": out / "rounds.json",
+                "pseudo_label_counts": out / "pseudo_label_counts.csv",
+            }
+            training.train_model(
+                model=settings.model,
+                settings=settings.train,
+                pseudo_label=settings.pseudo_label,
+                files=training.TrainingFiles(**files),
+            )
+        elif hasattr(training, "TrainingFiles"):
+            training.train_model(model=settings.model, settings=settings.train, files=training.TrainingFiles(**files))  # type: ignore[call-arg]  # that signature
         else:  # a checkout from before TrainingFiles takes the paths one by one
             paths = {name if name == "live_dir" else f"{name}_path": path for name, path in files.items()}
             training.train_model(model=settings.model, settings=settings.train, **paths)  # type: ignore[arg-type]  # that signature

@@ -408,6 +408,41 @@ class TrainSettings(_Section):
         return self
 
 
+class PseudoLabelSettings(_Section):
+    # Rounds of train, pseudo-label, train again after the first model (0: none,
+    # the pipeline as without a pool); rainforest.pseudo_labels.
+    rounds: Annotated[Integer, Field(ge=0, le=10)]
+    # Where the pool's unlabelled windows come from: the time of the training
+    # recordings (every recording in train/) that no labelled window or event
+    # covers, a folder of recordings (pool_dir, a dependency of the pool
+    # stage, empty by default), and, for competitions only, the test
+    # recordings (the test figures are then transductive: metrics/test.json
+    # says so).
+    training_recordings: bool
+    pool_dir: Path
+    use_test_recordings: bool
+    # Windows cut from each pool recording, at random where free (seeded by its id).
+    windows_per_recording: Annotated[Integer, Field(ge=1, le=1000)]
+    # A pool window scoring at least positive_score for a species becomes a
+    # positive of it; at most absence_score, a known absence; at most
+    # max_per_species of each per species and round, so a common species does
+    # not swamp the rest. weight: the loss weight of a pseudo-label (a
+    # person's label weighs 1).
+    positive_score: Annotated[Number, Field(gt=0, lt=1)]
+    absence_score: Annotated[Number, Field(gt=0, lt=1)]
+    max_per_species: Annotated[Integer, Field(ge=1)]
+    weight: Annotated[Number, Field(gt=0, le=1)]
+
+    @model_validator(mode="after")
+    def _check(self) -> PseudoLabelSettings:
+        if self.absence_score >= self.positive_score:
+            raise ValueError(
+                f"absence_score ({self.absence_score}) must be below positive_score ({self.positive_score}): a "
+                "window cannot be both a species' positive and its known absence"
+            )
+        return self
+
+
 class EvaluateSettings(_Section):
     # Each species' detection threshold is the lowest validation score that
     # reaches this precision (see rainforest.detect.thresholds.select_thresholds).
@@ -449,6 +484,7 @@ class Settings(_Section):
     embedding: EmbeddingSettings
     model: ModelSettings
     train: TrainSettings
+    pseudo_label: PseudoLabelSettings
     evaluate: EvaluateSettings
     submit: SubmitSettings
 
@@ -473,6 +509,11 @@ class Settings(_Section):
                 "disagree: the embedding_head architecture trains on a pretrained model's embeddings, so set "
                 "both (model.architecture: embedding_head, embedding.model: birdnet-v2.4 or onnx) or neither "
                 "(embedding.model: none)"
+            )
+        if self.pseudo_label.rounds and self.train.loss != "masked_bce":
+            raise ValueError(
+                f"pseudo_label.rounds ({self.pseudo_label.rounds}) needs train.loss: masked_bce: a pseudo-label is "
+                "one species' presence or absence, which softmax_crossentropy's one species per window cannot take"
             )
         if self.submit.hop_seconds > self.features.window_seconds:
             raise ValueError(

@@ -70,19 +70,22 @@ class MinMaxScaling(layers.Layer):
 SCORING_BATCH = 256
 
 
-def label_weights(targets: np.ndarray, masks: np.ndarray, unknown_weight: float) -> np.ndarray:
+def label_weights(
+    targets: np.ndarray, masks: np.ndarray, unknown_weight: float, known_weight: float = 1.0
+) -> np.ndarray:
     """Targets and loss weights side by side, as :class:`WeightedBinaryCrossentropy` takes them.
 
     Returns
     -------
     np.ndarray of float32, shape (n, 2 * n_species)
-        Targets (1 present, 0 otherwise), then weights: 1 where the label is
+        Targets (1 present, 0 otherwise), then weights: ``known_weight`` (1
+        for a person's labels, less for pseudo-labels) where the label is
         known, ``unknown_weight`` where nobody annotated the species.
     """
     known = masks.astype(bool)
     # Cast first: unsigned targets would wrap around in arithmetic.
     values = np.where(known, targets.astype(np.float32), np.float32(0))
-    weights = np.where(known, np.float32(1), np.float32(unknown_weight))
+    weights = np.where(known, np.float32(known_weight), np.float32(unknown_weight))
     return np.concatenate([values, weights], axis=1).astype(np.float32)
 
 

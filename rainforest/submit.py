@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 from pathlib import Path
 
 import keras
@@ -18,6 +20,8 @@ from rainforest.errors import LabelError
 from rainforest.events import SpeciesNames, competition, presence_matrix, read_species
 from rainforest.metrics import score_summary, species_table, with_labels
 from rainforest.model import load_model
+
+log = logging.getLogger(__name__)
 
 #: The test labels, where a dataset has them (the demo data does).
 GROUND_TRUTH = "test_ground_truth.csv"
@@ -63,6 +67,18 @@ def score_recordings(
     return np.stack(rows)
 
 
+def round_model_files(folder: str | Path) -> list[Path]:
+    """The rounds' models the train stage wrote (``round_0.keras`` ...), in round order."""
+    return sorted(Path(folder).glob("round_*.keras"), key=lambda path: int(path.stem.removeprefix("round_")))
+
+
+#: What ``metrics/test.json`` says when the pool held the test recordings.
+TRANSDUCTIVE = (
+    "transductive: the pseudo-label pool held the test recordings (pseudo_label.use_test_recordings), so these "
+    "figures do not estimate the model on recordings it has not heard"
+)
+
+
 def write_submission(
     *,
     dataset_dir: str | Path,
@@ -71,6 +87,10 @@ def write_submission(
     submission_path: str | Path,
     metrics_path: str | Path,
     species_path: str | Path,
+    round_models: str | Path | None = None,
+    rounds_path: str | Path | None = None,
+    rounds_table_path: str | Path | None = None,
+    transductive: bool = False,
 ) -> dict:
     """Score the test recordings of ``dataset_dir`` listed in its
     ``sample_submission.csv`` and write the submission.
@@ -80,6 +100,15 @@ def write_submission(
     ``metrics_path``, and each species' average precision to
     ``species_path``; otherwise ``metrics_path`` says there was nothing to
     score against.
+
+    With pseudo-label rounds (``round_models``, the train stage's folder of
+    each round's model, the last being the model itself), every earlier
+    round's model scores the test recordings too: ``metrics_path`` gets each
+    round's test LWLRAP (``rounds``, only when there were rounds), and
+    ``rounds_table_path`` a table of round, validation LWLRAP (from the
+    train stage's ``rounds_path``) and test LWLRAP, for the plot of LWLRAP by
+    round. ``transductive`` (the pool held the test recordings) adds
+    :data:`TRANSDUCTIVE` to ``metrics_path``.
 
     Returns
     -------
@@ -103,6 +132,7 @@ def write_submission(
     scores = score_recordings(model, card, dataset_dir / "test", recording_ids, settings)
     table = submission_table(recording_ids, species, scores)
     write_text(submission_path, table.to_csv(index=False, float_format="%.6f"))
+    truth = None
     if (dataset_dir / GROUND_TRUTH).exists():
         truth_events = competition.read(dataset_dir / GROUND_TRUTH, SpeciesNames(tuple(species)))
         truth = presence_matrix(truth_events, recording_ids, len(species))
@@ -112,5 +142,27 @@ def write_submission(
     else:
         write_text(species_path, "species,average_precision,positives" + (",label" if card.labels else "") + "\n")
         summary = {"lwlrap": None, "recordings": len(recording_ids), "note": f"no {GROUND_TRUTH} in {dataset_dir}"}
+    if round_models is not None:
+        earlier = round_model_files(round_models)[:-1]
+        test = []
+        for path in earlier:
+            log.info("scoring the test recordings with %s", path)
+            round_scores = score_recordings(load_model(path), load_card(path), dataset_dir / "test", recording_ids, settings)
+            test.append(None if truth is None else score_summary(truth, round_scores)["lwlrap"])
+        test.append(summary["lwlrap"])
+        if earlier:
+            summary["rounds"] = {f"round_{number}": {"test_lwlrap": value} for number, value in enumerate(test)}
+        if rounds_table_path is not None:
+            validation = json.loads(Path(rounds_path).read_text()) if rounds_path is not None else {}
+            rows = pd.DataFrame(
+                {
+                    "round": range(len(test)),
+                    "validation_lwlrap": [validation.get(f"round_{n}", {}).get("validation_lwlrap") for n in range(len(test))],
+                    "test_lwlrap": test,
+                }
+            )
+            write_text(rounds_table_path, rows.to_csv(index=False, float_format="%.6f"))
+    if transductive:
+        summary["transductive"] = TRANSDUCTIVE
     write_json(metrics_path, summary)
     return summary

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,11 +24,13 @@ from dvclive import Live
 from dvclive.utils import standardize_metric_name
 from tqdm.keras import TqdmCallback
 
+from rainforest.atomic_writes import write_json, write_text
 from rainforest.card import EmbeddingCard, ModelCard
-from rainforest.config import ModelSettings, SpecAugmentSettings, TrainSettings
+from rainforest.config import ModelSettings, PseudoLabelSettings, SpecAugmentSettings, TrainSettings
 from rainforest.metrics import lwlrap
 from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, build_model, ensemble, label_weights, save_model
 from rainforest.numerics import training_threads
+from rainforest.pseudo_labels import PSEUDO_LABEL_COLUMNS, PseudoLabels, pool_folds, scoring_members
 from rainforest.split import fold_rows, read_split, validation_folds
 from rainforest.window_sets import (
     LABEL_FIELDS,
@@ -227,6 +230,8 @@ class BestEpochSelection(keras.callbacks.Callback):
 
 
 def _labels(windows: dict[str, np.ndarray], settings: TrainSettings, n_species: int) -> np.ndarray:
+    if "label_weights" in windows:  # a round's pseudo-labels weigh in (with_pseudo_labels)
+        return windows["label_weights"]
     if settings.loss == "softmax_crossentropy":
         return one_hot_species(windows["event_species"], n_species)
     return label_weights(windows["targets"], windows["masks"], settings.unknown_label_weight)
@@ -532,7 +537,9 @@ def fit_folds(
     )
 
 
-def refit(model: ModelSettings, settings: TrainSettings, train: dict, folds: FoldModels, live: Live) -> keras.Model:
+def refit(
+    model: ModelSettings, settings: TrainSettings, train: dict, folds: FoldModels, live: Live, *, curves: str = ""
+) -> keras.Model:
     """One classifier trained on every labelled window (``train``, as
     :func:`load_training_data` reads fold ``None``) for the median of the
     epochs the folds' models kept, on the schedule they trained on.
@@ -553,7 +560,7 @@ def refit(model: ModelSettings, settings: TrainSettings, train: dict, folds: Fol
         train,
         None,
         live,
-        curves="refit/",
+        curves=curves + "refit/",
         cross_validating=len(folds.epochs) > 1,
         stop_after=epochs,
     )
@@ -562,60 +569,116 @@ def refit(model: ModelSettings, settings: TrainSettings, train: dict, folds: Fol
     return classifier
 
 
+def with_pseudo_labels(
+    train: dict, pool: WindowRows, labels: PseudoLabels, fold: int | None, settings: TrainSettings, weight: float
+) -> dict:
+    """Fold ``fold``'s training windows (:func:`load_training_data`) and the
+    pool windows whose pseudo-labels it may train on (those of the other
+    folds, :meth:`PseudoLabels.for_fold`), with their loss weights side by
+    side (``label_weights``): ``weight`` on a pseudo-label, 1 on a person's label."""
+    chosen = labels.for_fold(fold)
+    targets, masks = labels.targets[chosen], labels.masks[chosen]
+    n_species = targets.shape[1]
+    return {
+        "inputs": train["inputs"].joined(pool[labels.rows[chosen]]),
+        "targets": np.concatenate([train["targets"], targets]),
+        "masks": np.concatenate([train["masks"], masks]),
+        "event_species": np.concatenate([train["event_species"], np.full(len(targets), -1, np.int16)]),
+        # Kept with use_false_positives: false where a species is present.
+        "event_present": np.concatenate([train["event_present"], targets.any(axis=1).astype(np.uint8)]),
+        "label_weights": np.concatenate(
+            [
+                _labels(train, settings, n_species),
+                label_weights(targets, masks, settings.unknown_label_weight, known_weight=weight),
+            ]
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The pool's windows as a model reads them, and the fold of each (:func:`~rainforest.pseudo_labels.pool_folds`)."""
+
+    inputs: WindowRows
+    recording_ids: np.ndarray
+    start_times: np.ndarray
+    folds: np.ndarray
+    #: The member of the folds' models that scores each window (:func:`~rainforest.pseudo_labels.scoring_members`).
+    scorers: np.ndarray
+
+    @classmethod
+    def read(cls, path: str | Path, embeddings_path: str | Path | None, split: pd.DataFrame) -> Pool:
+        """The pool of window set ``path`` (its spectrograms, or the embeddings in ``embeddings_path``)."""
+        fields = read_windows(path, ("recording_ids", "start_times"))
+        rows = np.arange(len(fields["recording_ids"]))
+        source, field = (path, "spectrograms") if embeddings_path is None else (embeddings_path, "embeddings")
+        folds = pool_folds(fields["recording_ids"], split, validation_folds(split))
+        return cls(
+            WindowRows([(source, rows)], field),
+            fields["recording_ids"],
+            fields["start_times"],
+            folds,
+            scoring_members(folds, validation_folds(split)),
+        )
+
+    def scores(self, members: list[keras.Model]) -> np.ndarray:
+        """Each window's scores by the model of its fold, which never trained on its recording
+        (on a holdout, by the one model, which never trained on the window)."""
+        scores = np.zeros((len(self.inputs), members[0].output_shape[-1]), np.float32)
+        for i, member in enumerate(members):
+            rows = np.flatnonzero(self.scorers == i)
+            if len(rows):
+                scores[rows] = member.predict(ordered_batches(self.inputs[rows], SCORING_BATCH), verbose=0)
+        return scores
+
+
 @dataclass(frozen=True)
 class TrainingFiles:
     """The files of one training run, in the train stage's order: what it
-    reads (the window set, its split, the augmented copies, and the embed
-    stage's embeddings of both, row for row) and what it writes (the model,
-    the validation scores, and dvclive's folder of curves)."""
+    reads (the window set, its split, the augmented copies, the pool, and the
+    embed stage's embeddings of the three, row for row) and what it writes
+    (the model, the validation scores, dvclive's folder of curves, each
+    round's model, the pseudo-labels, the rounds' figures and the
+    pseudo-labels' counts per species)."""
 
     windows: str | Path
     split: str | Path
     augmented: str | Path
+    pool: str | Path
     window_embeddings: str | Path
     augmented_embeddings: str | Path
+    pool_embeddings: str | Path
     model: str | Path
     validation_scores: str | Path
     live_dir: str | Path
+    round_models: str | Path
+    pseudo_labels: str | Path
+    rounds: str | Path
+    pseudo_label_counts: str | Path
 
 
-def train_model(*, model: ModelSettings, settings: TrainSettings, files: TrainingFiles) -> keras.Model:
-    """The train stage: fit one classifier per fold of the split on the
-    windows of the other folds and their augmented copies (:func:`fit_folds`),
-    and save the model with its card: with ``final_model: ensemble`` the one
-    model of a holdout, or the :func:`~rainforest.model.ensemble` of the
-    folds' models when cross-validating; with ``refit`` one model trained
-    afresh on every labelled recording (:func:`refit`); with ``auto``, as
-    :func:`final_model_choice` decides.
-
-    The classifier reads the windows' spectrograms, or with
-    ``architecture: embedding_head`` their embeddings (the embed stage's two
-    files); its card names the embedding model and the SHA-256 of its file,
-    so inference computes the same features. With several
-    :func:`candidate_heads`, each is fitted on every fold and the one with
-    the higher out-of-fold LWLRAP is kept. ``files.validation_scores`` gets
-    every validated window's score by the model that did not train on it
-    (:func:`write_validation_scores`): evaluate's metrics and thresholds.
-    """
-    on_embeddings = model.architecture == "embedding_head"
-    embeddings = (files.window_embeddings, files.augmented_embeddings) if on_embeddings else None
-    split = read_split(files.split)
-
-    def load_fold(fold: int | None) -> tuple[dict, dict]:
-        return load_training_data(
-            files.windows, split, fold, files.augmented, use_augmented=settings.use_augmented, embeddings=embeddings
-        )
-
+def fit_round(
+    model: ModelSettings,
+    settings: TrainSettings,
+    load_fold: Callable[[int | None], tuple[dict, dict]],
+    folds: list[int],
+    live: Live,
+    *,
+    curves: str = "",
+) -> tuple[FoldModels, keras.Model]:
+    """Fit every candidate head on every fold (:func:`fit_folds`), keep the
+    head with the higher out-of-fold LWLRAP, and make the model shipped
+    (:func:`final_model_choice`): the holdout's model or the folds'
+    ensemble, or a :func:`refit`. Returns the kept head's fold models and the model."""
     heads = candidate_heads(model)
-    live = Live(str(files.live_dir), save_dvc_exp=False, dvcyaml=False)
     fitted = {
         head: fit_folds(
             model.model_copy(update={"head": head}),
             settings,
             load_fold,
-            validation_folds(split),
+            folds,
             live,
-            curves=f"{head}/" if len(heads) > 1 else "",
+            curves=curves + (f"{head}/" if len(heads) > 1 else ""),
         )
         for head in heads
     }
@@ -636,11 +699,102 @@ def train_model(*, model: ModelSettings, settings: TrainSettings, files: Trainin
             "the split cross-validates" if final == "refit" else "a holdout: its model, with the epoch it chose",
         )
     if final == "refit":
-        classifier = refit(model.model_copy(update={"head": kept}), settings, load_fold(None)[0], best, live)
+        classifier = refit(
+            model.model_copy(update={"head": kept}), settings, load_fold(None)[0], best, live, curves=curves
+        )
     else:
         classifier = ensemble(best.members)
-    live.end()
+    return best, classifier
+
+
+def train_model(
+    *, model: ModelSettings, settings: TrainSettings, pseudo_label: PseudoLabelSettings, files: TrainingFiles
+) -> keras.Model:
+    """The train stage: fit one classifier per fold of the split on the
+    windows of the other folds and their augmented copies (:func:`fit_folds`),
+    and save the model with its card: with ``final_model: ensemble`` the one
+    model of a holdout, or the :func:`~rainforest.model.ensemble` of the
+    folds' models when cross-validating; with ``refit`` one model trained
+    afresh on every labelled recording (:func:`refit`); with ``auto``, as
+    :func:`final_model_choice` decides (:func:`fit_round`).
+
+    The classifier reads the windows' spectrograms, or with
+    ``architecture: embedding_head`` their embeddings (the embed stage's
+    files); its card names the embedding model and the SHA-256 of its file,
+    so inference computes the same features. With several
+    :func:`candidate_heads`, each is fitted on every fold and the one with
+    the higher out-of-fold LWLRAP is kept. ``files.validation_scores`` gets
+    every validated window's score by the model that did not train on it
+    (:func:`write_validation_scores`): evaluate's metrics and thresholds.
+
+    With ``pseudo_label.rounds`` R > 0, R rounds follow: each scores the
+    pool (:class:`Pool`) with the last round's fold models, takes the
+    confident windows as pseudo-labels
+    (:class:`~rainforest.pseudo_labels.PseudoLabels`) and fits every model
+    again with them (:func:`with_pseudo_labels`). The model and validation
+    scores written are the last round's; ``files.round_models`` gets every
+    round's model (``round_0.keras``, ... ``round_R.keras``, the last the
+    model itself, whatever R), ``files.pseudo_labels`` every round's labels,
+    ``files.rounds`` each round's out-of-fold LWLRAP and label counts, and
+    ``files.pseudo_label_counts`` the labels per species.
+    """
+    on_embeddings = model.architecture == "embedding_head"
+    embeddings = (files.window_embeddings, files.augmented_embeddings) if on_embeddings else None
+    split = read_split(files.split)
+    folds = validation_folds(split)
+    pool = Pool.read(files.pool, files.pool_embeddings if on_embeddings else None, split)
     card = model_card(files.windows, files.window_embeddings if on_embeddings else None)
+    live = Live(str(files.live_dir), save_dvc_exp=False, dvcyaml=False)
+    round_models = Path(files.round_models)
+    round_models.mkdir(parents=True, exist_ok=True)
+    labels: PseudoLabels | None = None
+    figures: dict[str, Any] = {"rounds": pseudo_label.rounds, "pool_windows": len(pool.inputs)}
+    tables = []
+    counts = pd.DataFrame({"species": card.species, "positives": 0, "absences": 0})
+    for round_number in range(pseudo_label.rounds + 1):
+
+        def load_fold(fold: int | None, labels: PseudoLabels | None = labels) -> tuple[dict, dict]:
+            train, validation = load_training_data(
+                files.windows, split, fold, files.augmented, use_augmented=settings.use_augmented, embeddings=embeddings
+            )
+            if labels is not None:
+                train = with_pseudo_labels(train, pool.inputs, labels, fold, settings, pseudo_label.weight)
+            return train, validation
+
+        best, classifier = fit_round(
+            model, settings, load_fold, folds, live, curves=f"round_{round_number}/" if pseudo_label.rounds else ""
+        )
+        figures[f"round_{round_number}"] = {"validation_lwlrap": best.lwlrap}
+        if labels is not None:
+            figures[f"round_{round_number}"] |= {
+                "positives": int(labels.targets.sum()),
+                "absences": int(((labels.targets == 0) & (labels.masks == 1)).sum()),
+            }
+        if round_number == pseudo_label.rounds:
+            break
+        log.info("round %d: out-of-fold LWLRAP %.4f; scoring the pool's %d windows", round_number, best.lwlrap, len(pool.inputs))
+        save_model(classifier, round_models / f"round_{round_number}.keras", card)
+        # The next round's seed differs, so each round draws its own absences.
+        labels = PseudoLabels.of(pool.scores(best.members), pool.folds, pseudo_label, settings.seed + round_number)
+        round_counts = labels.counts(card.species)
+        counts[["positives", "absences"]] += round_counts[["positives", "absences"]].to_numpy()
+        log.info(
+            "round %d's pseudo-labels: %d positives of %d species, %d absences",
+            round_number + 1,
+            int(round_counts["positives"].sum()),
+            int((round_counts["positives"] > 0).sum()),
+            int(round_counts["absences"].sum()),
+        )
+        tables.append(
+            labels.table(card.species, pool.recording_ids, pool.start_times).assign(round=round_number + 1)
+        )
+    live.end()
     save_model(classifier, files.model, card)
+    # The last round's model is the model, byte for byte.
+    shutil.copyfile(files.model, round_models / f"round_{pseudo_label.rounds}.keras")
     write_validation_scores(files.validation_scores, best.rows, best.folds, best.scores, card.species)
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    write_text(files.pseudo_labels, table.reindex(columns=PSEUDO_LABEL_COLUMNS).to_csv(index=False, float_format="%.6f"))
+    write_json(files.rounds, figures)
+    write_text(files.pseudo_label_counts, counts.to_csv(index=False))
     return classifier

@@ -189,6 +189,18 @@ class WindowRows:
         subset._part, subset._row, subset._files = part, row, None
         return subset
 
+    def joined(self, other: WindowRows) -> WindowRows:
+        """These rows, then ``other``'s (the same field, the same window shape)."""
+        if (other._field, other._window_shape) != (self._field, self._window_shape):
+            raise ValueError(
+                f"cannot join {other._field} {other._window_shape} to {self._field} {self._window_shape}"
+            )
+        both = self._of(
+            np.concatenate([self._part, other._part + len(self._paths)]), np.concatenate([self._row, other._row])
+        )
+        both._paths = self._paths + other._paths
+        return both
+
     @property
     def shape(self) -> tuple[int, ...]:
         return (len(self._row), *self._window_shape)
