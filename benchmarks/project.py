@@ -28,7 +28,7 @@ import yaml
 #: The repository root, the pipeline the projects copy.
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STAGES = ["check", "demo", "etl", "split", "augment", "embed", "train", "evaluate", "submit"]
+STAGES = ["check", "demo", "etl", "split", "augment", "pool", "embed", "train", "evaluate", "submit"]
 
 
 def project_env(cwd, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -59,6 +59,26 @@ def merge(params: dict, overrides: dict) -> dict:
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``SECTION.KEY=VALUE`` items (a benchmark's ``--set``), values read as
+    YAML, as nested overrides for :func:`make_project`.
+
+    Examples
+    --------
+    >>> parse_overrides(["train.epochs=5", "augment.gain.db=[-3, 3]"])
+    {'train': {'epochs': 5}, 'augment': {'gain': {'db': [-3, 3]}}}
+    """
+    overrides: dict = {}
+    for item in items:
+        dotted, _, value = item.partition("=")
+        *sections, key = dotted.split(".")
+        node = overrides
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[key] = yaml.safe_load(value)
+    return overrides
 
 
 def make_project(path: Path, overrides: dict, source: Path = ROOT) -> Path:

@@ -42,9 +42,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from benchmarks.project import BIN, copy_project, make_project, run
+from benchmarks.project import BIN, copy_project, make_project, merge, parse_overrides, run
 from rainforest.audio import index_recordings
 from rainforest.config import load_settings
 from rainforest.detect.thresholds import load_detector
@@ -207,11 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--workdir", type=Path, help="where the projects go (default: a temporary folder, removed)")
     args = parser.parse_args(argv)
-    overrides: dict = {"data": {"dataset_dir": LOOP_DATASET}, **copy.deepcopy(FEW_LABELS)}
-    for item in args.set:
-        dotted, _, value = item.partition("=")
-        section, key = dotted.split(".", 1)
-        overrides.setdefault(section, {})[key] = yaml.safe_load(value)
+    overrides = merge({"data": {"dataset_dir": LOOP_DATASET}, **copy.deepcopy(FEW_LABELS)}, parse_overrides(args.set))
     with tempfile.TemporaryDirectory(prefix="rainforest-review-loop-") as temporary:
         workdir = args.workdir or Path(temporary)
         base = make_project(workdir / "round0", overrides)

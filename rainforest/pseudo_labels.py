@@ -29,6 +29,7 @@ from rainforest.config import PseudoLabelSettings
 #: round trained on it, then :meth:`PseudoLabels.table`'s.
 PSEUDO_LABEL_COLUMNS = ["round", "window", "recording_id", "start", "fold", "species", "label", "score"]
 
+
 def pool_folds(recording_ids: np.ndarray, split: pd.DataFrame, folds: list[int]) -> np.ndarray:
     """The fold of each pool window: its recording's in the split; for a
     recording the split does not hold, one of ``folds`` drawn from its id
@@ -156,4 +157,3 @@ class PseudoLabels:
                 "score": self.scores[window, column],
             }
         )
-

@@ -147,7 +147,9 @@ def write_submission(
         test = []
         for path in earlier:
             log.info("scoring the test recordings with %s", path)
-            round_scores = score_recordings(load_model(path), load_card(path), dataset_dir / "test", recording_ids, settings)
+            round_scores = score_recordings(
+                load_model(path), load_card(path), dataset_dir / "test", recording_ids, settings
+            )
             test.append(None if truth is None else score_summary(truth, round_scores)["lwlrap"])
         test.append(summary["lwlrap"])
         if earlier:
@@ -157,7 +159,7 @@ def write_submission(
             rows = pd.DataFrame(
                 {
                     "round": range(len(test)),
-                    "validation_lwlrap": [validation.get(f"round_{n}", {}).get("validation_lwlrap") for n in range(len(test))],
+                    "validation_lwlrap": [validation.get(f"round_{n}", {}).get("lwlrap") for n in range(len(test))],
                     "test_lwlrap": test,
                 }
             )

@@ -27,7 +27,7 @@ from tqdm.keras import TqdmCallback
 from rainforest.atomic_writes import write_json, write_text
 from rainforest.card import EmbeddingCard, ModelCard
 from rainforest.config import ModelSettings, PseudoLabelSettings, SpecAugmentSettings, TrainSettings
-from rainforest.metrics import lwlrap
+from rainforest.metrics import lwlrap, rounded_or_none
 from rainforest.model import SCORING_BATCH, WeightedBinaryCrossentropy, build_model, ensemble, label_weights, save_model
 from rainforest.numerics import training_threads
 from rainforest.pseudo_labels import PSEUDO_LABEL_COLUMNS, PseudoLabels, pool_folds, scoring_members
@@ -748,7 +748,8 @@ def train_model(
     round_models = Path(files.round_models)
     round_models.mkdir(parents=True, exist_ok=True)
     labels: PseudoLabels | None = None
-    figures: dict[str, Any] = {"rounds": pseudo_label.rounds, "pool_windows": len(pool.inputs)}
+    # Empty without rounds: round 0's figures are evaluate's, and the default's dvc metrics show stays narrow.
+    figures: dict[str, Any] = {}
     tables = []
     counts = pd.DataFrame({"species": card.species, "positives": 0, "absences": 0})
     for round_number in range(pseudo_label.rounds + 1):
@@ -764,7 +765,8 @@ def train_model(
         best, classifier = fit_round(
             model, settings, load_fold, folds, live, curves=f"round_{round_number}/" if pseudo_label.rounds else ""
         )
-        figures[f"round_{round_number}"] = {"validation_lwlrap": best.lwlrap}
+        if pseudo_label.rounds:
+            figures[f"round_{round_number}"] = {"lwlrap": rounded_or_none(best.lwlrap)}
         if labels is not None:
             figures[f"round_{round_number}"] |= {
                 "positives": int(labels.targets.sum()),
@@ -772,7 +774,12 @@ def train_model(
             }
         if round_number == pseudo_label.rounds:
             break
-        log.info("round %d: out-of-fold LWLRAP %.4f; scoring the pool's %d windows", round_number, best.lwlrap, len(pool.inputs))
+        log.info(
+            "round %d: out-of-fold LWLRAP %.4f; scoring the pool's %d windows",
+            round_number,
+            best.lwlrap,
+            len(pool.inputs),
+        )
         save_model(classifier, round_models / f"round_{round_number}.keras", card)
         # The next round's seed differs, so each round draws its own absences.
         labels = PseudoLabels.of(pool.scores(best.members), pool.folds, pseudo_label, settings.seed + round_number)
@@ -785,16 +792,16 @@ def train_model(
             int((round_counts["positives"] > 0).sum()),
             int(round_counts["absences"].sum()),
         )
-        tables.append(
-            labels.table(card.species, pool.recording_ids, pool.start_times).assign(round=round_number + 1)
-        )
+        tables.append(labels.table(card.species, pool.recording_ids, pool.start_times).assign(round=round_number + 1))
     live.end()
     save_model(classifier, files.model, card)
     # The last round's model is the model, byte for byte.
     shutil.copyfile(files.model, round_models / f"round_{pseudo_label.rounds}.keras")
     write_validation_scores(files.validation_scores, best.rows, best.folds, best.scores, card.species)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    write_text(files.pseudo_labels, table.reindex(columns=PSEUDO_LABEL_COLUMNS).to_csv(index=False, float_format="%.6f"))
+    write_text(
+        files.pseudo_labels, table.reindex(columns=PSEUDO_LABEL_COLUMNS).to_csv(index=False, float_format="%.6f")
+    )
     write_json(files.rounds, figures)
     write_text(files.pseudo_label_counts, counts.to_csv(index=False))
     return classifier

@@ -192,9 +192,7 @@ class WindowRows:
     def joined(self, other: WindowRows) -> WindowRows:
         """These rows, then ``other``'s (the same field, the same window shape)."""
         if (other._field, other._window_shape) != (self._field, self._window_shape):
-            raise ValueError(
-                f"cannot join {other._field} {other._window_shape} to {self._field} {self._window_shape}"
-            )
+            raise ValueError(f"cannot join {other._field} {other._window_shape} to {self._field} {self._window_shape}")
         both = self._of(
             np.concatenate([self._part, other._part + len(self._paths)]), np.concatenate([self._row, other._row])
         )

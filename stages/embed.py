@@ -26,7 +26,11 @@ def main(
     pool_embeddings_path,
 ):
     embed_window_sets(
-        {windows_path: window_embeddings_path, augmented_path: augmented_embeddings_path, pool_path: pool_embeddings_path},
+        {
+            windows_path: window_embeddings_path,
+            augmented_path: augmented_embeddings_path,
+            pool_path: pool_embeddings_path,
+        },
         model=settings.embedding.model,
         onnx_file=settings.embedding.onnx_file,
     )

@@ -64,7 +64,7 @@ WORKERS = int(os.environ.get("RAINFOREST_TEST_WORKERS", "2"))
 TIMEOUT = 900
 
 UP_TO_DATE = "Data and pipelines are up to date."
-AFTER_ETL = {"etl", "split", "augment", "embed", "train", "evaluate", "submit"}
+AFTER_ETL = {"etl", "split", "augment", "pool", "embed", "train", "evaluate", "submit"}
 AFTER_SPLIT = {"split", "augment", "embed", "train", "evaluate", "submit"}
 AFTER_AUGMENT = {"augment", "embed", "train", "evaluate", "submit"}
 AFTER_TRAIN = {"train", "evaluate", "submit"}
@@ -296,23 +296,29 @@ def _copy_demo_dataset(path: Path) -> None:
 
 
 CHANGES = [
-    # Another folder holding the same dataset: the two stages that read the
-    # dataset rerun, and since etl writes the same windows, nothing after it does.
-    Change("data.dataset_dir", {"etl", "submit"}, {"data.dataset_dir": "data/demo_copy"}, prepare=_copy_demo_dataset),
+    # Another folder holding the same dataset: the three stages that read the
+    # dataset rerun, and since etl writes the same windows (and pool the same
+    # empty pool), nothing after them does.
+    Change(
+        "data.dataset_dir",
+        {"etl", "pool", "submit"},
+        {"data.dataset_dir": "data/demo_copy"},
+        prepare=_copy_demo_dataset,
+    ),
     # The demo draws every recording from its own seed, so one more test
-    # recording leaves the training files as they were: etl reruns (its
-    # dataset folder changed) and writes the same windows; submit scores the
-    # new test set.
+    # recording leaves the training files as they were: etl and pool rerun
+    # (their dataset folder changed) and write the same windows; submit scores
+    # the new test set.
     Change(
         "demo.n_test_recordings",
-        {"demo", "etl", "submit"},
+        {"demo", "etl", "pool", "submit"},
         {"demo.n_test_recordings": 4},
         alters=("data/submission.csv",),
     ),
     Change("audio.sample_rate", AFTER_ETL, {"audio.sample_rate": 44100}, alters=("data/features/windows.h5",)),
     Change("features.n_mels", AFTER_ETL, {"features.n_mels": 24}, alters=("data/features/windows.h5",)),
-    # More processes, same windows in the same order: only etl reruns.
-    Change("etl.workers", {"etl"}, {"etl.workers": 2}),
+    # More processes, same windows in the same order: only etl and pool (which reads etl.workers too) rerun.
+    Change("etl.workers", {"etl", "pool"}, {"etl.workers": 2}),
     Change("split.seed", AFTER_SPLIT, {"split.seed": 8}, alters=("data/split.csv",)),
     Change("augment.gain.db", AFTER_AUGMENT, {"augment.gain.db": [-3.0, 3.0]}, alters=("data/features/augmented.h5",)),
     Change("model.dropout", AFTER_TRAIN, {"model.dropout": 0.5}, alters=("models/model.keras",)),

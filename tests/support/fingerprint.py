@@ -78,9 +78,9 @@ EMULATIONS = {
     "AVX-512 CPU, 1 core": Emulation(WITH_AVX512, cores=1),
     "AVX2-only CPU, 16 cores": Emulation({**AVX2_ONLY, "TF_NUM_INTRAOP_THREADS": "16"}),
 }
-#: The outputs of the stages before training (demo, etl, split, augment, embed), which do not depend
-#: on the caches' sizes (rainforest.machine): the rest may differ where the caches differ.
-DATA_OUTPUTS = ("data/demo/", "data/features/", "data/split.csv", "metrics/etl")
+#: The outputs of the stages before training (demo, etl, split, augment, pool, embed), which do not
+#: depend on the caches' sizes (rainforest.machine): the rest may differ where the caches differ.
+DATA_OUTPUTS = ("data/demo/", "data/features/", "data/split.csv", "metrics/etl", "metrics/pool.json")
 
 
 def fingerprint(path: Path, emulation: Emulation) -> dict[str, str | None]:
