@@ -31,8 +31,8 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.project import copy_project, make_project, merge, parse_overrides, run
-from benchmarks.review_loop import FEW_LABELS, LOOP_DATASET, TARGETS, make_loop_dataset
+from benchmarks.project import copy_project, merge, parse_overrides, run
+from benchmarks.review_loop import FEW_LABELS, LOOP_DATASET, TARGETS, make_loop_project
 
 
 def round_figures(project: Path) -> list[dict[str, float]]:
@@ -102,11 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = []
     with tempfile.TemporaryDirectory(prefix="rainforest-pseudo-labels-") as temporary:
         workdir = args.workdir or Path(temporary)
-        base = make_project(workdir / "base", overrides)
-        if args.dataset is None:
-            run(["dvc", "repro", "demo"], base, timeout=3600)
-        source = args.dataset.resolve() if args.dataset else base / "data/demo"
-        pool = make_loop_dataset(source, base / LOOP_DATASET, args.labelled)
+        base, _, pool = make_loop_project(workdir / "base", overrides, args.dataset, args.labelled)
         print(f"{args.labelled} labelled training recordings, {len(pool)} unlabelled", flush=True)
         for seed in args.seeds:
             project = copy_project(base, workdir / f"seed{seed}")

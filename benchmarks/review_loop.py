@@ -105,6 +105,20 @@ def make_loop_dataset(source: Path, loop: Path, n_labelled: int) -> list[str]:
     return sorted(path.stem for path in (source / "train").iterdir() if path.stem not in labelled)
 
 
+def make_loop_project(
+    path: Path, overrides: dict, dataset: Path | None, n_labelled: int
+) -> tuple[Path, Path, list[str]]:
+    """A fresh project at ``path`` (:func:`~benchmarks.project.make_project`) whose dataset,
+    :data:`LOOP_DATASET`, is ``dataset`` (default: the demo data, made there) with the labels of
+    ``n_labelled`` training recordings only (:func:`make_loop_dataset`). Returns the project, the
+    source dataset and the pool."""
+    project = make_project(path, overrides)
+    if dataset is None:
+        run(["dvc", "repro", "demo"], project, timeout=3600)
+    source = dataset.resolve() if dataset else project / "data/demo"
+    return project, source, make_loop_dataset(source, project / LOOP_DATASET, n_labelled)
+
+
 def test_figures(project: Path) -> dict[str, float]:
     """Test LWLRAP, and precision and recall over test recordings and species at the detector's thresholds."""
     dataset = project / LOOP_DATASET
@@ -209,11 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = merge({"data": {"dataset_dir": LOOP_DATASET}, **copy.deepcopy(FEW_LABELS)}, parse_overrides(args.set))
     with tempfile.TemporaryDirectory(prefix="rainforest-review-loop-") as temporary:
         workdir = args.workdir or Path(temporary)
-        base = make_project(workdir / "round0", overrides)
-        if args.dataset is None:
-            run(["dvc", "repro", "demo"], base, timeout=3600)
-        source = args.dataset.resolve() if args.dataset else base / "data/demo"
-        pool = make_loop_dataset(source, base / LOOP_DATASET, args.labelled)
+        base, source, pool = make_loop_project(workdir / "round0", overrides, args.dataset, args.labelled)
         calls = pd.read_csv(source / "train_tp.csv", dtype={"recording_id": str}).assign(present=True)
         calls = calls[calls["recording_id"].isin(pool)]
         run(["dvc", "repro", *TARGETS], base, timeout=7200)

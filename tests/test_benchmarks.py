@@ -10,6 +10,8 @@ import pytest
 from benchmarks.archive import PER_CARD, archive_table, lay_out_archive
 from benchmarks.measure import measure, work_seconds
 from benchmarks.pipeline import THROUGHPUTS, marginal_table, table
+from benchmarks.pseudo_label_loop import round_figures
+from benchmarks.pseudo_label_loop import table as pseudo_label_table
 from benchmarks.review_loop import make_loop_dataset, simulated_verdicts
 from rainforest.detect.run import find_recordings
 from tests.support.detector import write_recording
@@ -115,3 +117,27 @@ def test_the_simulated_reviewer_says_yes_where_a_call_labels_the_window(tmp_path
     verdicts = simulated_verdicts(chosen, calls, {"r2": tmp_path / "r2.flac"}, 2)
     assert verdicts["verdict"].tolist() == ["yes", "no", "yes", "no"]
     assert set(verdicts["file"]) == {str(tmp_path / "r2.flac")}
+
+
+def test_the_pseudo_label_loop_reads_each_rounds_figures_and_tabulates_their_spread(tmp_path):
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "rounds.json").write_text(
+        '{"round_0": {"lwlrap": 0.5}, "round_1": {"lwlrap": 0.6, "positives": 4, "absences": 10}}'
+    )
+    (metrics / "test.json").write_text(
+        '{"lwlrap": 0.7, "rounds": {"round_0": {"test_lwlrap": 0.65}, "round_1": {"test_lwlrap": 0.7}}}'
+    )
+    figures = round_figures(tmp_path)
+    assert figures == [
+        {"validation": 0.5, "test": 0.65, "positives": 0, "absences": 0},
+        {"validation": 0.6, "test": 0.7, "positives": 4, "absences": 10},
+    ]
+    other = [dict(round_, test=round_["test"] + 0.1) for round_ in figures]
+    lines = pseudo_label_table([figures, other]).splitlines()
+    assert lines[2] == "| 0 | 0.500 ± 0.000 | 0.700 ± 0.071 | 0 | 0 |"
+    assert lines[3] == "| 1 | 0.600 ± 0.000 | 0.750 ± 0.071 | 4 | 10 |"
+    # No rounds: round 0's figures are evaluate's and submit's.
+    (metrics / "rounds.json").write_text("{}")
+    (metrics / "validation.json").write_text('{"lwlrap": 0.55}')
+    assert round_figures(tmp_path) == [{"validation": 0.55, "test": 0.7, "positives": 0, "absences": 0}]
