@@ -365,3 +365,14 @@ def test_rounds_need_the_masked_loss():
     values["pseudo_label"]["rounds"] = 0
     values["train"]["loss"] = "softmax_crossentropy"
     assert settings_from_dict(values).train.loss == "softmax_crossentropy"
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import benchmarks.project
+    import rainforest.pseudo_labels
+
+    for module in (rainforest.pseudo_labels, benchmarks.project):
+        failures, tried = doctest.testmod(module)
+        assert tried > 0 and failures == 0, module.__name__
