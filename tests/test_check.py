@@ -62,11 +62,11 @@ def test_a_bad_dvc_exp_run_set_param_leaves_every_output(project):
 
 
 def test_a_bad_edit_stops_dvc_repro_before_etl(project):
-    # etl reads features: without check, DVC would delete etl's outputs before etl refused the setting.
+    # etl and pool read features: without check, DVC would delete their outputs before they refused the setting.
     path, outputs = project
     params = yaml.safe_load((path / "params.yaml").read_text())
     (path / "params.yaml").write_text(yaml.safe_dump(with_setting(params, "features.n_mels", 0), sort_keys=False))
     result = run(["dvc", "repro"], path, check=False, timeout=TIMEOUT)
     assert_refused_with_everything_in_place(
-        path, outputs, result, "features.n_mels", {"check": ["features"], "etl": ["features"]}
+        path, outputs, result, "features.n_mels", {"check": ["features"], "etl": ["features"], "pool": ["features"]}
     )

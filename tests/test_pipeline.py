@@ -160,10 +160,10 @@ def test_the_folds_ensemble_instead_of_the_refit(project, tmp_path):
     "key, value, stages",
     [
         ("data.reviews_dir", "other_reviews", {"etl"}),  # submit reads data.dataset_dir only
-        ("data.dataset_dir", "data/elsewhere", {"etl", "submit"}),
+        ("data.dataset_dir", "data/elsewhere", {"etl", "pool", "submit"}),
         ("submit.hop_seconds", 2.0, {"submit"}),
         ("train.final_model", "ensemble", {"train"}),
-        ("audio.sample_rate", 44100, {"etl"}),
+        ("audio.sample_rate", 44100, {"etl", "pool"}),
     ],
 )
 def test_a_changed_key_reruns_exactly_the_stages_that_read_it(project, key, value, stages):
