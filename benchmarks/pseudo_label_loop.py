@@ -16,8 +16,9 @@ the pseudo-labels the round trained on (positives, and absences).
 
 Usage::
 
-    python -m benchmarks.pseudo_label_loop --labelled 60 --rounds 3 --seeds 3 4 5
-    python -m benchmarks.pseudo_label_loop --dataset ../shared/real/xc_birds --labelled 30
+    python -m benchmarks.pseudo_label_loop --labelled 60 --set train.epochs=5 --set train.use_augmented=false \
+        --set etl.windows_per_event=2 --set split.folds=3
+    python -m benchmarks.pseudo_label_loop --dataset ../shared/real/xc_birds --labelled 30 --set split.folds=3
 """
 
 from __future__ import annotations
