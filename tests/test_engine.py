@@ -234,6 +234,14 @@ RUNS_ON = {
 }
 
 
+def _as_from_a_terminal(cores: set[int]) -> None:
+    """In the child before it starts: pin it to ``cores``, and let SIGINT stop it, as in a terminal. A test
+    run started in the background by a non-interactive shell (``pytest &``) ignores SIGINT, the child would
+    inherit that, and Python would then install no KeyboardInterrupt handler."""
+    os.sched_setaffinity(0, cores)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_within(argv: list, *, cores: set[int], limit: float, interrupt_after: int | None = None, out: Path):
     """Run ``rainforest-detect`` on ``cores``; fail the test unless it ends within ``limit`` seconds.
 
@@ -247,7 +255,7 @@ def _run_within(argv: list, *, cores: set[int], limit: float, interrupt_after: i
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group: a hung run is killed whole, Dask workers too
-        preexec_fn=lambda: os.sched_setaffinity(0, cores),
+        preexec_fn=lambda: _as_from_a_terminal(cores),
     )
     journal = out / ".journal" / "journal.jsonl"
     try:
