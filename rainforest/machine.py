@@ -1,13 +1,10 @@
 """The class of machine whose bytes this one computes, and the one that wrote ``dvc.lock``.
 
-Every x86-64 Linux machine with AVX2 and FMA runs the same kernels
-(:mod:`rainforest.numerics`): class :data:`~rainforest.numerics.BASELINE`. One
-thing the pins cannot reach is the size of the CPU's caches, which TensorFlow's
-matrix products (Eigen's and oneDNN's) read to block their sums: two machines of
-the class whose L1 data or L2 caches differ may train models that differ in
-their last bits (docs/reproducibility.md). So the record names the caches too.
+Every x86-64 Linux machine with AVX2 and FMA runs the same kernels, told the
+same cache sizes (:mod:`rainforest.numerics`): class
+:data:`~rainforest.numerics.BASELINE`.
 
-``dvc.lock.machine`` records the class and caches of the machine that wrote
+``dvc.lock.machine`` records the class of the machine that wrote
 ``dvc.lock``. ``make run`` prints :func:`lock_machine_line` before it runs
 the pipeline, and records this machine when the run rewrote the lock. CI
 fails where the committed lock came from another class than its own
@@ -28,8 +25,6 @@ from rainforest.numerics import AVX2, AVX512, BASELINE, cpu_flags, fast_kernels,
 
 #: Where the repository records the machine that wrote dvc.lock.
 LOCK_MACHINE_FILE = "dvc.lock.machine"
-#: This CPU's caches, as Linux describes them.
-CACHE_FOLDER = Path("/sys/devices/system/cpu/cpu0/cache")
 
 
 def machine_class(flags: frozenset[str] | set[str], *, machine: str, system: str, fast: bool = False) -> str:
@@ -61,44 +56,27 @@ def machine_class(flags: frozenset[str] | set[str], *, machine: str, system: str
     return BASELINE
 
 
-def cache_sizes(folder: Path = CACHE_FOLDER) -> str:
-    """The sizes of the caches that matrix products block their sums by, as
-    ``"L1d 48K, L2 2048K"``; ``"unknown"`` where Linux does not say."""
-    sizes = {}
-    for index in sorted(folder.glob("index*")):
-        try:
-            level, kind, size = ((index / name).read_text().strip() for name in ("level", "type", "size"))
-        except OSError:
-            continue
-        if (level, kind) in {("1", "Data"), ("2", "Unified")}:
-            sizes[f"L{level}{'d' if kind == 'Data' else ''}"] = size
-    return ", ".join(f"{name} {size}" for name, size in sorted(sizes.items())) or "unknown"
-
-
 @dataclass(frozen=True)
 class Machine:
-    """What decides the bytes a machine computes: its class, and its caches' sizes."""
+    """What decides the bytes a machine computes: its class."""
 
     machine_class: str
-    caches: str
 
     @classmethod
     def here(cls) -> Machine:
         """This machine, as the environment left it (``RAINFOREST_FAST_KERNELS``)."""
-        flags = cpu_flags()
         return cls(
-            machine_class(flags, machine=platform.machine(), system=platform.system(), fast=fast_kernels()),
-            cache_sizes(),
+            machine_class(cpu_flags(), machine=platform.machine(), system=platform.system(), fast=fast_kernels())
         )
 
     @classmethod
     def parse(cls, text: str) -> Machine:
-        """Read :meth:`record`'s text (``class: ...`` and ``caches: ...`` lines)."""
+        """Read :meth:`record`'s text (a ``class: ...`` line)."""
         fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        return cls(fields.get("class", "").strip(), fields.get("caches", "unknown").strip())
+        return cls(fields.get("class", "").strip())
 
     def record(self) -> str:
-        return f"class: {self.machine_class}\ncaches: {self.caches}\n"
+        return f"class: {self.machine_class}\n"
 
 
 def lock_machine_line(recorded: Machine | None, here: Machine) -> str:
@@ -107,12 +85,9 @@ def lock_machine_line(recorded: Machine | None, here: Machine) -> str:
 
     Examples
     --------
-    >>> xeon, epyc = Machine("x86-64-v3", "L1d 48K, L2 2048K"), Machine("x86-64-v3", "L1d 32K, L2 512K")
-    >>> lock_machine_line(xeon, xeon)
-    'machine class x86-64-v3 (L1d 48K, L2 2048K), as dvc.lock: outputs reproduce it byte for byte'
-    >>> print(lock_machine_line(xeon, epyc))
-    machine class x86-64-v3 as dvc.lock, but other caches (L1d 32K, L2 512K against L1d 48K, L2 2048K): the data stages reproduce it; training blocks its sums by cache size, so the model may differ in its last bits (docs/reproducibility.md)
-    >>> print(lock_machine_line(xeon, Machine("Linux-aarch64", "unknown")))
+    >>> lock_machine_line(Machine("x86-64-v3"), Machine("x86-64-v3"))
+    'machine class x86-64-v3, as dvc.lock: outputs reproduce it byte for byte'
+    >>> print(lock_machine_line(Machine("x86-64-v3"), Machine("Linux-aarch64")))
     machine class Linux-aarch64, but dvc.lock was written on x86-64-v3: outputs will differ in their last bits and stages will rerun (docs/reproducibility.md)
     """
     if recorded is None:
@@ -125,19 +100,13 @@ def lock_machine_line(recorded: Machine | None, here: Machine) -> str:
             f"machine class {here.machine_class}, but dvc.lock was written on {recorded.machine_class}: "
             "outputs will differ in their last bits and stages will rerun (docs/reproducibility.md)"
         )
-    if recorded.caches != here.caches:
-        return (
-            f"machine class {here.machine_class} as dvc.lock, but other caches ({here.caches} against "
-            f"{recorded.caches}): the data stages reproduce it; training blocks its sums by cache size, "
-            "so the model may differ in its last bits (docs/reproducibility.md)"
-        )
-    return f"machine class {here.machine_class} ({here.caches}), as dvc.lock: outputs reproduce it byte for byte"
+    return f"machine class {here.machine_class}, as dvc.lock: outputs reproduce it byte for byte"
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m rainforest.machine [show|check|record|environment] [--strict]``.
 
-    ``show`` prints this machine's class and caches; ``check`` prints
+    ``show`` prints this machine's class; ``check`` prints
     :func:`lock_machine_line` for ``dvc.lock.machine`` (exit 1 with
     ``--strict`` if the classes differ, as CI runs it); ``record`` writes
     this machine there; ``environment`` prints the pins as shell ``export``

@@ -19,6 +19,11 @@ from keras import layers, ops
 from rainforest.atomic_writes import atomic_path
 from rainforest.card import CARD_NAME, ModelCard, reading_model
 from rainforest.config import ModelSettings
+from rainforest.numerics import pin_tensorflow
+
+# Before TensorFlow's first op, which every use of the model comes after: the
+# same cache sizes and arithmetic on every CPU, so the same bytes.
+pin_tensorflow()
 
 _PACKAGE = "rainforest"
 
@@ -89,6 +94,53 @@ def label_weights(
     return np.concatenate([values, weights], axis=1).astype(np.float32)
 
 
+@ops.custom_gradient
+def _log(x):
+    """The natural log, whose gradient divides by ``x``.
+
+    TensorFlow's own gradient of log multiplies by ``reciprocal(x)``, which
+    starts from the CPU's approximate reciprocal (``vrcpps``), whose last bits
+    differ between Intel and AMD; a division is exact on every CPU, so training
+    gives the same model on both (docs/reproducibility.md).
+    """
+
+    def gradient(*args, upstream=None):
+        if upstream is None:
+            (upstream,) = args
+        return upstream / x
+
+    return ops.log(x), gradient
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class BatchNormalization(layers.BatchNormalization):
+    """Keras's batch normalisation (channels last), dividing by the standard deviation.
+
+    Keras multiplies by ``rsqrt(variance + epsilon)``, which TensorFlow starts
+    from the CPU's approximate reciprocal square root (``vrsqrtps``), whose
+    last bits differ between Intel and AMD; ``sqrt`` and a division are exact
+    on every CPU, so training gives the same model on both
+    (docs/reproducibility.md). Moving statistics are kept as Keras keeps them.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if self.axis != -1 or self.renorm or self.synchronized or not (self.center and self.scale):
+            raise ValueError(
+                "rainforest's BatchNormalization takes Keras's defaults for axis, renorm, synchronized, center and scale"
+            )
+
+    def call(self, inputs, training=None):
+        if training and self.trainable:
+            mean, variance = self._moments(inputs, None)
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        scale = self.gamma / ops.sqrt(variance + self.epsilon)
+        return inputs * scale + (self.beta - mean * scale)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class WeightedBinaryCrossentropy(keras.losses.Loss):
     """Binary cross-entropy with a weight per label.
@@ -104,7 +156,9 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         targets, weights = ops.split(ops.cast(y_true, y_pred.dtype), 2, axis=-1)
-        per_label = keras.losses.binary_crossentropy(targets[..., None], y_pred[..., None])
+        # Keras's binary cross-entropy, with a log whose gradient divides (see _log).
+        scores = ops.clip(y_pred, keras.config.epsilon(), 1.0 - keras.config.epsilon())
+        per_label = -(targets * _log(scores) + (1.0 - targets) * _log(1.0 - scores))
         return ops.sum(per_label * weights, axis=-1) / ops.maximum(ops.sum(weights, axis=-1), 1e-6)
 
 
@@ -126,7 +180,7 @@ def _baseline_backbone(x, settings: ModelSettings):
 def _plain_backbone(x, settings: ModelSettings):
     for filters in settings.filters:
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = BatchNormalization()(x)
         x = layers.ReLU()(x)
         x = layers.MaxPooling2D(2, padding="same")(x)
     return TimeFrequencyPooling()(x)
@@ -135,10 +189,10 @@ def _plain_backbone(x, settings: ModelSettings):
 def _residual_block(x, filters: int):
     shortcut = x if x.shape[-1] == filters else layers.Conv2D(filters, 1, use_bias=False)(x)
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = BatchNormalization()(x)
     x = layers.ReLU()(layers.Add()([shortcut, x]))
     return layers.MaxPooling2D(2, padding="same")(x)
 
@@ -147,7 +201,7 @@ def _residual_backbone(x, settings: ModelSettings):
     # The stem halves both axes first, so the residual blocks (two 3x3
     # convolutions and a shortcut each) cost about what the plain CNN does.
     x = layers.Conv2D(settings.filters[0], 3, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.MaxPooling2D(2, padding="same")(x)
     for filters in settings.filters:

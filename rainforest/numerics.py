@@ -16,16 +16,24 @@ pipeline (``tests/test_fingerprint.py`` emulates each):
 
 OpenBLAS, numpy's BLAS, picks kernels by CPU model or ``OPENBLAS_CORETYPE``
 (a machine here set ``Haswell`` on an AVX-512 CPU, and ``etl`` wrote other
-spectrograms).
+spectrograms). TensorFlow reads three more things off the CPU itself, each of
+which changed the trained model (``tests/test_other_cpus.py`` emulates them):
+whether it has VNNI (oneDNN's convolutions, else Eigen's), its caches' sizes
+(Eigen and oneDNN block their sums by them) and its approximate reciprocal
+(square root), whose last bits differ between Intel and AMD.
 
 On any x86-64 CPU with AVX2 and FMA (x86-64-v3: Intel since Haswell, AMD since
 Excavator and Zen), :func:`pinned_environment` pins all of them to that
 baseline: OpenBLAS's Haswell kernels, numpy's AVX-512 loops off, oneDNN capped
-at AVX2, and training on :data:`TRAINING_THREADS` threads whatever the number
-of cores. Every such machine, with or without AVX-512, Intel or AMD, computes
-the same bytes. ``rainforest/__init__.py`` calls :func:`pin_kernels` before
-anything imports numpy or TensorFlow; the variables are inherited by every
-process the pipeline starts (DVC stages, augment's pool, Dask workers).
+at AVX2 and used on every CPU, and training on :data:`TRAINING_THREADS` threads
+whatever the number of cores; :func:`pin_tensorflow` tells TensorFlow's kernels
+the same caches on every CPU and keeps ``rsqrt`` out of its graphs
+(``rainforest.model`` keeps it and ``reciprocal`` out of the model). Every such
+machine, with or without AVX-512, Intel or AMD, computes the same bytes.
+``rainforest/__init__.py`` calls :func:`pin_kernels` before anything imports
+numpy or TensorFlow; the variables are inherited by every process the pipeline
+starts (DVC stages, augment's pool, Dask workers). ``rainforest.model`` calls
+:func:`pin_tensorflow` once TensorFlow has loaded.
 
 Setting ``RAINFOREST_FAST_KERNELS=1`` lifts the pins: each library runs this
 CPU's fastest kernels and training uses every core, and outputs then match
@@ -62,12 +70,16 @@ def pinned_environment(cpu_flags: frozenset[str] | set[str]) -> dict[str, str]:
       CPU model or the environment said;
     - ``NPY_DISABLE_CPU_FEATURES``: numpy's dispatch groups above x86-64-v3 off
       (only on a CPU that has them: numpy names the machine's own features);
-    - ``ONEDNN_MAX_CPU_ISA=AVX2``: oneDNN's kernels capped at AVX2.
+    - ``ONEDNN_MAX_CPU_ISA=AVX2``: oneDNN's kernels capped at AVX2;
+    - ``TF_ENABLE_ONEDNN_OPTS=1``: TensorFlow's convolutions and matrix
+      products in oneDNN on every CPU (TensorFlow's own choice takes them
+      there only on CPUs with VNNI, Eigen's elsewhere, and the two sum in
+      different orders).
 
     Examples
     --------
     >>> sorted(pinned_environment({"sse2", "avx2", "fma"}).items())
-    [('ONEDNN_MAX_CPU_ISA', 'AVX2'), ('OPENBLAS_CORETYPE', 'Haswell')]
+    [('ONEDNN_MAX_CPU_ISA', 'AVX2'), ('OPENBLAS_CORETYPE', 'Haswell'), ('TF_ENABLE_ONEDNN_OPTS', '1')]
     >>> pinned_environment({"sse2", "avx2", "fma", *AVX512})["NPY_DISABLE_CPU_FEATURES"]
     'X86_V4 AVX512_ICL AVX512_SPR'
     >>> pinned_environment({"sse2", "sse4_2"})
@@ -75,7 +87,7 @@ def pinned_environment(cpu_flags: frozenset[str] | set[str]) -> dict[str, str]:
     """
     if not AVX2 <= cpu_flags:
         return {}
-    environment = {"OPENBLAS_CORETYPE": "Haswell", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    environment = {"OPENBLAS_CORETYPE": "Haswell", "ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "1"}
     if "avx512f" in cpu_flags:
         environment["NPY_DISABLE_CPU_FEATURES"] = "X86_V4 AVX512_ICL AVX512_SPR"
     return environment
@@ -115,6 +127,132 @@ def pin_kernels() -> None:
     misdetects, and the pinned kernels run there too.
     """
     os.environ.update(pins())
+
+
+#: The caches TensorFlow's kernels are told this CPU has, whatever it has (bytes
+#: per core): Eigen and oneDNN size the blocks of their sums by them.
+PINNED_CACHES = (32 * 1024, 1024 * 1024, 16 * 1024 * 1024)
+#: Where TensorFlow's kernels keep the cache sizes they read from the CPU: the
+#: library, and the symbols (from its symbol table) of Eigen's cache sizes,
+#: their initialisation guard, and oneDNN's function that returns its
+#: description of the CPU.
+_TENSORFLOW_CACHE_SYMBOLS = {
+    "libtensorflow_cc.so.2": (
+        "_ZZN5Eigen8internal20manage_caching_sizesENS_6ActionEPlS2_S2_E12m_cacheSizes",
+        "_ZGVZN5Eigen8internal20manage_caching_sizesENS_6ActionEPlS2_S2_E12m_cacheSizes",
+        "_ZN4dnnl4impl3cpu3x643cpuEv",
+    ),
+    "libtensorflow_framework.so.2": (
+        "_ZZN5Eigen8internal20manage_caching_sizesENS_6ActionEPlS2_S2_E12m_cacheSizes",
+        "_ZGVZN5Eigen8internal20manage_caching_sizesENS_6ActionEPlS2_S2_E12m_cacheSizes",
+        None,
+    ),
+}
+
+
+def pin_tensorflow() -> None:
+    """Pin what TensorFlow decides at run time, once it has loaded and before its first op.
+
+    - The caches: Eigen's and oneDNN's matrix products split their sums into
+      blocks sized by the CPU's L1, L2 and L3 caches, which they read from the
+      CPU itself (no variable sets them), so machines whose caches differ
+      trained models that differed in their last bits. Both are told
+      :data:`PINNED_CACHES` instead, in the memory where they keep them.
+    - Grappler's arithmetic optimiser off: it rewrites ``x / sqrt(y)`` into
+      ``x * rsqrt(y)``, and TensorFlow's ``rsqrt`` starts from the CPU's
+      approximate ``vrsqrtps``, whose last bits differ between Intel and AMD
+      (so does ``reciprocal``'s ``vrcpps``: ``rainforest.model`` keeps both
+      out of the model).
+
+    Nothing is pinned with :func:`fast_kernels` or where :func:`pins` sets
+    nothing (not x86-64 Linux with AVX2).
+
+    Raises
+    ------
+    RuntimeError
+        If the TensorFlow libraries lack the symbols, or oneDNN's description
+        of the CPU is not laid out as this function expects: another
+        TensorFlow than ``requirements.txt`` pins.
+    """
+    if not pins():
+        return
+    import ctypes
+
+    import tensorflow as tf
+
+    tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
+    for library, (eigen_sizes, eigen_guard, onednn_cpu) in _TENSORFLOW_CACHE_SYMBOLS.items():
+        base, path = _loaded_library(library)
+        wanted = [name for name in (eigen_sizes, eigen_guard, onednn_cpu) if name]
+        found = _symbol_values(path, wanted)
+        missing = [name for name in wanted if name not in found]
+        if missing:
+            raise RuntimeError(f"{path} has no symbol {missing[0]}: is TensorFlow the version requirements.txt pins?")
+        sizes = (ctypes.c_long * 3).from_address(base + found[eigen_sizes])
+        sizes[:] = list(PINNED_CACHES)
+        # Initialised: Eigen never reads the CPU's own sizes over these.
+        ctypes.c_uint8.from_address(base + found[eigen_guard]).value = 1
+        if onednn_cpu:
+            _pin_onednn_caches(ctypes.CFUNCTYPE(ctypes.c_void_p)(base + found[onednn_cpu])(), path)
+
+
+def _pin_onednn_caches(address: int, library: str) -> None:
+    # oneDNN's Xbyak::util::Cpu (xbyak_util.h): its type (16 bytes), x2APIC
+    # (4), cores per topology level (2 x 4), then the data caches' sizes and
+    # the cores sharing each (10 x 4 bytes each) and the number of levels.
+    import ctypes
+
+    words = (ctypes.c_uint32 * 28).from_address(address)
+    sizes, sharing, levels = words[7:17], words[17:27], words[27]
+    if not (1 <= levels <= 10 and 8 * 1024 <= sizes[0] <= 1024 * 1024 and all(sharing[:levels])):
+        raise RuntimeError(
+            f"oneDNN's description of the CPU in {library} is not laid out as rainforest.numerics expects "
+            f"(levels {levels}, sizes {list(sizes[:3])}): is TensorFlow the version requirements.txt pins?"
+        )
+    words[7:17] = [*PINNED_CACHES, *[0] * 7]
+    words[17:27] = [1, 1, 1, *[0] * 7]
+    words[27] = len(PINNED_CACHES)
+
+
+def _loaded_library(name: str) -> tuple[int, str]:
+    """Where this process loaded the shared library ``name``: its base address and path."""
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[5].endswith("/" + name) and int(fields[2], 16) == 0:
+            return int(fields[0].split("-")[0], 16), fields[5]
+    raise RuntimeError(f"{name} is not loaded: is TensorFlow the version requirements.txt pins?")
+
+
+def _symbol_values(path: str, names: list[str]) -> dict[str, int]:
+    """The values (offsets from the load address) of ``names`` in the symbol
+    table of the ELF shared library at ``path``, local symbols included."""
+    import mmap
+    import struct
+
+    import numpy as np
+
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as image:
+        (section_headers,) = struct.unpack_from("<Q", image, 0x28)
+        header_size, count = struct.unpack_from("<HH", image, 0x3A)
+        sections = [struct.unpack_from("<IIQQQQIIQQ", image, section_headers + i * header_size) for i in range(count)]
+        tables = [section for section in sections if section[1] == 2]  # SHT_SYMTAB
+        if not tables:
+            return {}
+        _, _, _, _, offset, size, link, _, _, _ = tables[0]
+        strings_offset, strings_size = sections[link][4], sections[link][5]
+        symbol = np.dtype(
+            [("name", "<u4"), ("info", "u1"), ("other", "u1"), ("section", "<u2"), ("value", "<u8"), ("size", "<u8")]
+        )
+        symbols = np.frombuffer(image, dtype=symbol, count=size // symbol.itemsize, offset=offset).copy()
+        found = {}
+        for name in names:
+            at = image.find(b"\0" + name.encode() + b"\0", strings_offset, strings_offset + strings_size)
+            if at < 0:
+                continue
+            matches = np.flatnonzero(symbols["name"] == at + 1 - strings_offset)
+            if len(matches):
+                found[name] = int(symbols["value"][matches[0]])
+        return found
 
 
 def training_threads() -> int:

@@ -6,11 +6,10 @@ one core, sixteen), and each run's outputs must have the committed digests of
 ``tests/fingerprint.json``. With the pins lifted (``RAINFOREST_FAST_KERNELS``,
 which is how the code ran before they existed) the same emulations must give
 other bytes: that shows that each emulated choice reaches the outputs, so the
-fingerprint would catch a machine that made it.
-
-On a machine whose caches differ from the fingerprint's, only the stages before
-training are compared (``rainforest.machine`` says why); on another class of
-machine the fingerprint does not apply and the tests skip, naming it.
+fingerprint would catch a machine that made it. What other CPUs read from the
+CPU itself (caches, approximate arithmetic) ``tests/test_other_cpus.py``
+emulates. On another class of machine the fingerprint does not apply and the
+tests skip, naming it.
 """
 
 from __future__ import annotations
@@ -20,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from rainforest.machine import Machine
-from tests.support.fingerprint import DATA_OUTPUTS, EMULATIONS, HAS_AVX512, Emulation, committed, fingerprint
+from tests.support.fingerprint import EMULATIONS, HAS_AVX512, Emulation, committed, fingerprint
 from tests.support.project import differing
 
 HERE = Machine.here()
-RECORDED = Machine(committed()["machine_class"], committed()["caches"])
+RECORDED = Machine(committed()["machine_class"])
 
 pytestmark = [
     pytest.mark.dvc,
@@ -40,13 +39,6 @@ REWRITE = "if the change is meant to change the outputs: python -m tests.support
 NEEDS_AVX512 = "this CPU has no AVX-512, so an AVX-512 CPU cannot be emulated here"
 #: The runs with the pins lifted that the tests below compare.
 LIFTED = ["AVX2-only CPU, 2 cores", "AVX-512 CPU, 2 cores", "AVX-512 CPU, 1 core", "AVX2-only CPU, 16 cores"]
-
-
-def comparable(outputs: dict) -> dict:
-    """The outputs this machine must reproduce: all of them, or the data stages' where the caches differ."""
-    if HERE.caches == RECORDED.caches:
-        return outputs
-    return {path: digest for path, digest in outputs.items() if path.startswith(DATA_OUTPUTS)}
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +66,7 @@ def _run(runs, name: str, lifted: bool = False) -> dict:
 def test_every_emulated_machine_computes_the_committed_bytes(runs, name):
     outputs, expected = _run(runs, name), committed()["outputs"]
     assert len(outputs) == len(expected) > 40
-    assert differing(comparable(outputs), comparable(expected)) == [], REWRITE
-
-
-def test_the_pinned_bytes_are_what_an_avx2_cpu_computes_by_itself(runs):
-    # With the pins lifted, the AVX2-only emulation runs each library's own choice on such a
-    # CPU with 2 cores: the pins change nothing there, so dvc.lock is what its kernels compute anyway.
-    outputs = _run(runs, "AVX2-only CPU, 2 cores", lifted=True)
-    assert differing(comparable(outputs), comparable(committed()["outputs"])) == []
+    assert differing(outputs, expected) == [], REWRITE
 
 
 def test_without_the_pins_avx512_kernels_change_the_spectrograms_and_the_model(runs):

@@ -13,7 +13,14 @@ import pytest
 from rainforest.card import CARD_NAME, ModelCard, load_card
 from rainforest.config import ModelSettings, TrainSettings
 from rainforest.errors import ModelError
-from rainforest.model import WeightedBinaryCrossentropy, build_model, label_weights, load_model, save_model
+from rainforest.model import (
+    BatchNormalization,
+    WeightedBinaryCrossentropy,
+    build_model,
+    label_weights,
+    load_model,
+    save_model,
+)
 from rainforest.training import input_statistics, train_classifier
 from tests.support.paths import committed_params
 from tests.support.settings import SHORT_FEATURES, SHORT_SPECTROGRAM_SETTINGS, live
@@ -154,6 +161,32 @@ def test_masked_loss_all_unknown():
     y_pred = np.array([[0.5, 0.5, 0.5]], dtype=np.float32)
     assert float(WeightedBinaryCrossentropy().call(_masked([[-1, -1, -1]], 0.0), y_pred)[0]) == 0.0
     assert np.isfinite(float(WeightedBinaryCrossentropy().call(_masked([[-1, -1, -1]], 0.5), y_pred)[0]))
+
+
+def test_the_loss_gradient_is_the_binary_cross_entropy_s():
+    import tensorflow as tf
+
+    targets = np.array([[1, 0, 1, 0]], dtype=np.float32)
+    scores = tf.Variable([[0.9, 0.2, 0.3, 0.6]], dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        loss = WeightedBinaryCrossentropy().call(np.concatenate([targets, np.ones_like(targets)], axis=1), scores)
+    # d/dp of -(t log p + (1 - t) log(1 - p)), over the 4 labels' mean.
+    expected = (-(targets / scores.numpy()) + (1 - targets) / (1 - scores.numpy())) / 4
+    np.testing.assert_allclose(tape.gradient(loss, scores).numpy(), expected, rtol=1e-6)
+
+
+def test_batch_normalisation_is_keras_s():
+    inputs = np.random.default_rng(0).normal(3.0, 2.0, size=(8, 5, 6, 4)).astype(np.float32)
+    ours, theirs = BatchNormalization(), keras.layers.BatchNormalization()
+    for layer in (ours, theirs):
+        layer.build(inputs.shape)
+        layer.set_weights([np.full(4, 1.5), np.full(4, -0.5), np.full(4, 0.2), np.full(4, 3.0)])
+    for training in (True, False):
+        np.testing.assert_allclose(ours(inputs, training=training), theirs(inputs, training=training), atol=1e-5)
+    for mine, keras_s in zip(ours.get_weights(), theirs.get_weights()):  # the moving statistics too
+        np.testing.assert_allclose(mine, keras_s, rtol=1e-6)
+    with pytest.raises(ValueError, match="axis"):
+        BatchNormalization(axis=1)
 
 
 def test_weighted_loss_config_round_trip():

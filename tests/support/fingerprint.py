@@ -78,9 +78,6 @@ EMULATIONS = {
     "AVX-512 CPU, 1 core": Emulation(WITH_AVX512, cores=1),
     "AVX2-only CPU, 16 cores": Emulation({**AVX2_ONLY, "TF_NUM_INTRAOP_THREADS": "16"}),
 }
-#: The outputs of the stages before training (demo, etl, split, augment, pool, embed), which do not
-#: depend on the caches' sizes (rainforest.machine): the rest may differ where the caches differ.
-DATA_OUTPUTS = ("data/demo/", "data/features/", "data/split.csv", "metrics/etl", "metrics/pool.json")
 
 
 def fingerprint(path: Path, emulation: Emulation) -> dict[str, str | None]:
@@ -105,14 +102,12 @@ def main() -> None:
     here = Machine.here()
     record = {
         "machine_class": here.machine_class,
-        "caches": here.caches,
         "project": "tests.support.project.TINY",
         "outputs": outputs,
     }
     FINGERPRINT_PATH.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     print(
-        f"wrote {FINGERPRINT_PATH.relative_to(ROOT)}: {len(outputs)} outputs, machine class {here.machine_class} "
-        f"({here.caches})",
+        f"wrote {FINGERPRINT_PATH.relative_to(ROOT)}: {len(outputs)} outputs, machine class {here.machine_class}",
         file=sys.stderr,
     )
 
